@@ -1,0 +1,370 @@
+#include "saved_model.h"
+
+#include <algorithm>
+
+#include "status.h"
+#include "wire.h"
+
+namespace tfbundle {
+namespace {
+
+using wire::Field;
+using wire::Reader;
+
+std::string str(const Field& f) { return std::string(f.bytes); }
+
+TensorShape parse_shape(std::string_view bytes) {
+  TensorShape shape;
+  shape.unknown_rank = false;
+  Reader r(bytes, "TensorShapeProto");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 2 && f.type == wire::kLengthDelimited) {
+      int64_t size = 0;
+      Reader d(f.bytes, "TensorShapeProto.Dim");
+      Field g;
+      while (d.next(&g)) {
+        if (g.number == 1 && g.type == wire::kVarint) size = static_cast<int64_t>(g.value);
+      }
+      shape.dims.push_back(size);
+    } else if (f.number == 3 && f.type == wire::kVarint) {
+      shape.unknown_rank = f.value != 0;
+    }
+  }
+  if (shape.unknown_rank) shape.dims.clear();
+  return shape;
+}
+
+TensorInfo parse_tensor_info(std::string_view bytes) {
+  TensorInfo info;
+  info.shape.unknown_rank = false;  // an absent TensorShapeProto is a scalar
+  Reader r(bytes, "TensorInfo");
+  Field f;
+  while (r.next(&f)) {
+    switch (f.number) {
+      case 1: info.name = str(f); break;
+      case 2: info.dtype = static_cast<int>(f.value); break;
+      case 3: info.shape = parse_shape(f.bytes); break;
+      case 4: {
+        info.encoding = TensorInfo::Encoding::kCooSparse;
+        Reader c(f.bytes, "TensorInfo.CooSparse");
+        Field g;
+        while (c.next(&g)) {
+          if (g.number == 1) info.coo_values = str(g);
+          if (g.number == 2) info.coo_indices = str(g);
+          if (g.number == 3) info.coo_dense_shape = str(g);
+        }
+        break;
+      }
+      case 5: {
+        info.encoding = TensorInfo::Encoding::kComposite;
+        Reader c(f.bytes, "TensorInfo.CompositeTensor");
+        Field g;
+        while (c.next(&g)) {
+          if (g.number == 2 && g.type == wire::kLengthDelimited) info.components.push_back(parse_tensor_info(g.bytes));
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+  return info;
+}
+
+// A map<string, Message> entry: key = 1, value = 2.
+template <typename Fn>
+void parse_map_entry(std::string_view bytes, const char* what, Fn&& on_entry) {
+  std::string key;
+  std::string_view value;
+  Reader r(bytes, what);
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 1 && f.type == wire::kLengthDelimited) key = str(f);
+    if (f.number == 2 && f.type == wire::kLengthDelimited) value = f.bytes;
+  }
+  on_entry(std::move(key), value);
+}
+
+using NamedInfos = std::vector<std::pair<std::string, TensorInfo>>;
+
+void sort_by_key(NamedInfos* v) {
+  std::sort(v->begin(), v->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
+SignatureDef parse_signature(std::string key, std::string_view bytes) {
+  SignatureDef sig;
+  sig.key = std::move(key);
+  Reader r(bytes, "SignatureDef");
+  Field f;
+  while (r.next(&f)) {
+    if ((f.number == 1 || f.number == 2) && f.type == wire::kLengthDelimited) {
+      NamedInfos* dst = f.number == 1 ? &sig.inputs : &sig.outputs;
+      parse_map_entry(f.bytes, "SignatureDef map entry", [&](std::string k, std::string_view v) {
+        dst->emplace_back(std::move(k), parse_tensor_info(v));
+      });
+    } else if (f.number == 3 && f.type == wire::kLengthDelimited) {
+      sig.method_name = str(f);
+    }
+  }
+  sort_by_key(&sig.inputs);
+  sort_by_key(&sig.outputs);
+  return sig;
+}
+
+void parse_meta_info(std::string_view bytes, MetaGraph* mg) {
+  Reader r(bytes, "MetaInfoDef");
+  Field f;
+  while (r.next(&f)) {
+    switch (f.number) {
+      case 1: mg->meta_graph_version = str(f); break;
+      case 4: mg->tags.push_back(str(f)); break;
+      case 5: mg->tensorflow_version = str(f); break;
+      case 6: mg->tensorflow_git_version = str(f); break;
+      case 7: mg->stripped_default_attrs = f.value != 0; break;
+      default: break;
+    }
+  }
+}
+
+SaverDef parse_saver(std::string_view bytes) {
+  SaverDef s;
+  Reader r(bytes, "SaverDef");
+  Field f;
+  while (r.next(&f)) {
+    switch (f.number) {
+      case 1: s.filename_tensor_name = str(f); break;
+      case 2: s.save_tensor_name = str(f); break;
+      case 3: s.restore_op_name = str(f); break;
+      case 5: s.sharded = f.value != 0; break;
+      case 7: s.version = static_cast<int>(f.value); break;
+      default: break;
+    }
+  }
+  return s;
+}
+
+AssetFile parse_asset(std::string_view bytes) {
+  AssetFile a;
+  Reader r(bytes, "AssetFileDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 1 && f.type == wire::kLengthDelimited) a.tensor_name = parse_tensor_info(f.bytes).name;
+    if (f.number == 2) a.filename = str(f);
+  }
+  return a;
+}
+
+void parse_collection(std::string key, std::string_view bytes, MetaGraph* mg) {
+  Reader r(bytes, "CollectionDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number != 1 || f.type != wire::kLengthDelimited) continue;  // node_list only
+    auto& names = mg->node_collections[key];
+    Reader n(f.bytes, "CollectionDef.NodeList");
+    Field g;
+    while (n.next(&g)) {
+      if (g.number == 1) names.push_back(str(g));
+    }
+  }
+}
+
+void count_node_ops(std::string_view node_def, std::map<std::string, int64_t>* counts) {
+  Reader r(node_def, "NodeDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 2 && f.type == wire::kLengthDelimited) ++(*counts)[str(f)];
+  }
+}
+
+}  // namespace
+
+MetaGraph parse_meta_graph(std::string_view bytes) {
+  MetaGraph mg;
+  Reader r(bytes, "MetaGraphDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.type != wire::kLengthDelimited) continue;
+    switch (f.number) {
+      case 1: parse_meta_info(f.bytes, &mg); break;
+      case 2: mg.graph_def = f.bytes; break;
+      case 3: mg.saver = parse_saver(f.bytes); break;
+      case 4:
+        parse_map_entry(f.bytes, "MetaGraphDef.collection_def entry",
+                        [&](std::string k, std::string_view v) { parse_collection(std::move(k), v, &mg); });
+        break;
+      case 5:
+        parse_map_entry(f.bytes, "MetaGraphDef.signature_def entry", [&](std::string k, std::string_view v) {
+          mg.signatures.push_back(parse_signature(std::move(k), v));
+        });
+        break;
+      case 6: mg.assets.push_back(parse_asset(f.bytes)); break;
+      case 7: mg.has_object_graph = true; break;
+      default: break;
+    }
+  }
+  std::sort(mg.signatures.begin(), mg.signatures.end(),
+            [](const SignatureDef& a, const SignatureDef& b) { return a.key < b.key; });
+  return mg;
+}
+
+SavedModelProto parse_saved_model(std::string_view bytes) {
+  SavedModelProto sm;
+  Reader r(bytes, "SavedModel");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 1 && f.type == wire::kVarint) sm.schema_version = static_cast<int64_t>(f.value);
+    if (f.number == 2 && f.type == wire::kLengthDelimited) sm.meta_graphs.push_back(parse_meta_graph(f.bytes));
+  }
+  return sm;
+}
+
+std::string MetaGraph::init_op_name() const {
+  if (const SignatureDef* init = signature("__saved_model_init_op")) {
+    for (const auto& [key, info] : init->outputs) {
+      if (key == "__saved_model_init_op") return info.name;
+    }
+  }
+  for (const char* key : {"saved_model_main_op", "legacy_init_op"}) {
+    auto it = node_collections.find(key);
+    if (it != node_collections.end() && !it->second.empty()) return it->second.front();
+  }
+  return "";
+}
+
+const SignatureDef* MetaGraph::signature(std::string_view key) const {
+  for (const auto& s : signatures) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+std::string MetaGraph::tag_string() const {
+  std::string out;
+  for (const auto& t : tags) out += (out.empty() ? "" : ",") + t;
+  return out;
+}
+
+std::map<std::string, int64_t> graph_op_counts(std::string_view graph_def) {
+  std::map<std::string, int64_t> counts;
+  Reader r(graph_def, "GraphDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.type != wire::kLengthDelimited) continue;
+    if (f.number == 1) {
+      count_node_ops(f.bytes, &counts);
+    } else if (f.number == 2) {  // FunctionDefLibrary
+      Reader lib(f.bytes, "FunctionDefLibrary");
+      Field g;
+      while (lib.next(&g)) {
+        if (g.number != 1 || g.type != wire::kLengthDelimited) continue;
+        Reader fn(g.bytes, "FunctionDef");
+        Field h;
+        while (fn.next(&h)) {
+          if (h.number == 3 && h.type == wire::kLengthDelimited) count_node_ops(h.bytes, &counts);
+        }
+      }
+    }
+  }
+  return counts;
+}
+
+namespace {
+
+// A tokenizer for protobuf text format, enough to walk nested messages.
+class TextScanner {
+ public:
+  explicit TextScanner(std::string_view t) : t_(t) {}
+  // Returns false at the end. Kinds: 'i' identifier, 's' string, or the
+  // punctuation character itself ('{', '}', ':', '[', ']', ',', ';').
+  bool next(char* kind, std::string* value) {
+    skip_space();
+    if (i_ >= t_.size()) return false;
+    const char c = t_[i_];
+    if (c == '"' || c == '\'') {
+      *kind = 's';
+      *value = read_string(c);
+      return true;
+    }
+    if (c == '<') { ++i_; *kind = '{'; return true; }
+    if (c == '>') { ++i_; *kind = '}'; return true; }
+    if (c == '{' || c == '}' || c == ':' || c == '[' || c == ']' || c == ',' || c == ';') {
+      ++i_;
+      *kind = c;
+      return true;
+    }
+    size_t j = i_;
+    while (j < t_.size() && !isspace(static_cast<unsigned char>(t_[j])) &&
+           std::string_view("{}<>:[],;\"'#").find(t_[j]) == std::string_view::npos)
+      ++j;
+    if (j == i_) throw Error(kDataLoss, "saved_model.pbtxt is malformed near offset " + std::to_string(i_));
+    *kind = 'i';
+    *value = std::string(t_.substr(i_, j - i_));
+    i_ = j;
+    return true;
+  }
+
+ private:
+  void skip_space() {
+    while (i_ < t_.size()) {
+      if (t_[i_] == '#') {
+        while (i_ < t_.size() && t_[i_] != '\n') ++i_;
+      } else if (isspace(static_cast<unsigned char>(t_[i_]))) {
+        ++i_;
+      } else {
+        break;
+      }
+    }
+  }
+  std::string read_string(char quote) {
+    std::string out;
+    ++i_;
+    while (i_ < t_.size() && t_[i_] != quote) {
+      if (t_[i_] == '\\' && i_ + 1 < t_.size()) {
+        out.push_back(t_[i_ + 1]);  // tags are plain words; escapes are kept literally
+        i_ += 2;
+      } else {
+        out.push_back(t_[i_++]);
+      }
+    }
+    if (i_ >= t_.size()) throw Error(kDataLoss, "saved_model.pbtxt is malformed: unterminated string");
+    ++i_;
+    return out;
+  }
+  std::string_view t_;
+  size_t i_ = 0;
+};
+
+}  // namespace
+
+std::vector<std::vector<std::string>> pbtxt_tag_sets(std::string_view text) {
+  std::vector<std::vector<std::string>> sets;
+  std::vector<std::string> path;  // names of the open messages
+  std::string field;
+  TextScanner scan(text);
+  char kind;
+  std::string value;
+  while (scan.next(&kind, &value)) {
+    switch (kind) {
+      case 'i': field = value; break;
+      case '{':
+        path.push_back(field);
+        if (path.size() == 1 && field == "meta_graphs") sets.emplace_back();
+        if (path.size() > 64) throw Error(kDataLoss, "saved_model.pbtxt is malformed: nested too deeply");
+        break;
+      case '}':
+        if (path.empty()) throw Error(kDataLoss, "saved_model.pbtxt is malformed: unbalanced '}'");
+        path.pop_back();
+        break;
+      case 's':
+        if (path.size() == 2 && path[0] == "meta_graphs" && path[1] == "meta_info_def" && field == "tags" &&
+            !sets.empty())
+          sets.back().push_back(value);
+        break;
+      default: break;
+    }
+  }
+  if (!path.empty()) throw Error(kDataLoss, "saved_model.pbtxt is malformed: unbalanced '{'");
+  return sets;
+}
+
+}  // namespace tfbundle

@@ -1,0 +1,95 @@
+// SavedModel, MetaGraphDef and SignatureDef decoding (no protobuf runtime).
+//
+// Field numbers come from TensorFlow's public .proto files:
+// tensorflow/core/protobuf/{saved_model,meta_graph,saver}.proto and
+// tensorflow/core/framework/{graph,node_def,function,tensor_shape}.proto.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tfbundle {
+
+struct TensorShape {
+  bool unknown_rank = true;    // no shape recorded, or unknown_rank set
+  std::vector<int64_t> dims;   // -1 for an unknown dimension
+};
+
+struct TensorInfo {
+  enum class Encoding { kDense, kCooSparse, kComposite };
+  Encoding encoding = Encoding::kDense;
+  std::string name;            // dense: "op:index"
+  int dtype = 0;               // TF_DataType value
+  TensorShape shape;
+  // kCooSparse: the three component tensors.
+  std::string coo_values, coo_indices, coo_dense_shape;
+  // kComposite: the component tensors, in order.
+  std::vector<TensorInfo> components;
+};
+
+struct SignatureDef {
+  std::string key;
+  std::string method_name;
+  std::vector<std::pair<std::string, TensorInfo>> inputs;   // sorted by key
+  std::vector<std::pair<std::string, TensorInfo>> outputs;  // sorted by key
+};
+
+struct AssetFile {
+  std::string tensor_name;  // the placeholder fed with the asset's path
+  std::string filename;     // base name inside assets/
+};
+
+struct SaverDef {
+  std::string filename_tensor_name;
+  std::string save_tensor_name;
+  std::string restore_op_name;
+  int version = 0;  // CheckpointFormatVersion: 0 LEGACY, 1 V1, 2 V2
+  bool sharded = false;
+};
+
+struct MetaGraph {
+  std::vector<std::string> tags;  // in file order
+  std::string meta_graph_version;
+  std::string tensorflow_version;
+  std::string tensorflow_git_version;
+  bool stripped_default_attrs = false;
+  std::vector<SignatureDef> signatures;  // sorted by key
+  std::vector<AssetFile> assets;
+  std::optional<SaverDef> saver;
+  bool has_object_graph = false;
+  // collection name -> node names, for node_list collections (main_op,
+  // legacy_init_op, table_initializer, ...).
+  std::map<std::string, std::vector<std::string>> node_collections;
+  // The serialized GraphDef, a view into the buffer that was parsed.
+  std::string_view graph_def;
+
+  // The op the loader runs after restoring: the __saved_model_init_op
+  // signature's output, else the main_op collection, else legacy_init_op.
+  std::string init_op_name() const;
+  const SignatureDef* signature(std::string_view key) const;
+  // "serve,gpu": the tags joined by commas in file order.
+  std::string tag_string() const;
+};
+
+struct SavedModelProto {
+  int64_t schema_version = 0;
+  std::vector<MetaGraph> meta_graphs;
+};
+
+// Parses a serialized MetaGraphDef. Views in the result point into `bytes`.
+MetaGraph parse_meta_graph(std::string_view bytes);
+// Parses a serialized SavedModel. Views in the result point into `bytes`.
+SavedModelProto parse_saved_model(std::string_view bytes);
+
+// The op types a GraphDef uses, in the graph's nodes and in the bodies of its
+// function library, with how many nodes use each.
+std::map<std::string, int64_t> graph_op_counts(std::string_view graph_def);
+
+// Reads only the tag-sets of saved_model.pbtxt (text format), in file order.
+std::vector<std::vector<std::string>> pbtxt_tag_sets(std::string_view text);
+
+}  // namespace tfbundle

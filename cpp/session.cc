@@ -1,0 +1,333 @@
+#include "session.h"
+
+#include <cstring>
+
+#include <set>
+
+#include "model_files.h"
+#include "status.h"
+#include "wire.h"
+
+namespace tfbundle {
+namespace {
+
+constexpr char kInitSignatureKey[] = "__saved_model_init_op";
+
+struct SessionOptionsPtr {
+  explicit SessionOptionsPtr(const SessionConfig& config) : opts(tf_api().NewSessionOptions()) {
+    const std::string proto = serialize_config(config);
+    TfStatus status;
+    tf_api().SetConfig(opts, proto.data(), proto.size(), status);
+    status.throw_if_error("invalid session options");
+  }
+  ~SessionOptionsPtr() { tf_api().DeleteSessionOptions(opts); }
+  TF_SessionOptions* opts;
+};
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+TensorShape graph_shape(TF_Graph* graph, TF_Output out) {
+  const TfApi& api = tf_api();
+  TensorShape shape;
+  TfStatus status;
+  const int n = api.GraphGetTensorNumDims(graph, out, status);
+  if (!status.ok() || n < 0) return shape;  // unknown rank
+  shape.unknown_rank = false;
+  shape.dims.resize(static_cast<size_t>(n));
+  if (n > 0) api.GraphGetTensorShape(graph, out, shape.dims.data(), n, status);
+  if (!status.ok()) return TensorShape{};
+  return shape;
+}
+
+// The shape a feed is checked against: the signature's, except where the
+// graph's own inferred shape contradicts it (some old exports declare shapes
+// their placeholders do not have); then TensorFlow's view wins.
+TensorShape check_shape(const TensorShape& declared, const TensorShape& graph) {
+  if (declared.unknown_rank) return graph;
+  if (graph.unknown_rank) return declared;
+  if (declared.dims.size() != graph.dims.size()) return graph;
+  TensorShape merged = declared;
+  for (size_t i = 0; i < merged.dims.size(); ++i) {
+    const int64_t d = declared.dims[i], g = graph.dims[i];
+    if (d < 0) merged.dims[i] = g;
+    else if (g >= 0 && g != d) merged.dims[i] = g;
+  }
+  return merged;
+}
+
+}  // namespace
+
+std::string serialize_config(const SessionConfig& config) {
+  // ConfigProto (tensorflow/core/protobuf/config.proto): intra_op_parallelism_threads = 2,
+  // inter_op_parallelism_threads = 5, gpu_options = 6, allow_soft_placement = 7.
+  // GPUOptions: allow_growth = 4, visible_device_list = 5.
+  wire::Writer w;
+  if (config.intra_op_threads > 0) w.varint_field(2, static_cast<uint64_t>(config.intra_op_threads));
+  if (config.inter_op_threads > 0) w.varint_field(5, static_cast<uint64_t>(config.inter_op_threads));
+  wire::Writer gpu;
+  if (config.gpu_memory_growth.has_value()) gpu.varint_field(4, *config.gpu_memory_growth ? 1 : 0);
+  if (config.visible_devices.has_value()) gpu.bytes_field(5, *config.visible_devices);
+  if (!gpu.data().empty()) w.bytes_field(6, gpu.data());
+  if (config.allow_soft_placement) w.varint_field(7, 1);
+  return w.data();
+}
+
+std::shared_ptr<Session> Session::load_saved_model(const std::string& export_dir, const std::vector<std::string>& tags,
+                                                   const SessionConfig& config) {
+  const TfApi& api = tf_api();
+  std::shared_ptr<Session> s(new Session());
+  SessionOptionsPtr opts(config);
+  std::vector<const char*> tag_ptrs;
+  for (const auto& t : tags) tag_ptrs.push_back(t.c_str());
+  s->graph_ = api.NewGraph();
+  TF_Buffer* meta = api.NewBuffer();
+  TfStatus status;
+  s->session_ = api.LoadSessionFromSavedModel(opts.opts, nullptr, export_dir.c_str(), tag_ptrs.data(),
+                                              static_cast<int>(tag_ptrs.size()), s->graph_, meta, status);
+  if (!status.ok()) {
+    api.DeleteBuffer(meta);
+    s->session_ = nullptr;
+    if (status.code() == kInvalidArgument && status.message().find("fed more than once") != std::string::npos) {
+      return load_saved_model_manually(export_dir, tags, config);
+    }
+    status.throw_if_error("could not load the SavedModel in " + export_dir + " with tags {" + join(tags) + "}");
+  }
+  s->meta_graph_bytes_.assign(static_cast<const char*>(meta->data), meta->length);
+  api.DeleteBuffer(meta);
+  s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
+  s->resolve_signatures();
+  return s;
+}
+
+std::shared_ptr<Session> Session::load_saved_model_manually(const std::string& export_dir,
+                                                           const std::vector<std::string>& tags,
+                                                           const SessionConfig& config) {
+  std::string bytes = meta_graph_bytes(export_dir, tags);
+  const MetaGraph mg = parse_meta_graph(bytes);
+  std::vector<std::pair<std::string, std::string>> assets;
+  std::set<std::string> fed;
+  for (const auto& a : mg.assets) {
+    if (fed.insert(a.tensor_name).second) assets.emplace_back(a.tensor_name, export_dir + "/assets/" + a.filename);
+  }
+  std::string prefix = export_dir + "/variables/variables";
+  if (!is_file(prefix + ".index")) prefix.clear();
+  const std::string init_op = mg.init_op_name();
+  return from_meta_graph(std::move(bytes), prefix, assets, init_op, config);
+}
+
+std::shared_ptr<Session> Session::from_meta_graph(std::string meta_graph_bytes, const std::string& checkpoint_prefix,
+                                                  const std::vector<std::pair<std::string, std::string>>& asset_paths,
+                                                  const std::string& init_op, const SessionConfig& config) {
+  const TfApi& api = tf_api();
+  std::shared_ptr<Session> s(new Session());
+  s->meta_graph_bytes_ = std::move(meta_graph_bytes);
+  s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
+  s->graph_ = api.NewGraph();
+  {
+    TF_Buffer graph_def{s->meta_graph_.graph_def.data(), s->meta_graph_.graph_def.size(), nullptr};
+    TF_ImportGraphDefOptions* import_opts = api.NewImportGraphDefOptions();
+    TfStatus status;
+    api.GraphImportGraphDef(s->graph_, &graph_def, import_opts, status);
+    api.DeleteImportGraphDefOptions(import_opts);
+    status.throw_if_error("could not import the graph");
+  }
+  {
+    SessionOptionsPtr opts(config);
+    TfStatus status;
+    s->session_ = api.NewSession(s->graph_, opts.opts, status);
+    if (!status.ok()) s->session_ = nullptr;
+    status.throw_if_error("could not create a session");
+  }
+  const auto& saver = s->meta_graph_.saver;
+  if (saver.has_value() && !checkpoint_prefix.empty() && !saver->restore_op_name.empty()) {
+    Endpoint filename = s->resolve_tensor(saver->filename_tensor_name);
+    TensorPtr prefix = make_string_tensor({}, {checkpoint_prefix});
+    TF_Tensor* feed = prefix.get();
+    TF_Operation* restore = s->resolve_operation(saver->restore_op_name);
+    try {
+      s->run({filename.output}, {feed}, {}, {restore});
+    } catch (const Error& e) {
+      throw Error(e.code(), "could not restore the variables from " + checkpoint_prefix + ": " + e.what());
+    }
+  }
+  if (!init_op.empty()) {
+    std::vector<TF_Output> feeds;
+    std::vector<TensorPtr> values;
+    std::vector<TF_Tensor*> raw;
+    for (const auto& [tensor, path] : asset_paths) {
+      feeds.push_back(s->resolve_tensor(tensor).output);
+      values.push_back(make_string_tensor({}, {path}));
+      raw.push_back(values.back().get());
+    }
+    try {
+      s->run(feeds, raw, {}, {s->resolve_operation(init_op)});
+    } catch (const Error& e) {
+      throw Error(e.code(), "the init op " + init_op + " failed: " + e.what());
+    }
+  }
+  s->resolve_signatures();
+  return s;
+}
+
+Session::~Session() {
+  try {
+    close();
+  } catch (...) {
+    // A destructor must not throw; TensorFlow's close status is dropped here.
+  }
+}
+
+void Session::check_open() const {
+  if (closed_) throw Error(kClosed, "this model was closed; load it again to use it");
+}
+
+bool Session::closed() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return closed_;
+}
+
+void Session::close() {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (closed_) return;
+  closed_ = true;
+  const TfApi& api = tf_api();
+  if (session_ != nullptr) {
+    TfStatus status;
+    api.CloseSession(session_, status);
+    TfStatus status2;
+    api.DeleteSession(session_, status2);
+    session_ = nullptr;
+  }
+  if (graph_ != nullptr) {
+    api.DeleteGraph(graph_);
+    graph_ = nullptr;
+  }
+}
+
+TF_Operation* Session::resolve_operation(const std::string& name) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  check_open();
+  std::string op_name = name;
+  if (!op_name.empty() && op_name[0] == '^') op_name.erase(0, 1);
+  TF_Operation* op = tf_api().GraphOperationByName(graph_, op_name.c_str());
+  if (op == nullptr) throw Error(kNotFound, "the graph has no operation named '" + op_name + "'");
+  return op;
+}
+
+Endpoint Session::resolve_tensor(const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto it = endpoint_cache_.find(name);
+    if (it != endpoint_cache_.end()) return it->second;
+  }
+  std::string op_name = name;
+  int index = 0;
+  const size_t colon = name.rfind(':');
+  if (colon != std::string::npos) {
+    const std::string idx = name.substr(colon + 1);
+    if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos) {
+      throw Error(kInvalidArgument, "'" + name + "' is not a tensor name: use 'op_name:output_index', e.g. 'x:0'");
+    }
+    op_name = name.substr(0, colon);
+    index = std::stoi(idx);
+  }
+  TF_Operation* op = resolve_operation(op_name);
+  const TfApi& api = tf_api();
+  Endpoint e;
+  e.name = name;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    check_open();
+    const int n = api.OperationNumOutputs(op);
+    if (index >= n) {
+      throw Error(kNotFound, "operation '" + op_name + "' (" + api.OperationOpType(op) + ") has " + std::to_string(n) +
+                                 " output(s); there is no '" + name + "'");
+    }
+    e.output = TF_Output{op, index};
+    e.dtype = api.OperationOutputType(e.output);
+    e.shape = graph_shape(graph_, e.output);
+  }
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  endpoint_cache_.emplace(name, e);
+  return e;
+}
+
+void Session::resolve_signatures() {
+  for (const SignatureDef& def : meta_graph_.signatures) {
+    if (def.key == kInitSignatureKey) continue;
+    ResolvedSignature sig;
+    sig.def = &def;
+    auto resolve_side = [&](const std::vector<std::pair<std::string, TensorInfo>>& side, bool is_input) {
+      for (const auto& [key, info] : side) {
+        const char* what = is_input ? "input" : "output";
+        if (info.encoding != TensorInfo::Encoding::kDense) {
+          sig.unsupported[key] = std::string(what) + " '" + key + "' is a " +
+                                 (info.encoding == TensorInfo::Encoding::kCooSparse ? "SparseTensor" : "composite tensor") +
+                                 "; run its component tensors by name with Model.run()";
+          continue;
+        }
+        try {
+          Endpoint e = resolve_tensor(info.name);
+          if (is_input) e.shape = check_shape(info.shape, e.shape);
+          (is_input ? sig.input_keys : sig.output_keys).push_back(key);
+          (is_input ? sig.inputs : sig.outputs).push_back(std::move(e));
+        } catch (const Error& err) {
+          sig.unsupported[key] = std::string(what) + " '" + key + "': " + err.what();
+        }
+      }
+    };
+    resolve_side(def.inputs, true);
+    resolve_side(def.outputs, false);
+    signatures_.emplace(def.key, std::move(sig));
+  }
+}
+
+std::vector<TensorPtr> Session::run(const std::vector<TF_Output>& feeds, const std::vector<TF_Tensor*>& feed_values,
+                                    const std::vector<TF_Output>& fetches, const std::vector<TF_Operation*>& targets,
+                                    const std::string* run_options, std::string* run_metadata) {
+  const TfApi& api = tf_api();
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  check_open();
+  std::vector<TF_Tensor*> outputs(fetches.size(), nullptr);
+  TfStatus status;
+  TF_Buffer options_buf{run_options ? run_options->data() : nullptr, run_options ? run_options->size() : 0, nullptr};
+  TF_Buffer* metadata = run_metadata ? api.NewBuffer() : nullptr;
+  api.SessionRun(session_, run_options ? &options_buf : nullptr, feeds.data(), feed_values.data(),
+                 static_cast<int>(feeds.size()), fetches.data(), outputs.data(), static_cast<int>(fetches.size()),
+                 targets.data(), static_cast<int>(targets.size()), metadata, status);
+  if (metadata != nullptr) {
+    run_metadata->assign(static_cast<const char*>(metadata->data), metadata->length);
+    api.DeleteBuffer(metadata);
+  }
+  std::vector<TensorPtr> result;
+  result.reserve(outputs.size());
+  for (TF_Tensor* t : outputs) result.emplace_back(t);
+  status.throw_if_error();
+  return result;
+}
+
+std::vector<Device> Session::devices() {
+  const TfApi& api = tf_api();
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  check_open();
+  TfStatus status;
+  TF_DeviceList* list = api.SessionListDevices(session_, status);
+  status.throw_if_error("could not list the devices");
+  std::vector<Device> out;
+  const int n = api.DeviceListCount(list);
+  for (int i = 0; i < n; ++i) {
+    Device d;
+    d.name = api.DeviceListName(list, i, status);
+    d.type = api.DeviceListType(list, i, status);
+    d.memory_bytes = api.DeviceListMemoryBytes(list, i, status);
+    out.push_back(std::move(d));
+  }
+  api.DeleteDeviceList(list);
+  return out;
+}
+
+}  // namespace tfbundle

@@ -1,0 +1,87 @@
+// Protocol-buffer wire format: a bounds-checked reader and a tiny writer.
+//
+// tfbundle reads SavedModel, MetaGraphDef and TensorBundle protos without the
+// protobuf runtime and without TensorFlow's .proto files: every message is
+// walked field by field, the fields we need are picked out by number and the
+// rest are skipped. Nothing here allocates for a skipped field, so skipping a
+// 100 MB GraphDef costs one varint read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tfbundle::wire {
+
+enum WireType : int {
+  kVarint = 0,
+  kFixed64 = 1,
+  kLengthDelimited = 2,
+  kStartGroup = 3,
+  kEndGroup = 4,
+  kFixed32 = 5,
+};
+
+struct Field {
+  uint32_t number = 0;
+  int type = 0;
+  uint64_t value = 0;      // kVarint, kFixed64, kFixed32
+  std::string_view bytes;  // kLengthDelimited (a view into the reader's data)
+};
+
+// Walks the fields of one serialized message. Throws tfbundle::Error
+// (DATA_LOSS) naming `what` when the bytes are not a well-formed message.
+class Reader {
+ public:
+  Reader(std::string_view data, const char* what) : p_(data.data()), end_(data.data() + data.size()), what_(what) {}
+
+  // Reads the next field into *f; returns false at the end of the message.
+  bool next(Field* f);
+
+ private:
+  [[noreturn]] void fail(const char* why) const;
+  uint64_t varint();
+  void skip_group(uint32_t number, int depth);
+  void skip(uint64_t n);
+
+  const char* p_;
+  const char* end_;
+  const char* what_;
+};
+
+// Decodes a varint at *p (advancing it); returns false if it is truncated or
+// longer than 10 bytes.
+bool read_varint(const char** p, const char* end, uint64_t* out);
+
+// Calls fn(value) for each element of a packed or unpacked repeated varint field.
+template <typename Fn>
+bool for_each_varint(const Field& f, Fn&& fn) {
+  if (f.type == kVarint) {
+    fn(f.value);
+    return true;
+  }
+  if (f.type != kLengthDelimited) return false;
+  const char* p = f.bytes.data();
+  const char* end = p + f.bytes.size();
+  while (p < end) {
+    uint64_t v;
+    if (!read_varint(&p, end, &v)) return false;
+    fn(v);
+  }
+  return true;
+}
+
+// Appends fields to a serialized message (enough for ConfigProto / RunOptions).
+class Writer {
+ public:
+  void varint_field(uint32_t number, uint64_t value);
+  void bytes_field(uint32_t number, std::string_view bytes);
+  void fixed64_field(uint32_t number, uint64_t value);
+  const std::string& data() const { return out_; }
+
+ private:
+  void raw_varint(uint64_t v);
+  std::string out_;
+};
+
+}  // namespace tfbundle::wire

@@ -1,0 +1,62 @@
+"""tfbundle: run TensorFlow SavedModels from Python through TensorFlow's C API.
+
+    >>> import numpy as np, tfbundle
+    >>> model = tfbundle.load("path/to/saved_model")
+    >>> model.signatures
+    >>> model(x=np.ones((1, 4), np.float32))
+
+``import tfbundle`` never loads TensorFlow: its C library is opened at the
+first ``tfbundle.load``, and TensorFlow's Python package is never imported.
+"""
+
+from __future__ import annotations
+
+from . import errors
+from ._core import __version__
+from ._model import (
+    Device,
+    Model,
+    Signature,
+    TensorSpec,
+    aligned,
+    empty,
+    load,
+    zeros,
+)
+from .errors import (
+    ClosedError,
+    DataLossError,
+    Error,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    TensorFlowNotFoundError,
+    UnimplementedError,
+)
+
+__all__ = [
+    "__version__",
+    "load",
+    "Model",
+    "Signature",
+    "TensorSpec",
+    "Device",
+    "empty",
+    "zeros",
+    "aligned",
+    "errors",
+    "Error",
+    "ClosedError",
+    "DataLossError",
+    "FailedPreconditionError",
+    "InternalError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ResourceExhaustedError",
+    "TensorFlowNotFoundError",
+    "UnimplementedError",
+]

@@ -1,0 +1,140 @@
+"""Finding and opening TensorFlow's C library, without importing TensorFlow.
+
+Two sources, in this order:
+
+1. ``TFBUNDLE_LIBTENSORFLOW``: a standalone libtensorflow (``libtensorflow.so.2``)
+   or a folder holding it, or a folder holding the wheel's two libraries.
+2. The installed ``tensorflow`` / ``tensorflow-cpu`` wheel, located with
+   ``importlib.util.find_spec`` (which reads no TensorFlow code): it carries
+   ``libtensorflow_framework.so.2`` and ``libtensorflow_cc.so.2``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+from pathlib import Path
+
+from . import _core
+from .errors import TensorFlowNotFoundError
+
+__all__ = ["ensure_loaded", "find_libraries", "tensorflow_version"]
+
+ENV_VAR = "TFBUNDLE_LIBTENSORFLOW"
+
+if sys.platform == "darwin":
+    _FRAMEWORK, _CC, _STANDALONE = (
+        "libtensorflow_framework.2.dylib",
+        "libtensorflow_cc.2.dylib",
+        "libtensorflow.2.dylib",
+    )
+else:
+    _FRAMEWORK, _CC, _STANDALONE = (
+        "libtensorflow_framework.so.2",
+        "libtensorflow_cc.so.2",
+        "libtensorflow.so.2",
+    )
+
+_HOW_TO_INSTALL = (
+    "install TensorFlow's C library: `pip install 'tfbundle[cpu]'` (or `pip install tensorflow-cpu`, "
+    "or `tensorflow[and-cuda]` for GPUs), or point the environment variable "
+    f"{ENV_VAR} at a standalone libtensorflow ({_STANDALONE})"
+)
+
+_lock = threading.Lock()
+_version: str | None = None
+
+
+def _libraries_in(folder: Path) -> list[str] | None:
+    """The libraries to open from one folder, framework first, or None."""
+    framework, cc, standalone = folder / _FRAMEWORK, folder / _CC, folder / _STANDALONE
+    if cc.is_file() and framework.is_file():
+        return [str(framework), str(cc)]
+    if standalone.is_file():
+        return ([str(framework)] if framework.is_file() else []) + [str(standalone)]
+    return None
+
+
+def find_libraries() -> list[str]:
+    """Returns the TensorFlow libraries tfbundle would open, in load order.
+
+    Raises:
+        TensorFlowNotFoundError: no TensorFlow C library was found; the message
+            names the places searched and how to install one.
+    """
+    searched = []
+    env = os.environ.get(ENV_VAR)
+    if env:
+        path = Path(env).expanduser()
+        if path.is_file():
+            sibling = path.parent / _FRAMEWORK
+            return ([str(sibling)] if sibling.is_file() and sibling != path else []) + [str(path)]
+        if path.is_dir():
+            libs = _libraries_in(path)
+            if libs:
+                return libs
+        raise TensorFlowNotFoundError(
+            f"{ENV_VAR}={env} is neither {_STANDALONE} nor a folder holding it "
+            f"(or {_CC} and {_FRAMEWORK}); fix the variable or unset it to use the tensorflow wheel"
+        )
+    for package in ("tensorflow",):
+        spec = importlib.util.find_spec(package)
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        for location in locations:
+            libs = _libraries_in(Path(location))
+            if libs:
+                return libs
+            searched.append(location)
+    where = f" (looked in {', '.join(searched)})" if searched else ""
+    raise TensorFlowNotFoundError(f"TensorFlow's C library was not found{where}: {_HOW_TO_INSTALL}")
+
+
+def _register_dtypes() -> None:
+    import numpy as np
+
+    table = [
+        (1, np.float32), (2, np.float64), (3, np.int32), (4, np.uint8), (5, np.int16),
+        (6, np.int8), (8, np.complex64), (9, np.int64), (10, np.bool_), (11, np.int8),
+        (12, np.uint8), (13, np.int32), (15, np.int16), (16, np.uint16), (17, np.uint16),
+        (18, np.complex128), (19, np.float16), (22, np.uint32), (23, np.uint64),
+    ]  # fmt: skip
+    try:
+        import ml_dtypes
+
+        table.append((14, ml_dtypes.bfloat16))
+    except ImportError:  # pragma: no cover - ml_dtypes is a dependency
+        pass
+    # Plain types first: for a numpy dtype shared by several TF types
+    # (int8 and qint8), the first registered is the one inferred for raw feeds.
+    _core.set_dtypes([(code, np.dtype(t)) for code, t in table])
+
+
+def ensure_loaded() -> str:
+    """Opens TensorFlow's C library once per process; returns TensorFlow's version.
+
+    TensorFlow's start-up logging is silenced (what its libraries print while
+    they are opened is discarded, then TF_CPP_MIN_LOG_LEVEL=2: errors only)
+    unless the user already set TF_CPP_MIN_LOG_LEVEL.
+    """
+    global _version
+    if _version is not None:
+        return _version
+    with _lock:
+        if _version is None:
+            libs = find_libraries()
+            quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            try:
+                version = _core.init_tensorflow(libs, quiet)
+            except FileNotFoundError as e:  # NotFoundError from dlopen
+                raise TensorFlowNotFoundError(f"{e}: {_HOW_TO_INSTALL}") from None
+            _register_dtypes()
+            _version = version
+    return _version
+
+
+def tensorflow_version() -> str | None:
+    """TensorFlow's version if its library is loaded, else None (loads nothing)."""
+    return _version

@@ -1,0 +1,500 @@
+"""Loading SavedModels and running them: ``load``, ``Model``, ``Signature``."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NamedTuple, Union
+
+import numpy as np
+
+from . import _core, _library
+from .errors import ClosedError, InvalidArgumentError, NotFoundError
+
+__all__ = ["load", "Model", "Signature", "TensorSpec", "Device", "empty", "aligned", "resolve_export_dir"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Tags = Union[str, Iterable[str], None]
+
+DEFAULT_SIGNATURE = "serving_default"
+_INIT_SIGNATURE = "__saved_model_init_op"
+_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+class Device(NamedTuple):
+    """A device of a model's session, e.g. ``/job:localhost/replica:0/task:0/device:CPU:0``."""
+
+    name: str
+    type: str
+    memory_bytes: int
+
+
+class TensorSpec:
+    """What a signature's input or output is: name, dtype, shape and graph tensor.
+
+    Attributes:
+        name: the signature's key for it (``"x"``).
+        tensor_name: the graph tensor behind it (``"serving_default_x:0"``).
+        dtype: its numpy dtype (``object`` for strings; None for resource and
+            variant tensors, which have no numpy form).
+        tf_dtype: TensorFlow's name of the dtype (``"DT_FLOAT"``).
+        shape: a tuple with None for unknown dimensions, or None for unknown rank.
+    """
+
+    __slots__ = ("name", "tensor_name", "dtype", "tf_dtype", "shape", "encoding")
+
+    def __init__(
+        self,
+        name: str,
+        tensor_name: str,
+        dtype: np.dtype | None,
+        tf_dtype: str,
+        shape: tuple[int | None, ...] | None,
+        encoding: str = "dense",
+    ) -> None:
+        self.name = name
+        self.tensor_name = tensor_name
+        self.dtype = dtype
+        self.tf_dtype = tf_dtype
+        self.shape = shape
+        self.encoding = encoding
+
+    def __repr__(self) -> str:
+        dtype = self.dtype.name if self.dtype is not None else self.tf_dtype
+        return f"TensorSpec(name={self.name!r}, dtype={dtype}, shape={self.shape}, tensor_name={self.tensor_name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TensorSpec):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.tensor_name, self.tf_dtype, self.shape))
+
+
+def _numpy_dtype(code: int) -> np.dtype | None:
+    if code == 7:
+        return np.dtype(object)
+    if code == 14:
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    table = {
+        1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
+        8: np.complex64, 9: np.int64, 10: np.bool_, 11: np.int8, 12: np.uint8, 13: np.int32,
+        15: np.int16, 16: np.uint16, 17: np.uint16, 18: np.complex128, 19: np.float16,
+        22: np.uint32, 23: np.uint64,
+    }  # fmt: skip
+    t = table.get(code)
+    return np.dtype(t) if t is not None else None
+
+
+def _specs(infos: Mapping[str, Mapping[str, Any]]) -> Mapping[str, TensorSpec]:
+    return MappingProxyType(
+        {
+            key: TensorSpec(
+                key,
+                info["tensor_name"],
+                _numpy_dtype(info["dtype"]),
+                info["tf_dtype"],
+                info["shape"],
+                info["encoding"],
+            )
+            for key, info in infos.items()
+        }
+    )
+
+
+class Signature:
+    """One SignatureDef of a loaded model, callable with numpy arrays.
+
+    ``sig(x=array)`` returns a dict of numpy arrays; ``sig.run({"x": array})``
+    is the lean form for hot loops and returns a list. Inputs that are
+    C-contiguous, of the signature's dtype and 64-byte aligned (see
+    :func:`tfbundle.empty`) go to TensorFlow without a copy; others are copied
+    once. Outputs are numpy arrays over TensorFlow's memory, not copies;
+    an output that shares memory with the graph (a constant, a variable, an
+    input) is read-only.
+    """
+
+    __slots__ = ("_native", "name", "method_name", "inputs", "outputs", "_unsupported", "__weakref__")
+
+    def __init__(self, native: Any, name: str, desc: Mapping[str, Any]) -> None:
+        self._native = native
+        self.name: str = name
+        self.method_name: str = desc["method_name"]
+        self.inputs: Mapping[str, TensorSpec] = _specs(desc["inputs"])
+        self.outputs: Mapping[str, TensorSpec] = _specs(desc["outputs"])
+        self._unsupported: Mapping[str, str] = dict(desc["unsupported"])
+
+    def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
+        """Runs the signature.
+
+        Args:
+            **inputs: one array (or scalar, or nested list) per input key.
+
+        Returns:
+            A dict from output key to numpy array.
+
+        Raises:
+            TypeError: an array has another dtype than the input's.
+            InvalidArgumentError: a missing or unknown input, or a shape that
+                does not match a known dimension (also a ValueError).
+            ClosedError: the model was closed.
+            Error: TensorFlow's own error while running, by status code.
+        """
+        return self._native.call(inputs)
+
+    def run(self, inputs: Mapping[str, Any], outputs: Sequence[str] | None = None) -> list[np.ndarray]:
+        """Runs the signature, the lean way: a dict in, a list out.
+
+        Args:
+            inputs: input key -> array.
+            outputs: the output keys to compute, in the order wanted; all of
+                them (sorted by key, as in ``self.outputs``) when None.
+
+        Returns:
+            The arrays, in the order of ``outputs``.
+        """
+        if not isinstance(inputs, dict):
+            inputs = dict(inputs)
+        return self._native.run(inputs, None if outputs is None else list(outputs))
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{k}: {_spec_short(s)}" for k, s in self.inputs.items())
+        outs = ", ".join(f"{k}: {_spec_short(s)}" for k, s in self.outputs.items())
+        return f"<Signature {self.name!r} ({ins}) -> ({outs})>"
+
+
+def _spec_short(spec: TensorSpec) -> str:
+    dtype = spec.dtype.name if spec.dtype is not None and spec.dtype != object else spec.tf_dtype[3:].lower()
+    if spec.shape is None:
+        return f"{dtype}[...]"
+    return f"{dtype}[{', '.join('?' if d is None else str(d) for d in spec.shape)}]"
+
+
+class _SignatureMap(Mapping[str, Signature]):
+    """A read-only mapping of signature names to :class:`Signature`."""
+
+    __slots__ = ("_sigs",)
+
+    def __init__(self, sigs: dict[str, Signature]) -> None:
+        self._sigs = sigs
+
+    def __getitem__(self, key: str) -> Signature:
+        try:
+            return self._sigs[key]
+        except KeyError:
+            names = ", ".join(repr(k) for k in self._sigs) or "none"
+            raise NotFoundError(f"no signature named {key!r}; the model has {names}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sigs)
+
+    def __len__(self) -> int:
+        return len(self._sigs)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in self._sigs.items()) + "}"
+
+
+class Model:
+    """A loaded model: its signatures, a TF1-style ``run``, and its session.
+
+    Use :func:`tfbundle.load` to make one. Safe to call from many threads at
+    once. ``close()`` (or leaving a ``with`` block) frees TensorFlow's session
+    after the calls in flight finish; arrays already returned stay valid.
+    """
+
+    def __init__(self, native: Any, path: str, tags: frozenset[str]) -> None:
+        self._native = native
+        self.path: str = path
+        self.tags: frozenset[str] = tags
+        desc = native.describe()
+        self.tensorflow_version: str = desc["tensorflow_version"]
+        self._describe = desc
+        sigs = {
+            name: Signature(_core.NativeSignature(native, name), name, d)
+            for name, d in desc["signatures"].items()
+            if name != _INIT_SIGNATURE
+        }
+        self.signatures: Mapping[str, Signature] = _SignatureMap(sigs)
+
+    @property
+    def default_signature(self) -> Signature:
+        """``serving_default``, or the only signature.
+
+        Raises:
+            NotFoundError: the model has several signatures and none is ``serving_default``.
+        """
+        sigs = self.signatures
+        if DEFAULT_SIGNATURE in sigs:
+            return sigs[DEFAULT_SIGNATURE]
+        if len(sigs) == 1:
+            return next(iter(sigs.values()))
+        names = ", ".join(repr(k) for k in sigs) or "none"
+        raise NotFoundError(
+            f"the model has no '{DEFAULT_SIGNATURE}' signature to call; pick one of {names} "
+            "with model.signatures[name](...)"
+        )
+
+    def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
+        """Runs the default signature (see :attr:`default_signature`)."""
+        self._check_open()
+        return self.default_signature(**inputs)
+
+    def run(
+        self,
+        fetches: str | Sequence[str] | Mapping[str, str] | None,
+        feeds: Mapping[str, Any] | None = None,
+        targets: str | Sequence[str] | None = None,
+    ) -> Any:
+        """Runs graph tensors by name, like TF1 ``Session.run``.
+
+        Args:
+            fetches: a tensor name (``"y:0"``; ``"y"`` means output 0), a list
+                of names, or a dict of key -> name; None to run only targets.
+            feeds: tensor name -> value. Arrays must have the tensor's dtype.
+            targets: operation names to run without fetching (e.g. an init op).
+
+        Returns:
+            An array, a list of arrays, or a dict of arrays, shaped like ``fetches``.
+
+        Raises:
+            NotFoundError: a tensor or operation is not in the graph.
+            TypeError: a feed array has another dtype than the tensor.
+        """
+        self._check_open()
+        if isinstance(fetches, str):
+            names, shape = [fetches], "one"
+        elif fetches is None:
+            names, shape = [], "none"
+        elif isinstance(fetches, Mapping):
+            names, shape = list(fetches.values()), "dict"
+        else:
+            names, shape = list(fetches), "list"
+        target_list = [targets] if isinstance(targets, str) else list(targets or [])
+        out = self._native.run(names, dict(feeds or {}), target_list)
+        if shape == "one":
+            return out[0]
+        if shape == "none":
+            return None
+        if shape == "dict":
+            return dict(zip(fetches.keys(), out))  # type: ignore[union-attr]
+        return out
+
+    def devices(self) -> list[Device]:
+        """The devices of the model's session (CPU, GPUs)."""
+        self._check_open()
+        return [Device(*d) for d in self._native.devices()]
+
+    def close(self) -> None:
+        """Frees TensorFlow's session once the calls in flight finish. Idempotent."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._native.closed)
+
+    def _check_open(self) -> None:
+        if self._native.closed:
+            raise ClosedError(f"the model loaded from {self.path} was closed; load it again to use it")
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ", ".join(self.signatures) or "no signatures"
+        return f"<tfbundle.Model {self.path!r} tags={sorted(self.tags)} [{state}]>"
+
+
+# ------------------------------------------------------------------ loading ---
+
+_VERSION_DIR = re.compile(r"^\d+$")
+
+
+def resolve_export_dir(path: PathLike) -> str:
+    """The SavedModel folder for ``path``.
+
+    ``path`` may be a SavedModel folder, its ``saved_model.pb``/``.pbtxt``
+    file, or a TF Serving base folder of numbered versions (the highest
+    number that holds a SavedModel is chosen).
+
+    Raises:
+        NotFoundError: no SavedModel there.
+    """
+    p = Path(os.fspath(path)).expanduser()
+    if p.is_file() and p.name in _MODEL_FILES:
+        p = p.parent
+    if not p.exists():
+        raise NotFoundError(f"{p} does not exist")
+    if not p.is_dir():
+        raise NotFoundError(f"{p} is a file, not a SavedModel folder (it should hold saved_model.pb)")
+    if any((p / f).is_file() for f in _MODEL_FILES + ("saved_model.cpb",)):
+        return str(p)
+    versions = sorted(
+        (int(c.name), c)
+        for c in p.iterdir()
+        if _VERSION_DIR.match(c.name) and c.is_dir() and any((c / f).is_file() for f in _MODEL_FILES)
+    )
+    if versions:
+        return str(versions[-1][1])
+    raise NotFoundError(
+        f"no saved_model.pb or saved_model.pbtxt in {p}, nor in a numbered version folder under it "
+        "(TF Serving layout: model/1/saved_model.pb)"
+    )
+
+
+def _normalize_tags(tags: Tags) -> frozenset[str] | None:
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return frozenset(t.strip() for t in tags.split(",") if t.strip())
+    out = []
+    for t in tags:
+        if not isinstance(t, str):
+            raise TypeError(f"tags must be strings, got {type(t).__name__}: {t!r}")
+        out.append(t)
+    return frozenset(out)
+
+
+def _fmt_tag_set(tags: Iterable[str]) -> str:
+    return '"' + ",".join(tags) + '"' if tags else '"" (the empty tag-set)'
+
+
+def _choose_tags(export_dir: str, wanted: frozenset[str] | None) -> frozenset[str]:
+    sets = [frozenset(s) for s in _core.saved_model_tag_sets(export_dir)]
+    if wanted is None:
+        if frozenset({"serve"}) in sets:
+            return frozenset({"serve"})
+        if len(set(sets)) == 1:
+            return sets[0]
+        listing = ", ".join(_fmt_tag_set(sorted(s)) for s in sets)
+        raise InvalidArgumentError(
+            f"{export_dir} has several tag-sets and none is 'serve': pass tags=... to load one of {listing}"
+        )
+    if wanted not in sets:
+        listing = ", ".join(_fmt_tag_set(sorted(s)) for s in sets)
+        raise NotFoundError(
+            f"{export_dir} has no MetaGraph with the tag-set {_fmt_tag_set(sorted(wanted))}; it has {listing}"
+        )
+    return wanted
+
+
+def _restore_v1_checkpoint(native: Any, export_dir: str) -> None:
+    """Restores a V1-format checkpoint, which TF's C loader silently skips.
+
+    TF_LoadSessionFromSavedModel looks only for ``variables/variables.index``
+    (the V2 format). A model written before TF 1.x's V2 default keeps its
+    variables in ``variables/variables`` (V1) and would run with every
+    variable uninitialised; the SaverDef's restore op reads V1 as well, so run it.
+    """
+    saver = native.describe()["saver"]
+    variables = Path(export_dir, "variables")
+    if saver is None or (variables / "variables.index").is_file() or not variables.is_dir():
+        return
+    if not any(f.name == "variables" or f.name.startswith("variables-") for f in variables.iterdir()):
+        return
+    filename_tensor, restore_op, _ = saver
+    native.run([], {filename_tensor: np.array(str(variables / "variables").encode())}, [restore_op])
+
+
+def load(
+    path: PathLike,
+    tags: Tags = None,
+    *,
+    intra_op_threads: int | None = None,
+    inter_op_threads: int | None = None,
+    gpu_memory_growth: bool | None = None,
+    visible_devices: str | Sequence[int] | None = None,
+) -> Model:
+    """Loads a SavedModel through TensorFlow's C API.
+
+    Args:
+        path: a SavedModel folder, or a TF Serving base folder of numbered
+            versions (the highest is loaded).
+        tags: the MetaGraph's tag-set: ``"serve"``, ``"serve,gpu"``, a list
+            of tags, or ``""``/``[]`` for the empty tag-set. By default
+            ``serve`` where present, else the only tag-set.
+        intra_op_threads: threads for one op (TensorFlow's default: all cores).
+        inter_op_threads: ops run at once (TensorFlow's default: all cores).
+        gpu_memory_growth: allocate GPU memory as needed instead of all at once.
+        visible_devices: the GPUs this session may use, e.g. ``[0]`` or ``"0,1"``.
+
+    Returns:
+        The loaded :class:`Model`. The GIL is released while loading.
+
+    Raises:
+        NotFoundError: no SavedModel at ``path``, or no such tag-set (the
+            message lists those present).
+        TensorFlowNotFoundError: TensorFlow's C library is not installed.
+        UnimplementedError: a chunked (``saved_model.cpb``-only) model.
+        Error: TensorFlow's own error while loading, by status code.
+    """
+    export_dir = resolve_export_dir(path)
+    chosen = _choose_tags(export_dir, _normalize_tags(tags))
+    _library.ensure_loaded()
+    for name, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise InvalidArgumentError(f"{name} must be a non-negative int, got {value!r}")
+    if visible_devices is not None and not isinstance(visible_devices, str):
+        visible_devices = ",".join(str(int(d)) for d in visible_devices)
+    native = _core.NativeModel.load(
+        export_dir,
+        sorted(chosen),
+        intra_op_threads or 0,
+        inter_op_threads or 0,
+        gpu_memory_growth,
+        visible_devices,
+    )
+    _restore_v1_checkpoint(native, export_dir)
+    return Model(native, export_dir, chosen)
+
+
+# ---------------------------------------------------------- aligned arrays ---
+
+
+def _alignment() -> int:
+    return max(64, _core.tensor_alignment()) if _core.tensorflow_loaded() else 64
+
+
+def empty(shape: int | Sequence[int], dtype: Any = np.float32) -> np.ndarray:
+    """A new uninitialised array whose buffer TensorFlow can use without copying.
+
+    TensorFlow copies every input buffer that is not aligned to its
+    EIGEN_MAX_ALIGN_BYTES (64 bytes in the x86-64 wheels); numpy aligns to 16.
+    Fill arrays made here and pass them as inputs in hot loops.
+    """
+    dtype = np.dtype(dtype)
+    shape_t = (shape,) if isinstance(shape, int) else tuple(shape)
+    count = int(np.prod(shape_t, dtype=np.int64))
+    align = _alignment()
+    raw = np.empty(count * dtype.itemsize + align, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % align
+    return raw[offset : offset + count * dtype.itemsize].view(dtype).reshape(shape_t)
+
+
+def zeros(shape: int | Sequence[int], dtype: Any = np.float32) -> np.ndarray:
+    """Like :func:`empty`, filled with zeros."""
+    out = empty(shape, dtype)
+    out[...] = 0
+    return out
+
+
+def aligned(array: Any, dtype: Any = None) -> np.ndarray:
+    """``array`` as a C-contiguous, aligned array TensorFlow can use without copying.
+
+    Returns the array itself when it already is one, else an aligned copy.
+    """
+    a = np.asarray(array, dtype=dtype)
+    if a.flags.c_contiguous and a.ctypes.data % _alignment() == 0:
+        return a
+    out = empty(a.shape, a.dtype)
+    out[...] = a
+    return out
