@@ -433,9 +433,30 @@ class NativeSignature {
     throw Error(kUnimplemented, label() + ": " + why);
   }
 
+  void check_keys(py::dict inputs) const {
+    std::vector<std::string> unknown, missing;
+    for (auto item : inputs) {
+      const std::string k = py::str(item.first);
+      bool found = false;
+      for (const auto& ik : sig_->input_keys) found = found || ik == k;
+      if (!found) unknown.push_back(k);
+    }
+    for (size_t i = 0; i < sig_->input_keys.size(); ++i) {
+      if (!inputs.contains(input_keys_[i])) missing.push_back(sig_->input_keys[i]);
+    }
+    if (!unknown.empty()) {
+      throw Error(kInvalidArgument, label() + " has no input " + names(unknown) + "; it takes " + names(sig_->input_keys));
+    }
+    if (!missing.empty()) {
+      throw Error(kInvalidArgument, label() + " is missing input " + names(missing) + "; it takes " +
+                                        names(sig_->input_keys));
+    }
+  }
+
   std::vector<TensorPtr> run_impl(py::dict inputs, const std::vector<TF_Output>& fetch) {
     check_unsupported();
     const size_t n = sig_->inputs.size();
+    if (static_cast<size_t>(py::len(inputs)) != n) check_keys(inputs);
     std::vector<TensorPtr> tensors(n);
     std::vector<TF_Tensor*> raw(n);
     std::vector<TF_Output> feeds(n);
@@ -443,24 +464,12 @@ class NativeSignature {
       PyObject* value = PyDict_GetItemWithError(inputs.ptr(), input_keys_[i].ptr());
       if (value == nullptr) {
         if (PyErr_Occurred()) throw py::error_already_set();
-        throw Error(kInvalidArgument, label() + " is missing input '" + sig_->input_keys[i] + "'; it takes " +
-                                          names(sig_->input_keys));
+        check_keys(inputs);  // throws, naming the unknown and missing keys
       }
       const Endpoint& e = sig_->inputs[i];
       tensors[i] = to_tensor(value, e.dtype, &e.shape, "input '" + sig_->input_keys[i] + "' of " + label());
       raw[i] = tensors[i].get();
       feeds[i] = e.output;
-    }
-    if (static_cast<size_t>(py::len(inputs)) != n) {
-      std::vector<std::string> unknown;
-      for (auto item : inputs) {
-        const std::string k = py::str(item.first);
-        bool found = false;
-        for (const auto& ik : sig_->input_keys) found = found || ik == k;
-        if (!found) unknown.push_back(k);
-      }
-      throw Error(kInvalidArgument, label() + " has no input " + names(unknown) + "; it takes " +
-                                        names(sig_->input_keys));
     }
     py::gil_scoped_release nogil;
     return s_->run(feeds, raw, fetch, {});
@@ -514,13 +523,14 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = TFBUNDLE_VERSION;
 #endif
 
-  static py::object error_for_code;  // tfbundle.errors.error_for_code, fetched on first use
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      if (!error_for_code) error_for_code = py::module_::import("tfbundle.errors").attr("error_for_code");
-      py::object exc = error_for_code(e.code(), e.what());
+      // tfbundle.errors.error_for_code, fetched once and never released: a
+      // static py::object would be destroyed after the interpreter.
+      static auto* error_for_code = new py::object(py::module_::import("tfbundle.errors").attr("error_for_code"));
+      py::object exc = (*error_for_code)(e.code(), e.what());
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
     }
   });
@@ -547,6 +557,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("tensor_alignment", &probe_alignment,
         "The alignment TensorFlow needs to use a buffer without copying it (probed once).");
   m.def("dtype_name", &dtype_name);
+  m.def(
+      "close_all_sessions",
+      [] {
+        py::gil_scoped_release nogil;
+        Session::close_all();
+      },
+      "Closes every open session (registered with atexit by tfbundle).");
   m.def(
       "saved_model_tag_sets",
       [](const std::string& export_dir) {

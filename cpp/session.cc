@@ -59,6 +59,13 @@ TensorShape check_shape(const TensorShape& declared, const TensorShape& graph) {
   return merged;
 }
 
+// Every Session alive, for close_all().
+std::mutex g_live_mu;
+std::set<Session*>& live_sessions() {
+  static auto* live = new std::set<Session*>();  // never destroyed: used at exit
+  return *live;
+}
+
 }  // namespace
 
 std::string serialize_config(const SessionConfig& config) {
@@ -173,11 +180,36 @@ std::shared_ptr<Session> Session::from_meta_graph(std::string meta_graph_bytes, 
   return s;
 }
 
+Session::Session() {
+  std::lock_guard<std::mutex> lock(g_live_mu);
+  live_sessions().insert(this);
+}
+
 Session::~Session() {
+  {
+    std::lock_guard<std::mutex> lock(g_live_mu);
+    live_sessions().erase(this);
+  }
   try {
     close();
   } catch (...) {
     // A destructor must not throw; TensorFlow's close status is dropped here.
+  }
+}
+
+void Session::close_all() {
+  std::vector<Session*> open;
+  {
+    std::lock_guard<std::mutex> lock(g_live_mu);
+    open.assign(live_sessions().begin(), live_sessions().end());
+  }
+  // Sessions are only destroyed through their shared_ptr owners, which the
+  // interpreter exit has not released yet when this runs.
+  for (Session* s : open) {
+    try {
+      s->close();
+    } catch (...) {
+    }
   }
 }
 

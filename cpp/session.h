@@ -95,12 +95,16 @@ class Session {
   void close();
   bool closed() const;
 
+  // Closes every session still open. Called at interpreter exit: a session
+  // alive while TensorFlow's static destructors run can crash the process.
+  static void close_all();
+
   // For benchmarks and advanced users: the raw TF_Session* / TF_Graph*.
   TF_Session* raw_session() const { return session_; }
   TF_Graph* raw_graph() const { return graph_; }
 
  private:
-  Session() = default;
+  Session();
   void resolve_signatures();
   void check_open() const;
 

@@ -11,6 +11,7 @@ Two sources, in this order:
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import sys
@@ -131,6 +132,9 @@ def ensure_loaded() -> str:
             except FileNotFoundError as e:  # NotFoundError from dlopen
                 raise TensorFlowNotFoundError(f"{e}: {_HOW_TO_INSTALL}") from None
             _register_dtypes()
+            # Sessions still open when TensorFlow's static destructors run
+            # can crash the process at exit: close them first.
+            atexit.register(_core.close_all_sessions)
             _version = version
     return _version
 

@@ -277,7 +277,13 @@ class Model:
         else:
             names, shape = list(fetches), "list"
         target_list = [targets] if isinstance(targets, str) else list(targets or [])
-        out = self._native.run(names, dict(feeds or {}), target_list)
+        feeds = dict(feeds or {})
+        # TensorFlow refuses to fetch a tensor that is fed; TF1's Session.run
+        # returns the fed value for it, and so does this.
+        fed = {_tensor_key(k): v for k, v in feeds.items()}
+        computed = [n for n in names if _tensor_key(n) not in fed]
+        values = iter(self._native.run(computed, feeds, target_list) if computed or target_list else [])
+        out = [np.asarray(fed[_tensor_key(n)]) if _tensor_key(n) in fed else next(values) for n in names]
         if shape == "one":
             return out[0]
         if shape == "none":
@@ -312,6 +318,11 @@ class Model:
     def __repr__(self) -> str:
         state = "closed" if self.closed else ", ".join(self.signatures) or "no signatures"
         return f"<tfbundle.Model {self.path!r} tags={sorted(self.tags)} [{state}]>"
+
+
+def _tensor_key(name: str) -> str:
+    """"x" and "x:0" name the same tensor."""
+    return name if ":" in name else name + ":0"
 
 
 # ------------------------------------------------------------------ loading ---

@@ -1,0 +1,181 @@
+"""Zero-copy inputs and outputs, lifetimes, the GIL and threads, on a TF1 graph
+made for these tests (an Identity of the input, a constant, a variable, a queue)."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import tfbundle
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None, reason="making the test model needs TensorFlow's Python API"
+)
+
+MAKE_MODEL = textwrap.dedent(
+    """
+    import sys
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    v1.disable_eager_execution()
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 4], name="x")
+        y = tf.identity(x, name="y")
+        z = tf.multiply(x, 2.0, name="z")
+        c = tf.constant([1.0, 2.0, 3.0], name="c")
+        v = v1.Variable([4.0, 5.0], name="v", use_resource=False)
+        q = v1.FIFOQueue(10, tf.float32, shapes=[[]], name="q")
+        item = v1.placeholder(tf.float32, [], name="item")
+        q.enqueue(item, name="enq")
+        q.dequeue(name="deq")
+        s = v1.placeholder(tf.string, [None], name="s")
+        tf.identity(s, name="s_id")
+        tf.strings.upper(s, name="s_upper")
+        with v1.Session() as sess:
+            sess.run(v1.global_variables_initializer())
+            v1.saved_model.simple_save(sess, sys.argv[1], inputs={"x": x, "s": s},
+                                       outputs={"y": y, "z": z, "s_upper": g.get_tensor_by_name("s_upper:0")})
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tf1") / "model"
+    subprocess.run([sys.executable, "-c", MAKE_MODEL, str(out)], check=True, capture_output=True)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    with tfbundle.load(model_dir) as m:
+        yield m
+
+
+def unaligned(shape, dtype=np.float32):
+    """An array whose buffer is 16 bytes past a 64-byte boundary."""
+    n = int(np.prod(shape))
+    raw = tfbundle.empty(n * np.dtype(dtype).itemsize + 16, np.uint8)
+    return raw[16:].view(dtype).reshape(shape)
+
+
+def test_aligned_input_is_not_copied(model):
+    x = tfbundle.empty((3, 4), np.float32)
+    x[...] = np.arange(12).reshape(3, 4)
+    y = model.run("y:0", {"x:0": x})
+    assert y.ctypes.data == x.ctypes.data  # TensorFlow's Identity handed back our buffer
+    assert not y.flags.writeable  # it aliases memory the caller owns
+    sig_y = model.signatures["serving_default"](x=x, s=["a"])["y"]
+    assert sig_y.ctypes.data == x.ctypes.data
+
+
+def test_unaligned_input_is_copied_once(model):
+    x = unaligned((3, 4))
+    x[...] = 1.5
+    assert x.ctypes.data % 64 == 16
+    y = model.run("y:0", {"x:0": x})
+    assert y.ctypes.data != x.ctypes.data
+    np.testing.assert_array_equal(y, x)
+
+
+def test_computed_output_is_writable_and_fresh(model):
+    x = tfbundle.empty((2, 4))
+    x[...] = 3.0
+    z1 = model.run("z:0", {"x:0": x})
+    z2 = model.run("z:0", {"x:0": x})
+    assert z1.flags.writeable and z1.ctypes.data != z2.ctypes.data
+    np.testing.assert_array_equal(z1, 6.0)
+
+
+def test_constant_and_variable_outputs_are_read_only(model):
+    c1, c2 = model.run("c:0"), model.run("c:0")
+    np.testing.assert_array_equal(c1, [1, 2, 3])
+    assert not c1.flags.writeable and c1.ctypes.data == c2.ctypes.data
+    v = model.run("v:0")
+    np.testing.assert_array_equal(v, [4, 5])
+    assert not v.flags.writeable
+    with pytest.raises(ValueError):
+        v[0] = 0.0
+
+
+def test_input_outlives_the_call_through_an_aliasing_output(model):
+    x = tfbundle.empty((2, 4))
+    x[...] = 7.0
+    y = model.run("y:0", {"x:0": x})
+    del x
+    gc.collect()
+    np.testing.assert_array_equal(y, 7.0)  # the output keeps the input's buffer alive
+
+
+def test_strings(model):
+    out = model.run(["s_id:0", "s_upper:0"], {"s:0": ["abc", b"d\x00e", "\u00e9"]})
+    assert out[0].dtype == object and list(out[0]) == [b"abc", b"d\x00e", "\u00e9".encode()]
+    assert list(out[1]) == [b"ABC", b"D\x00E", "\u00e9".encode()]
+    fixed = np.array([b"xy", b"z"])  # numpy 'S' array
+    assert list(model.run("s_upper:0", {"s:0": fixed})) == [b"XY", b"Z"]
+    assert list(model.run("s_upper:0", {"s:0": np.array(["q"])})) == [b"Q"]
+    with pytest.raises(TypeError, match="items must be bytes or str, got int"):
+        model.run("s_upper:0", {"s:0": np.array([1, "a"], dtype=object)})
+    with pytest.raises(TypeError, match="expects strings"):
+        model.run("s_upper:0", {"s:0": np.array([1.0])})
+
+
+def test_threads_match_serial(model):
+    sig = model.signatures["serving_default"]
+    inputs = [np.full((i % 5 + 1, 4), i, np.float32) for i in range(64)]
+    serial = [sig(x=x, s=["t"])["z"] for x in inputs]
+    results = [None] * len(inputs)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        def work(k):
+            for i in range(k, len(inputs), 8):
+                for _ in range(20):
+                    results[i] = sig(x=inputs[i], s=["t"])["z"]
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    for got, want in zip(results, serial):
+        np.testing.assert_array_equal(got, want)
+
+
+GIL_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading
+    import numpy as np
+    import tfbundle
+    m = tfbundle.load(sys.argv[1])
+    got = []
+    t = threading.Thread(target=lambda: got.append(m.run("deq:0")))
+    t.start()          # blocks inside TF_SessionRun until an item is queued
+    t.join(0.2)
+    assert t.is_alive()
+    m.run(None, {"item:0": np.float32(5.0)}, targets="enq")  # needs the GIL the other thread must not hold
+    t.join(30)
+    assert got and float(got[0]) == 5.0, got
+    print("ok")
+    """
+)
+
+
+def test_gil_is_released_while_running(model_dir):
+    # If TF_SessionRun held the GIL, the blocked dequeue would stop the main
+    # thread from ever enqueueing: the subprocess would hang and time out.
+    proc = subprocess.run(
+        [sys.executable, "-c", GIL_SCRIPT, model_dir], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
