@@ -383,6 +383,9 @@ class NativeSignature {
     for (const auto& k : sig_->input_keys) input_keys_.append(py::str(k));
     for (const auto& k : sig_->output_keys) output_keys_.push_back(py::str(k));
     for (const auto& e : sig_->outputs) all_outputs_.push_back(e.output);
+    // Labels for error messages, made once rather than on every call.
+    for (const auto& k : sig_->input_keys) input_what_.push_back("input '" + k + "' of " + label());
+    for (const auto& k : sig_->output_keys) output_what_.push_back("output '" + k + "' of " + label());
   }
 
   py::dict call(py::dict inputs) {
@@ -411,7 +414,7 @@ class NativeSignature {
 
  private:
   std::string label() const { return "signature '" + key_ + "'"; }
-  std::string output_what(size_t i) const { return "output '" + sig_->output_keys[i] + "' of " + label(); }
+  const std::string& output_what(size_t i) const { return output_what_[i]; }
 
   std::string names(const std::vector<std::string>& keys) const {
     std::string s;
@@ -467,7 +470,7 @@ class NativeSignature {
         check_keys(inputs);  // throws, naming the unknown and missing keys
       }
       const Endpoint& e = sig_->inputs[i];
-      tensors[i] = to_tensor(value, e.dtype, &e.shape, "input '" + sig_->input_keys[i] + "' of " + label());
+      tensors[i] = to_tensor(value, e.dtype, &e.shape, input_what_[i]);
       raw[i] = tensors[i].get();
       feeds[i] = e.output;
     }
@@ -481,6 +484,7 @@ class NativeSignature {
   py::list input_keys_;
   std::vector<py::str> output_keys_;
   std::vector<TF_Output> all_outputs_;
+  std::vector<std::string> input_what_, output_what_;
 };
 
 // TensorFlow copies a buffer handed to TF_NewTensor unless its address is a
@@ -530,7 +534,11 @@ PYBIND11_MODULE(_core, m) {
       // tfbundle.errors.error_for_code, fetched once and never released: a
       // static py::object would be destroyed after the interpreter.
       static auto* error_for_code = new py::object(py::module_::import("tfbundle.errors").attr("error_for_code"));
-      py::object exc = (*error_for_code)(e.code(), e.what());
+      // TensorFlow's messages can quote bytes that are not UTF-8 (a bad tf.Example).
+      const char* what = e.what();
+      PyObject* msg = PyUnicode_DecodeUTF8(what, static_cast<Py_ssize_t>(std::strlen(what)), "backslashreplace");
+      if (msg == nullptr) return;  // the UnicodeError is set
+      py::object exc = (*error_for_code)(e.code(), py::reinterpret_steal<py::str>(msg));
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
     }
   });

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "saved_model.h"
 
 namespace tfbundle {
 
@@ -19,5 +22,10 @@ std::vector<std::vector<std::string>> saved_model_tag_sets(const std::string& ex
 // The serialized MetaGraphDef of saved_model.pb whose tag-set equals `tags`
 // (as a set). Throws NOT_FOUND listing the tag-sets present.
 std::string meta_graph_bytes(const std::string& export_dir, const std::vector<std::string>& tags);
+
+// The asset files of a serialized MetaGraphDef: its asset_file_def field, or,
+// where that is empty (TF1 SavedModelBuilder exports), the AssetFileDefs packed
+// as Any in the "saved_model_assets" collection, as TensorFlow's loader reads them.
+std::vector<AssetFile> meta_graph_assets(std::string_view meta_graph_bytes);
 
 }  // namespace tfbundle

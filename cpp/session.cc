@@ -117,7 +117,7 @@ std::shared_ptr<Session> Session::load_saved_model_manually(const std::string& e
   const MetaGraph mg = parse_meta_graph(bytes);
   std::vector<std::pair<std::string, std::string>> assets;
   std::set<std::string> fed;
-  for (const auto& a : mg.assets) {
+  for (const auto& a : meta_graph_assets(bytes)) {
     if (fed.insert(a.tensor_name).second) assets.emplace_back(a.tensor_name, export_dir + "/assets/" + a.filename);
   }
   std::string prefix = export_dir + "/variables/variables";
@@ -281,6 +281,7 @@ Endpoint Session::resolve_tensor(const std::string& name) {
     }
     e.output = TF_Output{op, index};
     e.dtype = api.OperationOutputType(e.output);
+    if (e.dtype > 100) e.dtype -= 100;  // a TF1 reference (DT_FLOAT_REF): fed and fetched as its base type
     e.shape = graph_shape(graph_, e.output);
   }
   std::lock_guard<std::mutex> lock(cache_mu_);

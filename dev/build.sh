@@ -11,4 +11,5 @@ cmake -S . -B build/dev -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} -DSKB
   -DSKBUILD_PROJECT_VERSION=0.1.0 -DCMAKE_EXPORT_COMPILE_COMMANDS=ON \
   -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v python3)" >/dev/null
 cmake --build build/dev -j2
-cp -f build/dev/_core*.so python/tfbundle/
+# Replace the module by rename, never in place: running processes keep the old file mapped.
+for so in build/dev/_core*.so; do cp -f "$so" "python/tfbundle/.$(basename "$so").tmp" && mv -f "python/tfbundle/.$(basename "$so").tmp" "python/tfbundle/$(basename "$so")"; done

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 
 from . import _core, _library
-from .errors import ClosedError, InvalidArgumentError, NotFoundError
+from .errors import ClosedError, InvalidArgumentError, NotFoundError, SignatureNotFoundError
 
 __all__ = ["load", "Model", "Signature", "TensorSpec", "Device", "empty", "aligned", "resolve_export_dir"]
 
@@ -76,6 +76,8 @@ class TensorSpec:
 
 
 def _numpy_dtype(code: int) -> np.dtype | None:
+    if code > 100:  # DT_FLOAT_REF etc.: a TF1 reference variable's output, read as its base type
+        code -= 100
     if code == 7:
         return np.dtype(object)
     if code == 14:
@@ -189,7 +191,10 @@ class _SignatureMap(Mapping[str, Signature]):
             return self._sigs[key]
         except KeyError:
             names = ", ".join(repr(k) for k in self._sigs) or "none"
-            raise NotFoundError(f"no signature named {key!r}; the model has {names}") from None
+            raise SignatureNotFoundError(f"no signature named {key!r}; the model has {names}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._sigs
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._sigs)
@@ -347,6 +352,7 @@ def resolve_export_dir(path: PathLike) -> str:
         raise NotFoundError(f"{p} does not exist")
     if not p.is_dir():
         raise NotFoundError(f"{p} is a file, not a SavedModel folder (it should hold saved_model.pb)")
+    p = p.absolute()
     if any((p / f).is_file() for f in _MODEL_FILES + ("saved_model.cpb",)):
         return str(p)
     versions = sorted(

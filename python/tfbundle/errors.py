@@ -30,6 +30,7 @@ __all__ = [
     "UnauthenticatedError",
     "TensorFlowNotFoundError",
     "ClosedError",
+    "SignatureNotFoundError",
     "error_for_code",
 ]
 
@@ -151,6 +152,13 @@ class UnauthenticatedError(Error, PermissionError):
 
 class TensorFlowNotFoundError(FailedPreconditionError, ImportError):
     """TensorFlow's C library could not be found; the message says how to install one."""
+
+
+class SignatureNotFoundError(NotFoundError, KeyError):
+    """The model has no signature of that name (also a ``KeyError``, as mappings raise)."""
+
+    def __str__(self) -> str:  # not KeyError's repr-of-the-key form
+        return self.message
 
 
 class ClosedError(FailedPreconditionError):
