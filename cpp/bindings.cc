@@ -19,6 +19,7 @@
 #include "status.h"
 #include "tensor.h"
 #include "tf_c_api.h"
+#include "wire.h"
 
 namespace py = pybind11;
 
@@ -323,7 +324,9 @@ class NativeModel {
     return d;
   }
 
-  py::list run(const std::vector<std::string>& fetches, py::dict feeds, const std::vector<std::string>& targets) {
+  // With `run_options` (a serialized RunOptions), returns (arrays, serialized RunMetadata).
+  py::object run(const std::vector<std::string>& fetches, py::dict feeds, const std::vector<std::string>& targets,
+                 std::optional<py::bytes> run_options) {
     std::vector<TF_Output> feed_outputs;
     std::vector<TensorPtr> feed_tensors;
     std::vector<TF_Tensor*> feed_raw;
@@ -339,13 +342,16 @@ class NativeModel {
     std::vector<TF_Operation*> target_ops;
     for (const auto& t : targets) target_ops.push_back(s_->resolve_operation(t));
     std::vector<TensorPtr> outs;
+    std::string opts = run_options ? std::string(*run_options) : std::string(), metadata;
     {
       py::gil_scoped_release nogil;
-      outs = s_->run(feed_outputs, feed_raw, fetch_outputs, target_ops);
+      outs = s_->run(feed_outputs, feed_raw, fetch_outputs, target_ops, run_options ? &opts : nullptr,
+                     run_options ? &metadata : nullptr);
     }
     py::list result;
     for (size_t i = 0; i < outs.size(); ++i) result.append(to_numpy(std::move(outs[i]), "fetch '" + fetches[i] + "'"));
-    return result;
+    if (run_options) return py::make_tuple(result, py::bytes(metadata));
+    return std::move(result);
   }
 
   py::list devices() const {
@@ -397,7 +403,8 @@ class NativeSignature {
     return result;
   }
 
-  py::list run(py::dict inputs, std::optional<std::vector<std::string>> outputs) {
+  // With `run_options` (a serialized RunOptions), returns (arrays, serialized RunMetadata).
+  py::object run(py::dict inputs, std::optional<std::vector<std::string>> outputs, std::optional<py::bytes> run_options) {
     std::vector<size_t> idx;
     if (outputs) {
       for (const auto& name : *outputs) idx.push_back(output_index(name));
@@ -406,10 +413,12 @@ class NativeSignature {
     }
     std::vector<TF_Output> fetch;
     for (size_t i : idx) fetch.push_back(sig_->outputs[i].output);
-    auto outs = run_impl(inputs, fetch);
+    std::string opts = run_options ? std::string(*run_options) : std::string(), metadata;
+    auto outs = run_impl(inputs, fetch, run_options ? &opts : nullptr, run_options ? &metadata : nullptr);
     py::list result;
     for (size_t j = 0; j < outs.size(); ++j) result.append(to_numpy(std::move(outs[j]), output_what(idx[j])));
-    return result;
+    if (run_options) return py::make_tuple(result, py::bytes(metadata));
+    return std::move(result);
   }
 
  private:
@@ -456,7 +465,8 @@ class NativeSignature {
     }
   }
 
-  std::vector<TensorPtr> run_impl(py::dict inputs, const std::vector<TF_Output>& fetch) {
+  std::vector<TensorPtr> run_impl(py::dict inputs, const std::vector<TF_Output>& fetch,
+                                  const std::string* run_options = nullptr, std::string* run_metadata = nullptr) {
     check_unsupported();
     const size_t n = sig_->inputs.size();
     if (static_cast<size_t>(py::len(inputs)) != n) check_keys(inputs);
@@ -475,7 +485,7 @@ class NativeSignature {
       feeds[i] = e.output;
     }
     py::gil_scoped_release nogil;
-    return s_->run(feeds, raw, fetch, {});
+    return s_->run(feeds, raw, fetch, {}, run_options, run_metadata);
   }
 
   std::shared_ptr<Session> s_;
@@ -566,6 +576,30 @@ PYBIND11_MODULE(_core, m) {
         "The alignment TensorFlow needs to use a buffer without copying it (probed once).");
   m.def("dtype_name", &dtype_name);
   m.def(
+      "load_library",
+      [](const std::string& path) {
+        py::gil_scoped_release nogil;
+        TfStatus status;
+        TF_Library* lib = tf_api().LoadLibrary(path.c_str(), status);
+        status.throw_if_error("could not load the op library " + path);
+        // The library's OpList (OpList.op = 1, OpDef.name = 1), owned by the
+        // handle, which is never deleted: TensorFlow cannot unload a library.
+        TF_Buffer ops = tf_api().GetOpList(lib);
+        std::vector<std::string> names;
+        wire::Reader list(std::string_view(static_cast<const char*>(ops.data), ops.length), "OpList");
+        wire::Field f;
+        while (list.next(&f)) {
+          if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+          wire::Reader op(f.bytes, "OpDef");
+          wire::Field g;
+          while (op.next(&g)) {
+            if (g.number == 1 && g.type == wire::kLengthDelimited) names.emplace_back(g.bytes);
+          }
+        }
+        return names;
+      },
+      "Loads a custom-op library (TF_LoadLibrary); returns the names of the ops it registers.");
+  m.def(
       "close_all_sessions",
       [] {
         py::gil_scoped_release nogil;
@@ -589,7 +623,8 @@ PYBIND11_MODULE(_core, m) {
                   py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
                   py::arg("visible_devices") = py::none())
       .def("describe", &NativeModel::describe)
-      .def("run", &NativeModel::run, py::arg("fetches"), py::arg("feeds"), py::arg("targets"))
+      .def("run", &NativeModel::run, py::arg("fetches"), py::arg("feeds"), py::arg("targets"),
+           py::arg("run_options") = py::none())
       .def("devices", &NativeModel::devices)
       .def("close", &NativeModel::close)
       .def_property_readonly("closed", &NativeModel::closed)
@@ -599,7 +634,8 @@ PYBIND11_MODULE(_core, m) {
   py::class_<NativeSignature>(m, "NativeSignature")
       .def(py::init<const NativeModel&, const std::string&>())
       .def("call", &NativeSignature::call)
-      .def("run", &NativeSignature::run, py::arg("inputs"), py::arg("outputs") = py::none());
+      .def("run", &NativeSignature::run, py::arg("inputs"), py::arg("outputs") = py::none(),
+           py::arg("run_options") = py::none());
 
   bind_inspect(m);
   bind_checkpoint(m);

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import errors
 from ._core import __version__
+from ._library import load_library
 from ._model import (
     Device,
     Model,
@@ -40,6 +41,7 @@ from .errors import (
 __all__ = [
     "__version__",
     "load",
+    "load_library",
     "Model",
     "Signature",
     "TensorSpec",

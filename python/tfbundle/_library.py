@@ -21,7 +21,7 @@ from pathlib import Path
 from . import _core
 from .errors import TensorFlowNotFoundError
 
-__all__ = ["ensure_loaded", "find_libraries", "tensorflow_version"]
+__all__ = ["ensure_loaded", "find_libraries", "tensorflow_version", "load_library"]
 
 ENV_VAR = "TFBUNDLE_LIBTENSORFLOW"
 
@@ -142,3 +142,24 @@ def ensure_loaded() -> str:
 def tensorflow_version() -> str | None:
     """TensorFlow's version if its library is loaded, else None (loads nothing)."""
     return _version
+
+
+def load_library(path: str | os.PathLike[str]) -> list[str]:
+    """Loads a custom-op library (a ``.so`` built against TensorFlow) before loading models that use it.
+
+    Args:
+        path: the shared library's path.
+
+    Returns:
+        The names of the ops it registers.
+
+    Raises:
+        NotFoundError: the file does not exist or TensorFlow could not open it.
+    """
+    ensure_loaded()
+    p = Path(os.fspath(path)).expanduser()
+    if not p.is_file():
+        from .errors import NotFoundError
+
+        raise NotFoundError(f"{p} does not exist: pass the path of a custom-op shared library")
+    return list(_core.load_library(str(p.absolute())))

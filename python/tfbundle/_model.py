@@ -220,6 +220,7 @@ class Model:
         self.tags: frozenset[str] = tags
         desc = native.describe()
         self.tensorflow_version: str = desc["tensorflow_version"]
+        self.warmup: Any = None  # the warmup report, when loaded with warmup=True
         self._describe = desc
         sigs = {
             name: Signature(_core.NativeSignature(native, name), name, d)
@@ -296,6 +297,23 @@ class Model:
         if shape == "dict":
             return dict(zip(fetches.keys(), out))  # type: ignore[union-attr]
         return out
+
+    def profile(self, inputs: Mapping[str, Any], signature: str | None = None, *, runs: int = 1) -> Any:
+        """Runs a signature with TensorFlow's tracing on and summarises where the time went.
+
+        Args:
+            inputs: input key -> array, as for a signature call.
+            signature: the signature's name; the default signature when None.
+            runs: how many traced runs to aggregate.
+
+        Returns:
+            A ``tfbundle.Profile``: time per op type and per node (see its docs).
+        """
+        self._check_open()
+        from ._profile import profile_signature
+
+        sig = self.signatures[signature] if signature is not None else self.default_signature
+        return profile_signature(sig, inputs, runs=runs)
 
     def devices(self) -> list[Device]:
         """The devices of the model's session (CPU, GPUs)."""
@@ -404,6 +422,21 @@ def _choose_tags(export_dir: str, wanted: frozenset[str] | None) -> frozenset[st
     return wanted
 
 
+_UNREGISTERED_OP = re.compile(r"Op type not registered '([^']+)'")
+
+
+def _explain_missing_op(e: NotFoundError) -> NotFoundError:
+    """Adds what to do to TensorFlow's "Op type not registered" error."""
+    m = _UNREGISTERED_OP.search(e.message)
+    if not m:
+        return e
+    return NotFoundError(
+        f"the graph uses the op type '{m.group(1)}', which this TensorFlow does not have: if it comes from a "
+        f"custom-op library (TensorFlow Text, Addons, TensorRT, your own), call tfbundle.load_library(path_to_so) "
+        f"before tfbundle.load. TensorFlow said: {e.message}"
+    )
+
+
 def _restore_v1_checkpoint(native: Any, export_dir: str) -> None:
     """Restores a V1-format checkpoint, which TF's C loader silently skips.
 
@@ -430,6 +463,7 @@ def load(
     inter_op_threads: int | None = None,
     gpu_memory_growth: bool | None = None,
     visible_devices: str | Sequence[int] | None = None,
+    warmup: bool = False,
 ) -> Model:
     """Loads a SavedModel through TensorFlow's C API.
 
@@ -443,6 +477,9 @@ def load(
         inter_op_threads: ops run at once (TensorFlow's default: all cores).
         gpu_memory_growth: allocate GPU memory as needed instead of all at once.
         visible_devices: the GPUs this session may use, e.g. ``[0]`` or ``"0,1"``.
+        warmup: replay ``assets.extra/tf_serving_warmup_requests`` (at most
+            1000 records, as TF Serving does) before returning; the report is
+            in ``model.warmup``.
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
@@ -462,16 +499,24 @@ def load(
             raise InvalidArgumentError(f"{name} must be a non-negative int, got {value!r}")
     if visible_devices is not None and not isinstance(visible_devices, str):
         visible_devices = ",".join(str(int(d)) for d in visible_devices)
-    native = _core.NativeModel.load(
-        export_dir,
-        sorted(chosen),
-        intra_op_threads or 0,
-        inter_op_threads or 0,
-        gpu_memory_growth,
-        visible_devices,
-    )
+    try:
+        native = _core.NativeModel.load(
+            export_dir,
+            sorted(chosen),
+            intra_op_threads or 0,
+            inter_op_threads or 0,
+            gpu_memory_growth,
+            visible_devices,
+        )
+    except NotFoundError as e:
+        raise _explain_missing_op(e) from None
     _restore_v1_checkpoint(native, export_dir)
-    return Model(native, export_dir, chosen)
+    model = Model(native, export_dir, chosen)
+    if warmup:
+        from ._warmup import replay_warmup
+
+        model.warmup = replay_warmup(model)
+    return model
 
 
 # ---------------------------------------------------------- aligned arrays ---
