@@ -1,7 +1,366 @@
+// Bindings of the TensorBundle reader (tensor_bundle.h): _core.BundleReader.
+//
+// A numeric tensor becomes a read-only numpy array over the mapped data shard;
+// its base is a capsule holding a shared_ptr to the mapping, so the array
+// stays valid after the reader is closed and the mapping goes away with the
+// last array. Strings are decoded into object arrays of bytes (a copy), and
+// data written on a machine of the other byte order is copied and swapped.
+// Index parsing, string decoding and CRC checks run without the GIL.
+#include <Python.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <unordered_map>
+
 #include "bindings.h"
+#include "crc32c.h"
+#include "sstable.h"
+#include "status.h"
+#include "tensor_bundle.h"
+#include "tf_c_api.h"
+
+namespace py = pybind11;
 
 namespace tfbundle {
+namespace {
 
-void bind_checkpoint(pybind11::module_& m) { (void)m; }
+using Owner = std::shared_ptr<const MappedFile>;
+
+// Keys are bytes; Python sees them as str decoded with surrogateescape, so
+// any key (even one that is not UTF-8, or a slice key) round-trips.
+py::str key_to_py(const std::string& key) {
+  PyObject* s = PyUnicode_DecodeUTF8(key.data(), static_cast<Py_ssize_t>(key.size()), "surrogateescape");
+  if (s == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(s);
+}
+
+std::string key_from_py(const py::handle& key) {
+  if (PyBytes_Check(key.ptr())) return std::string(PyBytes_AS_STRING(key.ptr()), PyBytes_GET_SIZE(key.ptr()));
+  if (!PyUnicode_Check(key.ptr())) throw py::type_error("a checkpoint key must be str or bytes");
+  PyObject* b = PyUnicode_AsEncodedString(key.ptr(), "utf-8", "surrogateescape");
+  if (b == nullptr) throw py::error_already_set();
+  std::string out(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+  Py_DECREF(b);
+  return out;
+}
+
+// numpy dtypes of the fixed-size TensorFlow dtypes, made on first use;
+// ml_dtypes (bfloat16, float8, int4...) is imported only when one is needed.
+std::unordered_map<int, py::object>& numpy_dtypes() {
+  static auto* table = [] {
+    auto* t = new std::unordered_map<int, py::object>();  // never destroyed: outlives interpreter teardown
+    const std::pair<int, const char*> builtin[] = {
+        {kDtFloat, "float32"},   {kDtDouble, "float64"},  {kDtInt32, "int32"},     {kDtUint8, "uint8"},
+        {kDtInt16, "int16"},     {kDtInt8, "int8"},       {kDtComplex64, "complex64"}, {kDtInt64, "int64"},
+        {kDtBool, "bool"},       {kDtQint8, "int8"},      {kDtQuint8, "uint8"},    {kDtQint32, "int32"},
+        {kDtQint16, "int16"},    {kDtQuint16, "uint16"},  {kDtUint16, "uint16"},   {kDtComplex128, "complex128"},
+        {kDtHalf, "float16"},    {kDtUint32, "uint32"},   {kDtUint64, "uint64"},
+    };
+    for (const auto& [dt, name] : builtin) (*t)[dt] = py::dtype(name);
+    return t;
+  }();
+  return *table;
+}
+
+const char* ml_dtypes_name(int dtype) {
+  switch (dtype) {
+    case kDtBfloat16: return "bfloat16";
+    case kDtFloat8E5m2: return "float8_e5m2";
+    case kDtFloat8E4m3fn: return "float8_e4m3fn";
+    case kDtFloat8E4m3fnuz: return "float8_e4m3fnuz";
+    case kDtFloat8E4m3b11fnuz: return "float8_e4m3b11fnuz";
+    case kDtFloat8E5m2fnuz: return "float8_e5m2fnuz";
+    case kDtInt4: return "int4";
+    case kDtUint4: return "uint4";
+    case kDtInt2: return "int2";
+    case kDtUint2: return "uint2";
+    case kDtFloat4E2m1fn: return "float4_e2m1fn";
+    default: return nullptr;
+  }
+}
+
+py::dtype numpy_dtype(const BundleReader& reader, const BundleEntry& e) {
+  auto& table = numpy_dtypes();
+  auto it = table.find(e.dtype);
+  if (it == table.end() && ml_dtypes_name(e.dtype) != nullptr) {
+    try {
+      py::module_ ml = py::module_::import("ml_dtypes");
+      if (py::hasattr(ml, ml_dtypes_name(e.dtype))) {
+        it = table.emplace(e.dtype, py::dtype::from_args(ml.attr(ml_dtypes_name(e.dtype)))).first;
+      }
+    } catch (py::error_already_set&) {
+      // Without ml_dtypes the dtype is reported as unsupported below.
+    }
+  }
+  if (it == table.end()) {
+    throw Error(kUnimplemented, "checkpoint entry " + quote_key(e.key) + " in " + reader.index_path() + " has dtype " +
+                                    dtype_name(e.dtype) + ", which has no numpy form" +
+                                    (e.dtype >= kDtBfloat16 ? " (install a recent ml_dtypes)" : ""));
+  }
+  return py::reinterpret_borrow<py::dtype>(it->second);
+}
+
+py::tuple shape_tuple(const std::vector<int64_t>& shape) {
+  py::tuple t(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) t[i] = py::int_(shape[i]);
+  return t;
+}
+
+std::vector<py::ssize_t> c_strides(const std::vector<int64_t>& shape, py::ssize_t itemsize) {
+  std::vector<py::ssize_t> strides(shape.size());
+  py::ssize_t s = itemsize;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= static_cast<py::ssize_t>(shape[i]);
+  }
+  return strides;
+}
+
+void make_read_only(py::array& a) { a.attr("setflags")(py::arg("write") = false); }
+
+const BundleEntry& find_entry(const BundleReader& reader, const std::string& key) {
+  const BundleEntry* e = reader.index().find(key);
+  if (e == nullptr) {
+    throw Error(kNotFound, "no tensor " + quote_key(key) + " in checkpoint " + reader.prefix() +
+                               " (list the names with keys())");
+  }
+  return *e;
+}
+
+py::array numeric_array(const BundleReader& reader, const BundleEntry& e, bool verify) {
+  py::dtype dtype = numpy_dtype(reader, e);
+  TensorBytes bytes;
+  {
+    py::gil_scoped_release release;
+    bytes = reader.tensor_bytes(e, verify);
+  }
+  std::vector<py::ssize_t> shape(e.shape.begin(), e.shape.end());
+  const std::vector<py::ssize_t> strides = c_strides(e.shape, dtype.itemsize());
+  if (reader.needs_byte_swap()) {
+    py::array out(dtype, shape, strides);
+    if (bytes.size > 0) {
+      std::memcpy(out.mutable_data(), bytes.data, bytes.size);
+      byte_swap_elements(static_cast<char*>(out.mutable_data()), bytes.size, e.dtype);
+    }
+    return out;
+  }
+  auto* holder = new Owner(bytes.owner);
+  py::capsule base(holder, "tfbundle.MappedShard", [](void* p) { delete static_cast<Owner*>(p); });
+  py::array out(dtype, shape, strides, bytes.data, base);
+  make_read_only(out);
+  return out;
+}
+
+py::array string_array(const BundleReader& reader, const BundleEntry& e, bool verify) {
+  Owner owner;
+  std::vector<std::string_view> elements;
+  {
+    py::gil_scoped_release release;
+    elements = reader.string_elements(e, verify, &owner);
+  }
+  py::list items(elements.size());
+  for (size_t i = 0; i < elements.size(); ++i) {
+    items[i] = py::bytes(elements[i].data(), elements[i].size());
+  }
+  py::module_ np = py::module_::import("numpy");
+  py::object flat = np.attr("empty")(py::int_(elements.size()), py::arg("dtype") = "O");
+  flat[py::slice(py::none(), py::none(), py::none())] = items;
+  return flat.attr("reshape")(shape_tuple(e.shape)).cast<py::array>();
+}
+
+py::array tensor_array(const BundleReader& reader, const BundleEntry& e, bool verify) {
+  if (e.dtype == kDtString) return string_array(reader, e, verify);
+  return numeric_array(reader, e, verify);
+}
+
+py::tuple extents_tuple(const TensorSlice& slice) {
+  py::tuple t(slice.size());
+  for (size_t i = 0; i < slice.size(); ++i) t[i] = py::make_tuple(slice[i].start, slice[i].length);
+  return t;
+}
+
+// (key, dtype, shape, shard_id, offset, size, crc32c, slices) of an entry.
+py::tuple entry_tuple(const BundleEntry& e) {
+  py::tuple slices(e.slices.size());
+  for (size_t i = 0; i < e.slices.size(); ++i) slices[i] = extents_tuple(e.slices[i]);
+  return py::make_tuple(key_to_py(e.key), e.dtype, shape_tuple(e.shape), e.shard_id, e.offset, e.size,
+                        e.crc32c, slices);
+}
+
+std::vector<std::string> bytes_list(const py::list& shards) {
+  std::vector<std::string> out;
+  for (const py::handle& s : shards) out.push_back(s.cast<std::string>());
+  return out;
+}
+
+}  // namespace
+
+void bind_checkpoint(py::module_& m) {
+  py::class_<BundleReader, std::shared_ptr<BundleReader>> cls(m, "BundleReader", R"doc(
+A TensorBundle (checkpoint) reader over memory-mapped data shards.
+
+Low-level: use tfbundle.open_checkpoint(), which finds the prefix of a
+SavedModel or checkpoint folder and offers friendly names.
+)doc");
+  cls.def(py::init([](const std::string& prefix) {
+            py::gil_scoped_release release;
+            return BundleReader::open(prefix);
+          }),
+          py::arg("prefix"), "Opens PREFIX.index (parsed now) and maps PREFIX.data-* shards when first read.")
+      .def_static(
+          "from_bytes",
+          [](const py::bytes& index, const py::list& shards, const std::string& name) {
+            std::string index_bytes = index;
+            std::vector<std::string> shard_bytes = bytes_list(shards);
+            py::gil_scoped_release release;
+            return BundleReader::from_bytes(std::move(index_bytes), std::move(shard_bytes), name);
+          },
+          py::arg("index"), py::arg("shards"), py::arg("name") = "<memory>",
+          "A reader over an index and data shards held in bytes (tests and fuzzing).")
+      .def_property_readonly("prefix", &BundleReader::prefix)
+      .def_property_readonly("index_path", &BundleReader::index_path)
+      .def_property_readonly("num_shards", [](const BundleReader& r) { return r.index().header().num_shards; })
+      .def_property_readonly("big_endian", [](const BundleReader& r) { return r.index().header().big_endian; })
+      .def_property_readonly("version",
+                             [](const BundleReader& r) {
+                               const BundleHeader& h = r.index().header();
+                               return py::make_tuple(h.producer, h.min_consumer);
+                             })
+      .def(
+          "keys",
+          [](const BundleReader& r, bool include_slices) {
+            py::list out;
+            for (const BundleEntry& e : r.index().entries()) {
+              if (include_slices || !e.is_slice_key()) out.append(key_to_py(e.key));
+            }
+            return out;
+          },
+          py::arg("include_slices") = false, "Tensor names in key order (slice keys only if asked).")
+      .def(
+          "entries",
+          [](const BundleReader& r) {
+            py::list out;
+            for (const BundleEntry& e : r.index().entries()) {
+              if (!e.is_slice_key()) out.append(entry_tuple(e));
+            }
+            return out;
+          },
+          "(key, dtype, shape, shard_id, offset, size, crc32c, slices) of every tensor.")
+      .def(
+          "entry", [](const BundleReader& r, const py::object& key) { return entry_tuple(find_entry(r, key_from_py(key))); },
+          py::arg("key"))
+      .def("__contains__",
+           [](const BundleReader& r, const py::object& key) { return r.index().find(key_from_py(key)) != nullptr; })
+      .def(
+          "tensor",
+          [](const BundleReader& r, const py::object& key, bool verify) {
+            return tensor_array(r, find_entry(r, key_from_py(key)), verify);
+          },
+          py::arg("key"), py::arg("verify") = false,
+          "The tensor stored under key: a read-only view for numbers, an object array of bytes for strings.")
+      .def(
+          "slice_parts",
+          [](const BundleReader& r, const py::object& key) {
+            const BundleEntry& full = find_entry(r, key_from_py(key));
+            std::vector<SlicePart> parts;
+            {
+              py::gil_scoped_release release;
+              parts = r.slice_parts(full);
+            }
+            py::list out;
+            for (const SlicePart& p : parts) out.append(py::make_tuple(extents_tuple(p.extents), key_to_py(p.entry->key)));
+            return out;
+          },
+          py::arg("key"), "[(((start, length), ...), slice_key), ...] of a partitioned tensor, checked.")
+      .def(
+          "verify",
+          [](const BundleReader& r, const py::object& key) {
+            const BundleEntry& e = find_entry(r, key_from_py(key));
+            py::gil_scoped_release release;
+            r.verify_entry(e);
+          },
+          py::arg("key"), "Checks one entry completely (bounds, sizes, CRC-32C); raises on the first problem.")
+      .def(
+          "verify_all",
+          [](const BundleReader& r) {
+            std::vector<std::pair<std::string, std::string>> problems;
+            {
+              py::gil_scoped_release release;
+              problems = r.verify_all();
+            }
+            py::list out;
+            for (const auto& [key, message] : problems) out.append(py::make_tuple(key_to_py(key), key_to_py(message)));
+            return out;
+          },
+          "Checks every entry; returns [(key, message), ...] for those that fail.")
+      .def("shard_path", &BundleReader::shard_path, py::arg("shard_id"));
+
+  m.def(
+      "parse_object_graph",
+      [](const py::bytes& data) {
+        std::string bytes = data;
+        std::vector<ObjectGraphNode> nodes;
+        {
+          py::gil_scoped_release release;
+          nodes = parse_object_graph(bytes);
+        }
+        py::list out;
+        for (const ObjectGraphNode& n : nodes) {
+          py::list children, attributes, slots;
+          for (const auto& c : n.children) children.append(py::make_tuple(c.node_id, key_to_py(c.local_name)));
+          for (const auto& a : n.attributes) {
+            attributes.append(py::make_tuple(key_to_py(a.name), key_to_py(a.full_name), key_to_py(a.checkpoint_key)));
+          }
+          for (const auto& s : n.slot_variables) {
+            slots.append(py::make_tuple(s.original_variable_node_id, key_to_py(s.slot_name), s.slot_variable_node_id));
+          }
+          out.append(py::make_tuple(children, attributes, slots));
+        }
+        return out;
+      },
+      py::arg("data"),
+      "Decodes a TrackableObjectGraph: [(children [(node_id, local_name)], attributes [(name, full_name, "
+      "checkpoint_key)], slot_variables [(original_node_id, slot_name, slot_node_id)]), ...].");
+  m.def(
+      "sstable_entries",
+      [](const py::bytes& data, bool verify_checksums) {
+        std::string bytes = data;
+        sstable::Table table;
+        {
+          py::gil_scoped_release release;
+          sstable::Options options;
+          options.verify_checksums = verify_checksums;
+          table = sstable::read_table(bytes, "<bytes>", options);
+        }
+        py::list out;
+        for (const sstable::Entry& e : table.entries) {
+          out.append(py::make_tuple(py::bytes(e.key), py::bytes(e.value.data(), e.value.size())));
+        }
+        return out;
+      },
+      py::arg("data"), py::arg("verify_checksums") = true,
+      "[(key, value), ...] of a TensorFlow table (SSTable) held in bytes, in key order.");
+  m.def(
+      "crc32c",
+      [](const py::object& data, uint32_t crc, bool portable) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(data.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0) throw py::error_already_set();
+        uint32_t out;
+        {
+          py::gil_scoped_release release;
+          const size_t n = static_cast<size_t>(view.len);
+          out = portable ? crc32c::extend_portable(crc, view.buf, n) : crc32c::extend(crc, view.buf, n);
+        }
+        PyBuffer_Release(&view);
+        return out;
+      },
+      py::arg("data"), py::arg("crc") = 0, py::arg("portable") = false,
+      "CRC-32C of a contiguous buffer (extending crc), as TensorFlow computes it; portable=True uses the\n"
+      "table-driven code whatever the CPU.");
+  m.def("crc32c_hardware", &crc32c::hardware_accelerated, "True when CRC-32C runs on the CPU's crc32 instruction.");
+  m.def("live_mappings", &MappedFile::live_count, "How many data shard mappings are alive (for lifetime tests).");
+}
 
 }  // namespace tfbundle

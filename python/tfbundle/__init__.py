@@ -12,6 +12,7 @@ first ``tfbundle.load``, and TensorFlow's Python package is never imported.
 from __future__ import annotations
 
 from . import errors
+from ._checkpoint import CheckpointKeyError, CheckpointReader, VariableSpec, open_checkpoint
 from ._core import __version__
 from ._library import load_library
 from ._model import (
@@ -42,6 +43,10 @@ __all__ = [
     "__version__",
     "load",
     "load_library",
+    "open_checkpoint",
+    "CheckpointReader",
+    "VariableSpec",
+    "CheckpointKeyError",
     "Model",
     "Signature",
     "TensorSpec",
