@@ -639,4 +639,5 @@ PYBIND11_MODULE(_core, m) {
 
   bind_inspect(m);
   bind_checkpoint(m);
+  bind_restore(m);
 }
