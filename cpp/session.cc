@@ -48,7 +48,10 @@ TensorShape graph_shape(TF_Graph* graph, TF_Output out) {
 // their placeholders do not have); then TensorFlow's view wins.
 TensorShape check_shape(const TensorShape& declared, const TensorShape& graph) {
   if (declared.unknown_rank) return graph;
-  if (graph.unknown_rank) return declared;
+  // An absent TensorShapeProto reads as a scalar; old exports (TF 1.0) leave
+  // it out for placeholders of unknown shape. Only a known graph shape can
+  // confirm a scalar.
+  if (graph.unknown_rank) return declared.dims.empty() ? graph : declared;
   if (declared.dims.size() != graph.dims.size()) return graph;
   TensorShape merged = declared;
   for (size_t i = 0; i < merged.dims.size(); ++i) {

@@ -14,6 +14,14 @@ from __future__ import annotations
 from . import errors
 from ._checkpoint import CheckpointKeyError, CheckpointReader, VariableSpec, open_checkpoint
 from ._core import __version__
+from ._graphs import (
+    ChosenSignature,
+    GraphModel,
+    InferredSignatureWarning,
+    latest_checkpoint,
+    load_checkpoint_graph,
+    load_graph,
+)
 from ._library import load_library
 from ._model import (
     Device,
@@ -25,6 +33,9 @@ from ._model import (
     load,
     zeros,
 )
+from ._profile import NodeStat, OpTypeStat, Profile
+from ._repository import ModelRepository
+from ._warmup import WarmupReport, replay_warmup
 from .errors import (
     ClosedError,
     DataLossError,
@@ -43,6 +54,18 @@ __all__ = [
     "__version__",
     "load",
     "load_library",
+    "load_checkpoint_graph",
+    "load_graph",
+    "latest_checkpoint",
+    "GraphModel",
+    "ChosenSignature",
+    "InferredSignatureWarning",
+    "ModelRepository",
+    "Profile",
+    "NodeStat",
+    "OpTypeStat",
+    "WarmupReport",
+    "replay_warmup",
     "open_checkpoint",
     "CheckpointReader",
     "VariableSpec",

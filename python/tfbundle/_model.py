@@ -515,7 +515,11 @@ def load(
     if warmup:
         from ._warmup import replay_warmup
 
-        model.warmup = replay_warmup(model)
+        try:
+            model.warmup = replay_warmup(model)
+        except BaseException:
+            model.close()
+            raise
     return model
 
 
