@@ -390,7 +390,7 @@ def test_recorded_sample(testdata: Path, sample: Sample) -> None:
     folder = testdata / sample.path
     with tfbundle.load(folder, tags=sample.tags) as m:
         if sample.version is not None:
-            assert Path(m.path) == (folder / sample.version).resolve()
+            assert Path(m.path).resolve() == (folder / sample.version).resolve()
         sig = m.signatures[sample.signature]
         out = sig(**sample.inputs)
         assert sorted(out) == sorted(sig.outputs)
