@@ -102,7 +102,6 @@ void check_shape(const py::array& a, const TensorShape& want, const std::string&
 
 struct Converter {
   py::object asarray = py::module_::import("numpy").attr("asarray");
-  py::object ascontiguousarray = py::module_::import("numpy").attr("ascontiguousarray");
   py::object copyto = py::module_::import("numpy").attr("copyto");
 };
 Converter& np_funcs() {
@@ -141,7 +140,8 @@ TensorPtr string_tensor_from(py::handle value, const TensorShape* shape, const s
     arr = np_funcs().asarray(value, py::dtype("O"));
   }
   if (shape) check_shape(arr, *shape, what);
-  arr = np_funcs().ascontiguousarray(arr);
+  // (not np.ascontiguousarray, which turns a 0-d array into a 1-d one)
+  if ((arr.flags() & py::array::c_style) == 0) arr = arr.attr("copy")();
   const auto dims = array_dims(arr);
   const auto n = static_cast<size_t>(arr.size());
   std::vector<std::string> storage;

@@ -35,7 +35,12 @@ TensorShape parse_shape(std::string_view bytes) {
   return shape;
 }
 
-TensorInfo parse_tensor_info(std::string_view bytes) {
+// Composite tensors nest TensorInfos; a crafted file could nest them deeply
+// enough to overflow the stack, so the depth is bounded.
+constexpr int kMaxTensorInfoDepth = 64;
+
+TensorInfo parse_tensor_info(std::string_view bytes, int depth = 0) {
+  if (depth > kMaxTensorInfoDepth) throw Error(kDataLoss, "TensorInfo is malformed: composite tensors nested too deeply");
   TensorInfo info;
   info.shape.unknown_rank = false;  // an absent TensorShapeProto is a scalar
   Reader r(bytes, "TensorInfo");
@@ -61,7 +66,7 @@ TensorInfo parse_tensor_info(std::string_view bytes) {
         Reader c(f.bytes, "TensorInfo.CompositeTensor");
         Field g;
         while (c.next(&g)) {
-          if (g.number == 2 && g.type == wire::kLengthDelimited) info.components.push_back(parse_tensor_info(g.bytes));
+          if (g.number == 2 && g.type == wire::kLengthDelimited) info.components.push_back(parse_tensor_info(g.bytes, depth + 1));
         }
         break;
       }
@@ -198,7 +203,10 @@ MetaGraph parse_meta_graph(std::string_view bytes) {
         });
         break;
       case 6: mg.assets.push_back(parse_asset(f.bytes)); break;
-      case 7: mg.has_object_graph = true; break;
+      case 7:
+        mg.has_object_graph = true;
+        mg.object_graph_def = f.bytes;
+        break;
       default: break;
     }
   }

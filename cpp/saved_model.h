@@ -61,6 +61,9 @@ struct MetaGraph {
   std::vector<AssetFile> assets;
   std::optional<SaverDef> saver;
   bool has_object_graph = false;
+  // The serialized SavedObjectGraph (TF2 exports), a view into the buffer that
+  // was parsed; empty when absent.
+  std::string_view object_graph_def;
   // collection name -> node names, for node_list collections (main_op,
   // legacy_init_op, table_initializer, ...).
   std::map<std::string, std::vector<std::string>> node_collections;

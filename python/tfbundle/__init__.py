@@ -11,9 +11,20 @@ first ``tfbundle.load``, and TensorFlow's Python package is never imported.
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, examples
 from ._checkpoint import CheckpointKeyError, CheckpointReader, VariableSpec, open_checkpoint
 from ._core import __version__
+from ._inspect import (
+    AssetInfo,
+    FingerprintInfo,
+    MetaGraphInfo,
+    OpsInfo,
+    SavedModelInfo,
+    SaverInfo,
+    SignatureInfo,
+    VariablesInfo,
+    inspect,
+)
 from ._graphs import (
     ChosenSignature,
     GraphModel,
@@ -54,6 +65,16 @@ __all__ = [
     "__version__",
     "load",
     "load_library",
+    "inspect",
+    "SavedModelInfo",
+    "MetaGraphInfo",
+    "SignatureInfo",
+    "AssetInfo",
+    "SaverInfo",
+    "OpsInfo",
+    "VariablesInfo",
+    "FingerprintInfo",
+    "examples",
     "load_checkpoint_graph",
     "load_graph",
     "latest_checkpoint",

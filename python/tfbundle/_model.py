@@ -464,6 +464,7 @@ def load(
     gpu_memory_growth: bool | None = None,
     visible_devices: str | Sequence[int] | None = None,
     warmup: bool = False,
+    allowed_ops: Iterable[str] | str | None = None,
 ) -> Model:
     """Loads a SavedModel through TensorFlow's C API.
 
@@ -480,6 +481,11 @@ def load(
         warmup: replay ``assets.extra/tf_serving_warmup_requests`` (at most
             1000 records, as TF Serving does) before returning; the report is
             in ``model.warmup``.
+        allowed_ops: refuse, before anything runs, a graph whose signatures,
+            init op or restore path use ops that reach outside the model
+            (file reads and writes, PyFunc, ...; see ``tfbundle scan``),
+            except those named here; ``()`` allows none of them. None (the
+            default) checks nothing.
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
@@ -489,10 +495,16 @@ def load(
             message lists those present).
         TensorFlowNotFoundError: TensorFlow's C library is not installed.
         UnimplementedError: a chunked (``saved_model.cpb``-only) model.
+        PermissionDeniedError: ``allowed_ops`` was given and the graph uses
+            another op that reaches outside the model (the message names it).
         Error: TensorFlow's own error while loading, by status code.
     """
     export_dir = resolve_export_dir(path)
     chosen = _choose_tags(export_dir, _normalize_tags(tags))
+    if allowed_ops is not None:
+        from ._policy import check_saved_model
+
+        check_saved_model(export_dir, sorted(chosen), allowed_ops)
     _library.ensure_loaded()
     for name, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
         if value is not None and (not isinstance(value, int) or value < 0):

@@ -1,0 +1,937 @@
+#include "inspect.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "model_files.h"
+#include "op_registry.h"
+#include "status.h"
+#include "tensor_bundle.h"
+#include "text_format.h"
+#include "wire.h"
+
+namespace tfbundle {
+namespace {
+
+using wire::Field;
+using wire::Reader;
+
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Rethrows a wire-format error with the file's path in front.
+template <typename Fn>
+auto naming_file(const std::string& path, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    if (e.code() == kDataLoss && std::string(e.what()).find(path) == std::string::npos)
+      throw Error(kDataLoss, path + ": " + e.what());
+    throw;
+  }
+}
+
+// ------------------------------------------------------------- node views ---
+
+// The fields of a NodeDef that inspection needs.
+struct NodeView {
+  std::string_view op;
+  std::vector<std::pair<std::string_view, std::string_view>> attrs;  // key -> AttrValue bytes
+
+  const std::string_view* attr(std::string_view key) const {
+    for (const auto& a : attrs) {
+      if (a.first == key) return &a.second;
+    }
+    return nullptr;
+  }
+};
+
+NodeView parse_node(std::string_view bytes, bool with_attrs) {
+  NodeView n;
+  Reader r(bytes, "NodeDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.type != wire::kLengthDelimited) continue;
+    if (f.number == 2) {
+      n.op = f.bytes;
+    } else if (f.number == 5 && with_attrs) {
+      std::string_view key, value;
+      Reader e(f.bytes, "NodeDef.attr entry");
+      Field g;
+      while (e.next(&g)) {
+        if (g.type != wire::kLengthDelimited) continue;
+        if (g.number == 1) key = g.bytes;
+        if (g.number == 2) value = g.bytes;
+      }
+      n.attrs.emplace_back(key, value);
+    }
+  }
+  return n;
+}
+
+// The set member of AttrValue's `value` oneof (the last one present wins, as
+// in protobuf), with its payload.
+struct AttrOneof {
+  uint32_t number = 0;  // 0: none set
+  Field field;
+};
+
+AttrOneof attr_oneof(std::string_view attr_value) {
+  AttrOneof out;
+  Reader r(attr_value, "AttrValue");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number >= 1 && f.number <= 10) {
+      out.number = f.number;
+      out.field = f;
+    }
+  }
+  return out;
+}
+
+std::string_view name_attr_list_name(std::string_view bytes) {
+  std::string_view name;
+  Reader r(bytes, "NameAttrList");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 1 && f.type == wire::kLengthDelimited) name = f.bytes;
+  }
+  return name;
+}
+
+// AttrValue.func.name ("" when the attr holds no function).
+std::string_view attr_func_name(std::string_view attr_value) {
+  const AttrOneof v = attr_oneof(attr_value);
+  if (v.number != 10 || v.field.type != wire::kLengthDelimited) return {};
+  return name_attr_list_name(v.field.bytes);
+}
+
+// ----------------------------------------------------------- the library ---
+
+struct LibraryFunction {
+  std::string name;
+  int64_t input_args = 0;
+  int64_t output_args = 0;
+  std::vector<std::string_view> nodes;  // NodeDef bytes
+};
+
+struct Library {
+  std::vector<LibraryFunction> functions;                        // library order
+  std::unordered_map<std::string, size_t> by_name;               // last definition wins
+  std::unordered_map<std::string, std::string> gradient_names;   // registered_op_type -> gradient_func
+};
+
+void parse_op_def_signature(std::string_view bytes, LibraryFunction* fn) {
+  Reader r(bytes, "OpDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.type != wire::kLengthDelimited) continue;
+    if (f.number == 1) fn->name = std::string(f.bytes);
+    if (f.number == 2) ++fn->input_args;
+    if (f.number == 3) ++fn->output_args;
+  }
+}
+
+Library parse_library(std::string_view graph_def) {
+  Library lib;
+  Reader r(graph_def, "GraphDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number != 2 || f.type != wire::kLengthDelimited) continue;
+    Reader l(f.bytes, "FunctionDefLibrary");
+    Field g;
+    while (l.next(&g)) {
+      if (g.type != wire::kLengthDelimited) continue;
+      if (g.number == 1) {
+        LibraryFunction fn;
+        Reader d(g.bytes, "FunctionDef");
+        Field h;
+        while (d.next(&h)) {
+          if (h.type != wire::kLengthDelimited) continue;
+          if (h.number == 1) parse_op_def_signature(h.bytes, &fn);
+          if (h.number == 3) fn.nodes.push_back(h.bytes);
+        }
+        lib.by_name[fn.name] = lib.functions.size();
+        lib.functions.push_back(std::move(fn));
+      } else if (g.number == 3) {
+        std::string func, op_type;
+        Reader d(g.bytes, "RegisteredGradient");
+        Field h;
+        while (d.next(&h)) {
+          if (h.type != wire::kLengthDelimited) continue;
+          if (h.number == 1) func = std::string(h.bytes);
+          if (h.number == 2) op_type = std::string(h.bytes);
+        }
+        if (!op_type.empty()) lib.gradient_names[op_type] = func;
+      }
+    }
+  }
+  return lib;
+}
+
+bool is_call_op(std::string_view op) { return op == "PartitionedCall" || op == "StatefulPartitionedCall"; }
+
+// The functions a node's attrs name: every function-valued attr (f,
+// then_branch, body, ...) and every function in a list attr.
+void attr_functions(const NodeView& node, std::vector<std::string>* out) {
+  for (const auto& [key, value] : node.attrs) {
+    const AttrOneof v = attr_oneof(value);
+    if (v.number == 10) {
+      out->emplace_back(name_attr_list_name(v.field.bytes));
+    } else if (v.number == 1) {
+      Reader l(v.field.bytes, "AttrValue.ListValue");
+      Field g;
+      while (l.next(&g)) {
+        if (g.number == 9 && g.type == wire::kLengthDelimited) out->emplace_back(name_attr_list_name(g.bytes));
+      }
+    }
+  }
+}
+
+// Library functions a node refers to: its op (a call by name) and its attrs.
+void node_functions(const NodeView& node, const Library& lib, std::vector<std::string>* out) {
+  if (lib.by_name.count(std::string(node.op))) out->emplace_back(node.op);
+  attr_functions(node, out);
+}
+
+// The functions a library function depends on, as TensorFlow's Python loader
+// lists them (function_deserialization._list_function_deps).
+std::set<std::string> function_deps(const LibraryFunction& fn, const Library& lib) {
+  std::set<std::string> deps;
+  for (std::string_view bytes : fn.nodes) {
+    const NodeView node = parse_node(bytes, true);
+    std::string grad_op_type;
+    if (!is_call_op(node.op)) {
+      if (const std::string_view* a = node.attr("_gradient_op_type")) {
+        const AttrOneof v = attr_oneof(*a);
+        if (v.number == 2) grad_op_type = std::string(v.field.bytes);
+      }
+    }
+    if (lib.by_name.count(std::string(node.op))) {
+      deps.insert(std::string(node.op));
+    } else if (!grad_op_type.empty() && lib.gradient_names.count(grad_op_type)) {
+      deps.insert(lib.gradient_names.at(grad_op_type));
+    } else {
+      std::vector<std::string> named;
+      attr_functions(node, &named);
+      deps.insert(named.begin(), named.end());
+    }
+  }
+  return deps;
+}
+
+// The loader's topological order of the library (_sort_function_defs); false
+// when some function can never be ready (a cycle, or a dependency missing
+// from the library).
+bool sort_functions(const Library& lib, std::vector<std::string>* order) {
+  std::unordered_map<std::string, std::vector<std::string>> edges;
+  std::unordered_map<std::string, int64_t> in_count;
+  // function_deps is a dict keyed by name, in library order of first appearance.
+  std::vector<std::string> keys;
+  std::unordered_set<std::string> seen;
+  for (const auto& fn : lib.functions) {
+    if (seen.insert(fn.name).second) keys.push_back(fn.name);
+  }
+  for (const auto& name : keys) {
+    for (const auto& dep : function_deps(lib.functions[lib.by_name.at(name)], lib)) {
+      edges[dep].push_back(name);
+      ++in_count[name];
+    }
+  }
+  std::vector<std::string> ready;
+  for (const auto& fn : lib.functions) {
+    if (in_count[fn.name] == 0) ready.push_back(fn.name);
+  }
+  while (!ready.empty()) {
+    std::string node = std::move(ready.back());
+    ready.pop_back();
+    auto it = edges.find(node);
+    order->push_back(std::move(node));
+    if (it == edges.end()) continue;
+    for (const auto& dest : it->second) {
+      if (--in_count[dest] == 0) ready.push_back(dest);
+    }
+  }
+  return order->size() == lib.functions.size();
+}
+
+// Number of ListValue.type entries (packed or not).
+int64_t list_type_count(std::string_view list_value) {
+  int64_t n = 0;
+  Reader r(list_value, "AttrValue.ListValue");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 6) wire::for_each_varint(f, [&](uint64_t) { ++n; });
+  }
+  return n;
+}
+
+std::vector<std::string_view> split_commas(std::string_view s) {
+  std::vector<std::string_view> out;
+  while (!s.empty()) {
+    const size_t comma = s.find(',');
+    out.push_back(s.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+// How many tensors a node of a registered op makes. Returns false (with the
+// missing attr) when a count depends on an attr the node lacks.
+bool count_outputs(const RegisteredOp& op, const NodeView& node, int64_t* count, std::string* missing) {
+  *count = 0;
+  for (std::string_view spec : split_commas(op.outputs)) {
+    if (spec == "1") {
+      ++*count;
+      continue;
+    }
+    const char kind = spec[0];
+    std::string_view attr = spec.substr(1);
+    std::string_view fallback;
+    const size_t eq = attr.find('=');
+    bool has_default = eq != std::string_view::npos;
+    if (has_default) {
+      fallback = attr.substr(eq + 1);
+      attr = attr.substr(0, eq);
+    }
+    const std::string_view* value = node.attr(attr);
+    if (value == nullptr) {
+      if (!has_default) {
+        *missing = std::string(attr);
+        return false;
+      }
+      *count += std::stoll(std::string(fallback));
+      continue;
+    }
+    const AttrOneof v = attr_oneof(*value);
+    if (kind == '#') {
+      *count += v.number == 3 ? static_cast<int64_t>(v.field.value) : 0;
+    } else {
+      *count += v.number == 1 ? list_type_count(v.field.bytes) : 0;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// ============================================================== public API ===
+
+SavedModelBytes read_saved_model_bytes(const std::string& export_dir) {
+  SavedModelBytes out;
+  const std::string pb = export_dir + "/saved_model.pb";
+  const std::string pbtxt = export_dir + "/saved_model.pbtxt";
+  if (is_file(pb)) {
+    out.path = pb;
+    out.format = "pb";
+    out.mapped = MappedFile::open(pb);
+  } else if (is_file(pbtxt)) {
+    out.path = pbtxt;
+    out.format = "pbtxt";
+    out.converted = text_to_binary(MappedFile::read(pbtxt), "tensorflow.SavedModel", pbtxt);
+  } else if (is_file(export_dir + "/saved_model.cpb")) {
+    throw Error(kUnimplemented,
+                export_dir + " holds only saved_model.cpb, the chunked SavedModel format (written with "
+                             "SaveOptions(experimental_image_format=True)); tfbundle cannot read it and neither "
+                             "can TensorFlow's C API: re-export the model without experimental_image_format");
+  } else if (!is_dir(export_dir)) {
+    throw Error(kNotFound, export_dir + " is not a folder");
+  } else {
+    throw Error(kNotFound, "no saved_model.pb or saved_model.pbtxt in " + export_dir);
+  }
+  return out;
+}
+
+SavedModelContents parse_saved_model_contents(std::string_view bytes, const std::string& what) {
+  return naming_file(what, [&] {
+    SavedModelContents out;
+    Reader r(bytes, "SavedModel");
+    Field f;
+    while (r.next(&f)) {
+      if (f.number == 1 && f.type == wire::kVarint) out.schema_version = static_cast<int64_t>(f.value);
+      if (f.number == 2 && f.type == wire::kLengthDelimited) {
+        MetaGraphEntry e;
+        e.meta_graph = parse_meta_graph(f.bytes);
+        e.bytes = f.bytes;
+        e.assets = meta_graph_assets(f.bytes);
+        out.meta_graphs.push_back(std::move(e));
+      }
+    }
+    if (out.meta_graphs.empty()) throw Error(kDataLoss, what + " holds no MetaGraphDef: it is not a SavedModel");
+    return out;
+  });
+}
+
+namespace {
+
+// The node a tensor or control input names: "^a" / "a:1" / "a" -> "a".
+std::string_view input_node(std::string_view input) {
+  if (!input.empty() && input[0] == '^') input.remove_prefix(1);
+  const size_t colon = input.find(':');
+  return colon == std::string_view::npos ? input : input.substr(0, colon);
+}
+
+bool is_restore_op(std::string_view op) { return op == "Restore" || op == "RestoreV2" || op == "RestoreSlice"; }
+
+// Functions reachable from `roots` through calls in function bodies.
+std::unordered_set<std::string> reachable_functions(std::vector<std::string> roots, const Library& lib) {
+  std::unordered_set<std::string> seen;
+  while (!roots.empty()) {
+    std::string name = std::move(roots.back());
+    roots.pop_back();
+    auto it = lib.by_name.find(name);
+    if (it == lib.by_name.end() || !seen.insert(name).second) continue;
+    for (std::string_view bytes : lib.functions[it->second].nodes) node_functions(parse_node(bytes, true), lib, &roots);
+  }
+  return seen;
+}
+
+std::string policy_key(const NodeView& node) {
+  if (node.op == "PrintV2") {
+    if (const std::string_view* a = node.attr("output_stream")) {
+      const AttrOneof v = attr_oneof(*a);
+      if (v.number == 2 && v.field.bytes.substr(0, 7) == "file://") return "PrintV2(file)";
+    }
+  }
+  return std::string(node.op);
+}
+
+}  // namespace
+
+GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
+  GraphOps out;
+  struct GraphNode {
+    std::string_view name;
+    std::vector<std::string_view> inputs;
+    std::string_view bytes;
+  };
+  std::vector<GraphNode> graph_nodes;
+  {
+    Reader r(graph_def, "GraphDef");
+    Field f;
+    while (r.next(&f)) {
+      if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+      GraphNode n;
+      n.bytes = f.bytes;
+      Reader nr(f.bytes, "NodeDef");
+      Field g;
+      while (nr.next(&g)) {
+        if (g.type != wire::kLengthDelimited) continue;
+        if (g.number == 1) n.name = g.bytes;
+        if (g.number == 3) n.inputs.push_back(input_node(g.bytes));
+      }
+      graph_nodes.push_back(std::move(n));
+    }
+  }
+  const Library lib = parse_library(graph_def);
+  for (const auto& fn : lib.functions) out.function_names.push_back(fn.name);
+
+  auto count = [&](std::string_view op) {
+    if (lib.by_name.count(std::string(op))) {
+      ++out.function_calls;
+    } else {
+      ++out.counts[std::string(op)];
+    }
+  };
+  for (const auto& node : graph_nodes) count(parse_node(node.bytes, false).op);
+  for (const auto& fn : lib.functions) {
+    for (auto node : fn.nodes) count(parse_node(node, false).op);
+    out.function_nodes += static_cast<int64_t>(fn.nodes.size());
+  }
+  out.graph_nodes = static_cast<int64_t>(graph_nodes.size());
+
+  // The part of the graph TensorFlow runs: what the signatures and the init op
+  // depend on ("serving"), and what the restore op depends on ("restore").
+  std::unordered_map<std::string_view, size_t> by_name;
+  for (size_t i = 0; i < graph_nodes.size(); ++i) by_name.emplace(graph_nodes[i].name, i);
+  auto ancestors = [&](std::vector<std::string_view> todo, std::unordered_set<std::string_view>* seen) {
+    while (!todo.empty()) {
+      const std::string_view name = todo.back();
+      todo.pop_back();
+      auto it = by_name.find(name);
+      if (it == by_name.end() || !seen->insert(name).second) continue;
+      for (auto in : graph_nodes[it->second].inputs) todo.push_back(in);
+    }
+  };
+  std::unordered_set<std::string_view> serving_nodes, restore_nodes;
+  std::string init_op;
+  if (meta_graph != nullptr) {
+    std::vector<std::string_view> roots;
+    for (const auto& sig : meta_graph->signatures) {
+      for (const auto* infos : {&sig.inputs, &sig.outputs}) {
+        for (const auto& [key, info] : *infos) {
+          roots.push_back(input_node(info.name));
+          for (const std::string* n : {&info.coo_values, &info.coo_indices, &info.coo_dense_shape}) {
+            if (!n->empty()) roots.push_back(input_node(*n));
+          }
+          for (const auto& c : info.components) roots.push_back(input_node(c.name));
+        }
+      }
+    }
+    init_op = meta_graph->init_op_name();
+    if (!init_op.empty()) roots.push_back(input_node(init_op));
+    ancestors(std::move(roots), &serving_nodes);
+    if (meta_graph->saver && !meta_graph->saver->restore_op_name.empty()) {
+      ancestors({input_node(meta_graph->saver->restore_op_name)}, &restore_nodes);
+    }
+  }
+  std::vector<std::string> serving_roots, restore_roots;
+  for (const auto& node : graph_nodes) {
+    const bool serving = meta_graph == nullptr || serving_nodes.count(node.name);
+    if (!serving && !restore_nodes.count(node.name)) continue;
+    node_functions(parse_node(node.bytes, true), lib, serving ? &serving_roots : &restore_roots);
+  }
+  const auto serving_fns = reachable_functions(std::move(serving_roots), lib);
+  const auto restore_fns = reachable_functions(std::move(restore_roots), lib);
+  for (const auto& node : graph_nodes) {
+    const bool serving = meta_graph == nullptr || serving_nodes.count(node.name);
+    if (!serving && !restore_nodes.count(node.name)) continue;
+    const NodeView v = parse_node(node.bytes, true);
+    if (lib.by_name.count(std::string(v.op))) continue;
+    if (!serving && is_restore_op(v.op)) continue;
+    ++out.policy_counts[policy_key(v)];
+  }
+  for (const auto& fn : lib.functions) {
+    const bool serving = meta_graph == nullptr || serving_fns.count(fn.name);
+    if (!serving && !restore_fns.count(fn.name)) continue;
+    for (auto bytes : fn.nodes) {
+      const NodeView v = parse_node(bytes, true);
+      if (lib.by_name.count(std::string(v.op))) continue;
+      if (!serving && is_restore_op(v.op)) continue;
+      ++out.policy_counts[policy_key(v)];
+    }
+  }
+
+  // saved_model_cli's walk (meta_graph.ops_used_by_graph_def).
+  std::unordered_set<std::string> used;
+  std::vector<const LibraryFunction*> to_process;
+  auto mark = [&](std::string_view op) {
+    std::string name(op);
+    if (used.count(name)) return;
+    auto fn = lib.by_name.find(name);
+    if (fn != lib.by_name.end()) to_process.push_back(&lib.functions[fn->second]);
+    used.insert(name);
+    out.cli_marks.push_back(std::move(name));
+  };
+  auto process = [&](std::string_view bytes) {
+    const NodeView node = parse_node(bytes, true);
+    mark(node.op);
+    if (is_call_op(node.op)) {
+      const std::string_view* f_attr = node.attr("f");
+      mark(f_attr ? attr_func_name(*f_attr) : std::string_view());
+    }
+  };
+  for (const auto& node : graph_nodes) process(node.bytes);
+  while (!to_process.empty()) {
+    const LibraryFunction* fn = to_process.back();
+    to_process.pop_back();
+    for (auto node : fn->nodes) process(node);
+  }
+  return out;
+}
+
+VariablesSummary summarize_variables(const std::string& export_dir) {
+  VariablesSummary out;
+  const std::string dir = export_dir + "/variables";
+  const std::string index_path = dir + "/variables.index";
+  if (!is_file(index_path)) {
+    if (is_file(dir + "/variables")) out.format = "v1";
+    return out;
+  }
+  out.format = "v2";
+  const BundleIndex index = BundleIndex::parse(MappedFile::read(index_path), index_path);
+  out.num_shards = index.header().num_shards;
+  std::vector<bool> used_shards(static_cast<size_t>(std::max(out.num_shards, 0)), false);
+  for (const BundleEntry& e : index.entries()) {
+    if (e.key == "_CHECKPOINTABLE_OBJECT_GRAPH") {
+      out.has_object_graph = true;
+      continue;
+    }
+    if (!e.is_slice_key()) ++out.count;
+    if (e.partitioned()) continue;  // its slices carry the data
+    out.total_bytes += e.size;
+    if (e.shard_id >= 0 && static_cast<size_t>(e.shard_id) < used_shards.size()) used_shards[e.shard_id] = true;
+  }
+  for (int32_t i = 0; i < out.num_shards; ++i) {
+    char name[64];
+    std::snprintf(name, sizeof(name), "variables.data-%05d-of-%05d", i, out.num_shards);
+    if (!is_file(dir + "/" + name)) out.missing_shards.push_back(name);
+  }
+  return out;
+}
+
+std::optional<Fingerprint> read_fingerprint(const std::string& export_dir) {
+  const std::string path = export_dir + "/fingerprint.pb";
+  if (!is_file(path)) return std::nullopt;
+  const std::string bytes = MappedFile::read(path);
+  return naming_file(path, [&] {
+    Fingerprint fp;
+    Reader r(bytes, "FingerprintDef");
+    Field f;
+    while (r.next(&f)) {
+      switch (f.number) {
+        case 1: fp.saved_model_checksum = f.value; break;
+        case 2: fp.graph_def_program_hash = f.value; break;
+        case 3: fp.signature_def_hash = f.value; break;
+        case 4: fp.saved_object_graph_hash = f.value; break;
+        case 5: fp.checkpoint_hash = f.value; break;
+        case 6:
+          if (f.type == wire::kLengthDelimited) {
+            Reader v(f.bytes, "VersionDef");
+            Field g;
+            while (v.next(&g)) {
+              if (g.number == 1 && g.type == wire::kVarint) fp.producer = static_cast<int32_t>(g.value);
+            }
+          }
+          break;
+        case 7:
+          if (f.type == wire::kLengthDelimited) fp.uuid = std::string(f.bytes);
+          break;
+        default: break;
+      }
+    }
+    return fp;
+  });
+}
+
+namespace {
+
+TensorShape parse_shape_proto(std::string_view bytes) {
+  TensorShape shape;
+  shape.unknown_rank = false;
+  Reader r(bytes, "TensorShapeProto");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 2 && f.type == wire::kLengthDelimited) {
+      int64_t size = 0;
+      Reader d(f.bytes, "TensorShapeProto.Dim");
+      Field g;
+      while (d.next(&g)) {
+        if (g.number == 1 && g.type == wire::kVarint) size = static_cast<int64_t>(g.value);
+      }
+      shape.dims.push_back(size);
+    } else if (f.number == 3 && f.type == wire::kVarint) {
+      shape.unknown_rank = f.value != 0;
+    }
+  }
+  if (shape.unknown_rank) shape.dims.clear();
+  return shape;
+}
+
+void parse_spec(std::string_view bytes, StructuredValue* v) {
+  Reader r(bytes, "TensorSpecProto");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == 1 && f.type == wire::kLengthDelimited) v->string = std::string(f.bytes);
+    if (f.number == 2 && f.type == wire::kLengthDelimited) v->shape = parse_shape_proto(f.bytes);
+    if (f.number == 3 && f.type == wire::kVarint) v->dtype = static_cast<int>(f.value);
+  }
+}
+
+StructuredValue parse_structured(std::string_view bytes, int depth) {
+  if (depth > 100) throw Error(kDataLoss, "StructuredValue is malformed: nested too deeply");
+  StructuredValue v;
+  v.shape.unknown_rank = false;
+  Reader r(bytes, "StructuredValue");
+  Field f;
+  while (r.next(&f)) {
+    const bool ld = f.type == wire::kLengthDelimited;
+    switch (f.number) {
+      case 1: v = StructuredValue(); v.kind = StructuredValue::kNone; break;
+      case 11: v.kind = StructuredValue::kFloat64; {
+          double d;
+          static_assert(sizeof(d) == sizeof(f.value));
+          std::memcpy(&d, &f.value, sizeof(d));
+          v.float64 = d;
+        }
+        break;
+      case 12:
+        v.kind = StructuredValue::kInt64;
+        v.int64 = static_cast<int64_t>(f.value >> 1) ^ -static_cast<int64_t>(f.value & 1);  // zigzag
+        break;
+      case 13: if (ld) { v.kind = StructuredValue::kString; v.string = std::string(f.bytes); } break;
+      case 14: v.kind = StructuredValue::kBool; v.boolean = f.value != 0; break;
+      case 31: if (ld) { v.kind = StructuredValue::kTensorShape; v.shape = parse_shape_proto(f.bytes); } break;
+      case 32: v.kind = StructuredValue::kDType; v.dtype = static_cast<int>(f.value); break;
+      case 33: if (ld) { v = StructuredValue(); v.kind = StructuredValue::kTensorSpec; parse_spec(f.bytes, &v); } break;
+      case 35: if (ld) { v = StructuredValue(); v.kind = StructuredValue::kBoundedTensorSpec; parse_spec(f.bytes, &v); } break;
+      case 34:
+        if (ld) {
+          v = StructuredValue();
+          v.kind = StructuredValue::kTypeSpec;
+          Reader t(f.bytes, "TypeSpecProto");
+          Field g;
+          while (t.next(&g)) {
+            if (g.number == 1 && g.type == wire::kVarint) v.type_spec_class = static_cast<int>(g.value);
+            if (g.number == 2 && g.type == wire::kLengthDelimited) v.items = {parse_structured(g.bytes, depth + 1)};
+            if (g.number == 3 && g.type == wire::kLengthDelimited) v.string = std::string(g.bytes);
+          }
+        }
+        break;
+      case 51:
+      case 52:
+        if (ld) {
+          v = StructuredValue();
+          v.kind = f.number == 51 ? StructuredValue::kList : StructuredValue::kTuple;
+          Reader l(f.bytes, "ListValue");
+          Field g;
+          while (l.next(&g)) {
+            if (g.number == 1 && g.type == wire::kLengthDelimited) v.items.push_back(parse_structured(g.bytes, depth + 1));
+          }
+        }
+        break;
+      case 53:
+      case 54:
+        if (ld) {
+          v = StructuredValue();
+          v.kind = f.number == 53 ? StructuredValue::kDict : StructuredValue::kNamedTuple;
+          Reader l(f.bytes, "DictValue");
+          Field g;
+          while (l.next(&g)) {
+            if (g.type != wire::kLengthDelimited) continue;
+            if (f.number == 54 && g.number == 1) {
+              v.string = std::string(g.bytes);
+              continue;
+            }
+            if ((f.number == 53 && g.number == 1) || (f.number == 54 && g.number == 2)) {
+              std::string key;
+              StructuredValue item;
+              Reader e(g.bytes, "DictValue entry");
+              Field h;
+              while (e.next(&h)) {
+                if (h.number == 1 && h.type == wire::kLengthDelimited) key = std::string(h.bytes);
+                if (h.number == 2 && h.type == wire::kLengthDelimited) item = parse_structured(h.bytes, depth + 1);
+              }
+              // A map keeps one value per key: a repeated key replaces the earlier entry.
+              auto it = f.number == 53 ? std::find(v.keys.begin(), v.keys.end(), key) : v.keys.end();
+              if (it != v.keys.end()) {
+                v.items[static_cast<size_t>(it - v.keys.begin())] = std::move(item);
+              } else {
+                v.keys.push_back(std::move(key));
+                v.items.push_back(std::move(item));
+              }
+            }
+          }
+        }
+        break;
+      case 55: v = StructuredValue(); v.kind = StructuredValue::kTensor; break;
+      case 56: v = StructuredValue(); v.kind = StructuredValue::kNumpy; break;
+      default: break;
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+bool StructuredValue::decodable() const {
+  if (kind == kUnset) return false;
+  for (const auto& item : items) {
+    if (!item.decodable()) return false;
+  }
+  return true;
+}
+
+StructuredValue parse_structured_value(std::string_view bytes) { return parse_structured(bytes, 0); }
+
+std::string clean_function_name(std::string_view name) {
+  // re.search(r"^__inference_(.*)_\d+$", name).group(1), else the name.
+  constexpr std::string_view kPrefix = "__inference_";
+  if (name.size() < kPrefix.size() || name.substr(0, kPrefix.size()) != kPrefix) return std::string(name);
+  const std::string_view rest = name.substr(kPrefix.size());
+  const size_t us = rest.rfind('_');
+  if (us == std::string_view::npos || us + 1 >= rest.size()) return std::string(name);
+  for (size_t i = us + 1; i < rest.size(); ++i) {
+    if (rest[i] < '0' || rest[i] > '9') return std::string(name);
+  }
+  if (rest.substr(0, us).find('\n') != std::string_view::npos) return std::string(name);
+  return std::string(rest.substr(0, us));
+}
+
+FunctionListing list_concrete_functions(const SavedModelContents& contents) {
+  FunctionListing out;
+  for (const auto& e : contents.meta_graphs) out.present |= e.meta_graph.has_object_graph;
+  if (!out.present) return out;
+  auto fail = [&](const char* why, std::string detail) {
+    out.failure = why;
+    out.failure_detail = std::move(detail);
+    out.functions.clear();
+    return out;
+  };
+  if (contents.meta_graphs.size() != 1) {
+    return fail("unknown", "the SavedModel has several MetaGraphDefs; tf.saved_model.load needs tags= to choose one");
+  }
+  const MetaGraph& mg = contents.meta_graphs[0].meta_graph;
+
+  // The object graph: nodes and the concrete functions' signatures.
+  std::vector<std::string_view> nodes;
+  std::unordered_map<std::string, std::string_view> concrete;  // name -> SavedConcreteFunction
+  {
+    Reader r(mg.object_graph_def, "SavedObjectGraph");
+    Field f;
+    while (r.next(&f)) {
+      if (f.type != wire::kLengthDelimited) continue;
+      if (f.number == 1) nodes.push_back(f.bytes);
+      if (f.number == 2) {
+        std::string key;
+        std::string_view value;
+        Reader e(f.bytes, "SavedObjectGraph.concrete_functions entry");
+        Field g;
+        while (e.next(&g)) {
+          if (g.type != wire::kLengthDelimited) continue;
+          if (g.number == 1) key = std::string(g.bytes);
+          if (g.number == 2) value = g.bytes;
+        }
+        concrete[key] = value;
+      }
+    }
+  }
+  auto signatures_of = [&](const std::string& name, StructuredValue* input, bool* has_input, bool* decodable) {
+    *has_input = false;
+    *decodable = true;
+    auto it = concrete.find(name);
+    if (it == concrete.end()) return;
+    StructuredValue in, output;
+    Reader r(it->second, "SavedConcreteFunction");
+    Field f;
+    while (r.next(&f)) {
+      if (f.number == 3 && f.type == wire::kLengthDelimited) in = parse_structured_value(f.bytes);
+      if (f.number == 4 && f.type == wire::kLengthDelimited) output = parse_structured_value(f.bytes);
+    }
+    *decodable = in.decodable() && output.decodable();
+    *has_input = true;
+    *input = std::move(in);
+  };
+
+  // The function library, imported in the loader's order: failures and names.
+  const Library lib = parse_library(mg.graph_def);
+  std::vector<std::string> order;
+  if (!sort_functions(lib, &order)) {
+    return fail("unknown", "there is a cyclic dependency between functions in the library");
+  }
+  std::unordered_map<std::string, std::string> load_names;
+  uint64_t uid = 2;  // 0: saved_model_cli's tf.Graph(); 1: the loader's shared-name suffix
+  for (const std::string& name : order) {
+    const LibraryFunction& fn = lib.functions[lib.by_name.at(name)];
+    StructuredValue unused;
+    bool has_sig = false, decodable = true;
+    signatures_of(name, &unused, &has_sig, &decodable);
+    if (!decodable) return fail("unknown", "the saved signature of " + name + " cannot be decoded");
+    uid += 1;  // the FuncGraph
+    uid += static_cast<uint64_t>(fn.input_args);
+    for (std::string_view bytes : fn.nodes) {
+      const NodeView node = parse_node(bytes, true);
+      auto called = lib.by_name.find(std::string(node.op));
+      if (called != lib.by_name.end()) {
+        uid += static_cast<uint64_t>(lib.functions[called->second].output_args);
+        continue;
+      }
+      const RegisteredOp* op = find_registered_op(node.op);
+      if (op == nullptr) {
+        return fail("custom_ops", "Op type not registered '" + std::string(node.op) + "' (function " + name + ")");
+      }
+      for (std::string_view attr : split_commas(op->required_attrs)) {
+        if (!attr.empty() && node.attr(attr) == nullptr) {
+          return fail("unknown", "NodeDef missing attr '" + std::string(attr) + "' from Op<name=" +
+                                     std::string(node.op) + "> in function " + name);
+        }
+      }
+      int64_t n = 0;
+      std::string missing;
+      if (!count_outputs(*op, node, &n, &missing)) {
+        return fail("unknown", "NodeDef missing attr '" + missing + "' from Op<name=" + std::string(node.op) + ">");
+      }
+      uid += static_cast<uint64_t>(n);
+    }
+    load_names[name] = "__inference_" + clean_function_name(name) + "_" + std::to_string(uid);
+    uid += 1;
+  }
+
+  // Objects: slot variables need an optimizer the generic loader cannot revive.
+  for (std::string_view node : nodes) {
+    Reader r(node, "SavedObject");
+    Field f;
+    while (r.next(&f)) {
+      if (f.number == 3 && f.type == wire::kLengthDelimited) {
+        return fail("unknown", "'_UserObject' object has no attribute 'add_slot' (optimizer slot variables)");
+      }
+    }
+  }
+  if (nodes.empty()) return fail("unknown", "the object graph has no root object");
+
+  // The root object's children that are functions.
+  std::vector<std::pair<std::string, int64_t>> children;
+  {
+    Reader r(nodes[0], "SavedObject");
+    Field f;
+    while (r.next(&f)) {
+      if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+      int64_t id = -1;
+      std::string local;
+      Reader c(f.bytes, "ObjectReference");
+      Field g;
+      while (c.next(&g)) {
+        if (g.number == 1 && g.type == wire::kVarint) id = static_cast<int64_t>(static_cast<int32_t>(g.value));
+        if (g.number == 2 && g.type == wire::kLengthDelimited) local = std::string(g.bytes);
+      }
+      if (id < 0 || static_cast<size_t>(id) >= nodes.size()) {
+        return fail("unknown", "the root object names node " + std::to_string(id) + ", which does not exist");
+      }
+      children.emplace_back(std::move(local), id);
+    }
+  }
+  for (const auto& [local, id] : children) {
+    RootFunction rf;
+    rf.name = local;
+    bool is_function = false;
+    std::vector<std::string> names;
+    Reader r(nodes[static_cast<size_t>(id)], "SavedObject");
+    Field f;
+    while (r.next(&f)) {
+      if (f.type != wire::kLengthDelimited) continue;
+      if (f.number == 6 || f.number == 8) {
+        is_function = true;
+        rf.bare = f.number == 8;
+        names.clear();
+        rf.argument_keywords.clear();
+        Reader k(f.bytes, f.number == 6 ? "SavedFunction" : "SavedBareConcreteFunction");
+        Field g;
+        while (k.next(&g)) {
+          if (g.type != wire::kLengthDelimited) continue;
+          if (g.number == 1) names.emplace_back(g.bytes);
+          if (f.number == 8 && g.number == 2) rf.argument_keywords.emplace_back(g.bytes);
+        }
+      } else if (f.number >= 4 && f.number <= 12) {
+        is_function = false;  // another member of the `kind` oneof, set later
+      }
+    }
+    if (!is_function) continue;
+    if (rf.bare && names.size() > 1) names.resize(1);
+    for (const auto& name : names) {
+      auto load_name = load_names.find(name);
+      if (load_name == load_names.end()) {
+        return fail("unknown", "concrete function " + name + " is not in the function library");
+      }
+      ConcreteFunctionEntry cf;
+      cf.name = name;
+      cf.load_name = load_name->second;
+      bool decodable = true;
+      signatures_of(name, &cf.input_signature, &cf.has_signature, &decodable);
+      rf.concrete_functions.push_back(std::move(cf));
+    }
+    out.functions.push_back(std::move(rf));
+  }
+  return out;
+}
+
+}  // namespace tfbundle

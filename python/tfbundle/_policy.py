@@ -1,0 +1,212 @@
+"""Op types that reach outside the model, and refusing graphs that use them.
+
+TensorFlow's own security guide says a SavedModel is a program: running it may read and write
+files, talk to the network or call back into Python. This module names the op types that do
+so, so that ``tfbundle scan`` can report them and ``tfbundle.load(..., allowed_ops=...)`` can
+refuse a graph before TensorFlow runs any of it. It looks at op types only (plus PrintV2's
+``output_stream`` attr); it is a first line of defence, not a sandbox: run untrusted models in
+one (nsjail, gVisor, a container without network).
+
+The judgement is on the part of the graph TensorFlow runs: what the signatures and the init op
+depend on, what the SaverDef's restore op depends on, and the functions those call
+(:attr:`tfbundle.OpsInfo.policy_counts`, computed by the C++ core). Every SavedModel restores
+its variables with RestoreV2 at load and carries a SaveV2 subgraph nobody runs when serving;
+those are left out, while the same ops anywhere TensorFlow runs them are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from .errors import PermissionDeniedError
+
+__all__ = [
+    "DENIED_OPS",
+    "NOTED_OPS",
+    "Finding",
+    "check_graph",
+    "check_saved_model",
+    "findings",
+]
+
+
+def _group(reason: str, *ops: str) -> dict[str, str]:
+    return {op: reason for op in ops}
+
+
+#: Op types denied by default, with what they do. ``PrintV2(file)`` stands for a PrintV2 node
+#: whose output_stream is a file; PrintV2 to stderr/stdout/the log is harmless.
+DENIED_OPS: Mapping[str, str] = MappingProxyType({
+    **_group("reads a file", "ReadFile", "ImmutableConst", "RecordInput"),
+    **_group("writes a file", "WriteFile", "PrintV2(file)", "CalibrationStatisticsSaver", "DumpTensor"),
+    **_group("lists files", "MatchingFiles", "MatchingFilesDataset", "ExperimentalMatchingFilesDataset"),
+    **_group("writes checkpoint files outside the saver", "Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints",
+             "DistributedSave"),
+    **_group("reads checkpoint files outside the saver", "Restore", "RestoreV2", "RestoreSlice", "DTensorRestoreV2"),
+    **_group("calls back into a Python interpreter", "PyFunc", "PyFuncStateless", "EagerPyFunc"),
+    **_group("reads files (TF1 reader)", "WholeFileReader", "WholeFileReaderV2", "TextLineReader",
+             "TextLineReaderV2", "TFRecordReader", "TFRecordReaderV2", "FixedLengthRecordReader",
+             "FixedLengthRecordReaderV2", "LMDBReader"),
+    **_group("reads files (dataset source)", "TFRecordDataset", "TFRecordDatasetV2", "TextLineDataset",
+             "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "CSVDataset", "CSVDatasetV2",
+             "ExperimentalCSVDataset", "LMDBDataset", "ExperimentalLMDBDataset", "LoadDataset",
+             "SnapshotDatasetReader", "SnapshotNestedDatasetReader", "SnapshotChunkDataset",
+             "ListSnapshotChunksDataset"),
+    **_group("reads or writes files (dataset snapshot)", "SnapshotDataset", "SnapshotDatasetV2", "Snapshot"),
+    **_group("writes files (dataset sink)", "SaveDataset", "SaveDatasetV2", "DatasetToTFRecord",
+             "ExperimentalDatasetToTFRecord"),
+    **_group("queries a database", "SqlDataset", "ExperimentalSqlDataset"),
+    **_group("talks to the network", "DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3",
+             "DataServiceDatasetV4", "RpcClient", "RpcCall", "RpcServer", "RpcServerStart",
+             "RpcServerRegister", "RpcGetValue", "RpcCheckStatus"),
+    **_group("writes summaries to files", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "SummaryWriter",
+             "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary", "WriteImageSummary",
+             "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary", "ImportEvent",
+             "FlushSummaryWriter", "CloseSummaryWriter", "StatsAggregatorSetSummaryWriter"),
+    **_group("sends tensors to debug URLs (files or gRPC)", "DebugIdentity", "DebugIdentityV2",
+             "DebugIdentityV3", "DebugNanCount", "DebugNumericSummary", "DebugNumericSummaryV2"),
+    **_group("changes file-system settings", "FileSystemSetConfiguration"),
+})  # fmt: skip
+
+#: Op types that read files in normal use (vocabularies from ``assets/``, warm-starting): reported
+#: by ``tfbundle scan`` as notes, not denied by default.
+NOTED_OPS: Mapping[str, str] = MappingProxyType({
+    **_group("reads a text file (a vocabulary table; normal when fed from assets/)",
+             "InitializeTableFromTextFile", "InitializeTableFromTextFileV2"),
+    **_group("reads checkpoint or vocabulary files (warm-starting)", "LoadAndRemapMatrix",
+             "GenerateVocabRemapping"),
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One op type a policy reports.
+
+    Attributes:
+        op: the op type (``"WriteFile"``; ``"PrintV2(file)"`` for PrintV2 to a file).
+        count: how many nodes use it (graph and function library).
+        reason: what it does.
+        denied: True when it is denied (it reaches outside the model); False for a note.
+    """
+
+    op: str
+    count: int
+    reason: str
+    denied: bool
+
+
+def _names(ops: Iterable[str] | str | None) -> frozenset[str]:
+    if ops is None:
+        return frozenset()
+    if isinstance(ops, str):
+        ops = ops.split(",")
+    return frozenset(o.strip() for o in ops if o and o.strip())
+
+
+def findings(
+    meta_graph_ops: Mapping[str, int],
+    allowed_ops: Iterable[str] | str | None = None,
+    denied_ops: Iterable[str] | str | None = None,
+    *,
+    only: Iterable[str] | str | None = None,
+) -> list[Finding]:
+    """Judges the op types of a graph.
+
+    Args:
+        meta_graph_ops: op type -> node count, as :attr:`tfbundle.OpsInfo.policy_counts`
+            (the part of the graph TensorFlow runs; PrintV2 to a file as ``"PrintV2(file)"``).
+        allowed_ops: op types to accept even though they are denied (a list or a
+            comma-separated string). ``"PrintV2"`` also allows ``"PrintV2(file)"``.
+        denied_ops: op types to deny besides :data:`DENIED_OPS`.
+        only: deny exactly these op types instead of :data:`DENIED_OPS` and
+            ``denied_ops`` (saved_model_cli's ``--op_denylist``); no notes then.
+
+    Returns:
+        The denied op types, then the noted ones, each sorted by name.
+    """
+    allowed = _names(allowed_ops)
+    if "PrintV2" in allowed:
+        allowed |= {"PrintV2(file)"}
+    if only is not None:
+        deny = {op: DENIED_OPS.get(op, "on the given denylist") for op in _names(only)}
+        if "PrintV2" in deny:
+            deny["PrintV2(file)"] = DENIED_OPS["PrintV2(file)"]
+        notes: Mapping[str, str] = {}
+    else:
+        deny = {**{op: "denied by the caller" for op in _names(denied_ops)}, **DENIED_OPS}
+        if "PrintV2" in deny and "PrintV2(file)" not in _names(denied_ops):
+            deny.setdefault("PrintV2(file)", DENIED_OPS["PrintV2(file)"])
+        notes = NOTED_OPS
+    denied, noted = [], []
+    for op, count in sorted(meta_graph_ops.items()):
+        if count <= 0 or op in allowed:
+            continue
+        if op in deny:
+            denied.append(Finding(op, count, deny[op], True))
+        elif op in notes:
+            noted.append(Finding(op, count, notes[op], False))
+    return denied + noted
+
+
+def check_graph(
+    meta_graph_ops: Mapping[str, int],
+    allowed_ops: Iterable[str] | str | None = None,
+    *,
+    denied_ops: Iterable[str] | str | None = None,
+    what: str = "the graph",
+) -> None:
+    """Refuses a graph that uses op types reaching outside the model.
+
+    Args:
+        meta_graph_ops: op type -> node count, as :attr:`tfbundle.OpsInfo.policy_counts`.
+        allowed_ops: denied op types to accept anyway (list or comma-separated string).
+        denied_ops: op types to deny besides :data:`DENIED_OPS`.
+        what: how the message names the graph (e.g. the model's path and tag-set).
+
+    Raises:
+        PermissionDeniedError: naming each denied op type, what it does and how many nodes use
+            it, and how to accept it.
+    """
+    bad = [f for f in findings(meta_graph_ops, allowed_ops, denied_ops) if f.denied]
+    if not bad:
+        return
+    listing = "; ".join(
+        f"{f.op} ({f.reason}, {f.count} node{'s' if f.count != 1 else ''})" for f in bad
+    )
+    names = ",".join(f.op for f in bad)
+    raise PermissionDeniedError(
+        f"{what} uses op types that reach outside the model: {listing}. Inspect it with "
+        f"`tfbundle scan`; if you trust it, allow them with allowed_ops={names!r}"
+    )
+
+
+def check_saved_model(
+    path: str,
+    tags: str | Iterable[str] | None = None,
+    allowed_ops: Iterable[str] | str | None = None,
+    *,
+    denied_ops: Iterable[str] | str | None = None,
+) -> None:
+    """Refuses a SavedModel's MetaGraph that uses op types reaching outside the model.
+
+    Reads the graph without TensorFlow (the C++ core), so nothing of it runs.
+
+    Args:
+        path: the SavedModel folder (or a TF Serving base folder).
+        tags: the MetaGraph's tag-set, as for :meth:`tfbundle.SavedModelInfo.meta_graph`.
+        allowed_ops: denied op types to accept anyway.
+        denied_ops: op types to deny besides :data:`DENIED_OPS`.
+
+    Raises:
+        PermissionDeniedError: the graph uses a denied op type.
+        NotFoundError: no SavedModel there, or no MetaGraph with that tag-set.
+    """
+    from ._inspect import inspect
+
+    info = inspect(path, ops=True)
+    mg = info.meta_graph(tags)
+    assert mg.ops is not None
+    what = f'{info.path} (tag-set "{",".join(mg.tags)}")'
+    check_graph(mg.ops.policy_counts, allowed_ops, denied_ops=denied_ops, what=what)
