@@ -606,34 +606,12 @@ std::optional<Fingerprint> read_fingerprint(const std::string& export_dir) {
 
 namespace {
 
-TensorShape parse_shape_proto(std::string_view bytes) {
-  TensorShape shape;
-  shape.unknown_rank = false;
-  Reader r(bytes, "TensorShapeProto");
-  Field f;
-  while (r.next(&f)) {
-    if (f.number == 2 && f.type == wire::kLengthDelimited) {
-      int64_t size = 0;
-      Reader d(f.bytes, "TensorShapeProto.Dim");
-      Field g;
-      while (d.next(&g)) {
-        if (g.number == 1 && g.type == wire::kVarint) size = static_cast<int64_t>(g.value);
-      }
-      shape.dims.push_back(size);
-    } else if (f.number == 3 && f.type == wire::kVarint) {
-      shape.unknown_rank = f.value != 0;
-    }
-  }
-  if (shape.unknown_rank) shape.dims.clear();
-  return shape;
-}
-
 void parse_spec(std::string_view bytes, StructuredValue* v) {
   Reader r(bytes, "TensorSpecProto");
   Field f;
   while (r.next(&f)) {
     if (f.number == 1 && f.type == wire::kLengthDelimited) v->string = std::string(f.bytes);
-    if (f.number == 2 && f.type == wire::kLengthDelimited) v->shape = parse_shape_proto(f.bytes);
+    if (f.number == 2 && f.type == wire::kLengthDelimited) v->shape = parse_tensor_shape(f.bytes);
     if (f.number == 3 && f.type == wire::kVarint) v->dtype = static_cast<int>(f.value);
   }
 }
@@ -661,7 +639,7 @@ StructuredValue parse_structured(std::string_view bytes, int depth) {
         break;
       case 13: if (ld) { v.kind = StructuredValue::kString; v.string = std::string(f.bytes); } break;
       case 14: v.kind = StructuredValue::kBool; v.boolean = f.value != 0; break;
-      case 31: if (ld) { v.kind = StructuredValue::kTensorShape; v.shape = parse_shape_proto(f.bytes); } break;
+      case 31: if (ld) { v.kind = StructuredValue::kTensorShape; v.shape = parse_tensor_shape(f.bytes); } break;
       case 32: v.kind = StructuredValue::kDType; v.dtype = static_cast<int>(f.value); break;
       case 33: if (ld) { v = StructuredValue(); v.kind = StructuredValue::kTensorSpec; parse_spec(f.bytes, &v); } break;
       case 35: if (ld) { v = StructuredValue(); v.kind = StructuredValue::kBoundedTensorSpec; parse_spec(f.bytes, &v); } break;

@@ -13,7 +13,9 @@ using wire::Reader;
 
 std::string str(const Field& f) { return std::string(f.bytes); }
 
-TensorShape parse_shape(std::string_view bytes) {
+}  // namespace
+
+TensorShape parse_tensor_shape(std::string_view bytes) {
   TensorShape shape;
   shape.unknown_rank = false;
   Reader r(bytes, "TensorShapeProto");
@@ -35,6 +37,8 @@ TensorShape parse_shape(std::string_view bytes) {
   return shape;
 }
 
+namespace {
+
 // Composite tensors nest TensorInfos; a crafted file could nest them deeply
 // enough to overflow the stack, so the depth is bounded.
 constexpr int kMaxTensorInfoDepth = 64;
@@ -49,7 +53,7 @@ TensorInfo parse_tensor_info(std::string_view bytes, int depth = 0) {
     switch (f.number) {
       case 1: info.name = str(f); break;
       case 2: info.dtype = static_cast<int>(f.value); break;
-      case 3: info.shape = parse_shape(f.bytes); break;
+      case 3: info.shape = parse_tensor_shape(f.bytes); break;
       case 4: {
         info.encoding = TensorInfo::Encoding::kCooSparse;
         Reader c(f.bytes, "TensorInfo.CooSparse");

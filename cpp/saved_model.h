@@ -83,6 +83,9 @@ struct SavedModelProto {
   std::vector<MetaGraph> meta_graphs;
 };
 
+// Parses a serialized TensorShapeProto (unknown_rank, or the dims with -1 for unknown).
+TensorShape parse_tensor_shape(std::string_view bytes);
+
 // Parses a serialized MetaGraphDef. Views in the result point into `bytes`.
 MetaGraph parse_meta_graph(std::string_view bytes);
 // Parses a serialized SavedModel. Views in the result point into `bytes`.
