@@ -56,6 +56,16 @@ class NativeSignature:
         self, inputs: dict[str, Any], outputs: Sequence[str] | None = None, run_options: bytes | None = None
     ) -> list[np.ndarray] | tuple[list[np.ndarray], bytes]: ...
 
+# bindings_restore.cc: restore from the memory-mapped checkpoint (tfbundle.load(restore="mmap"))
+def _load_mapped(
+    export_dir: str,
+    tags: Sequence[str],
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+    gpu_memory_growth: bool | None = None,
+    visible_devices: str | None = None,
+) -> tuple[NativeModel, dict[str, Any]]: ...
+
 # bindings_inspect.cc: SavedModel inspection without TensorFlow
 def inspect_saved_model(export_dir: str, ops: bool = False, cli: bool = False) -> dict[str, Any]: ...
 def op_registry_version() -> str: ...

@@ -221,6 +221,7 @@ class Model:
         desc = native.describe()
         self.tensorflow_version: str = desc["tensorflow_version"]
         self.warmup: Any = None  # the warmup report, when loaded with warmup=True
+        self.restore_stats: Any = None  # what restore="mmap" mapped and copied
         self._describe = desc
         sigs = {
             name: Signature(_core.NativeSignature(native, name), name, d)
@@ -465,6 +466,7 @@ def load(
     visible_devices: str | Sequence[int] | None = None,
     warmup: bool = False,
     allowed_ops: Iterable[str] | str | None = None,
+    restore: str = "tf",
 ) -> Model:
     """Loads a SavedModel through TensorFlow's C API.
 
@@ -486,6 +488,15 @@ def load(
             (file reads and writes, PyFunc, ...; see ``tfbundle scan``),
             except those named here; ``()`` allows none of them. None (the
             default) checks nothing.
+        restore: ``"tf"`` (default): TensorFlow's loader restores the
+            variables. ``"mmap"``: tfbundle feeds the restore op from the
+            memory-mapped checkpoint instead: tensors at 64-byte-aligned
+            offsets become variables without a copy (pages of the file,
+            shared between processes that load the same model), the rest are
+            read once. TF1 graphs only (a graph-level RestoreV2; TF2 models
+            raise UnimplementedError). Checksums are not verified, and the
+            checkpoint files must not be rewritten in place while the model
+            is loaded (write new versions to new folders).
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
@@ -511,19 +522,21 @@ def load(
             raise InvalidArgumentError(f"{name} must be a non-negative int, got {value!r}")
     if visible_devices is not None and not isinstance(visible_devices, str):
         visible_devices = ",".join(str(int(d)) for d in visible_devices)
+    if restore not in ("tf", "mmap"):
+        raise InvalidArgumentError(f'restore must be "tf" or "mmap", got {restore!r}')
+    options = (intra_op_threads or 0, inter_op_threads or 0, gpu_memory_growth, visible_devices)
+    restore_stats = None
     try:
-        native = _core.NativeModel.load(
-            export_dir,
-            sorted(chosen),
-            intra_op_threads or 0,
-            inter_op_threads or 0,
-            gpu_memory_growth,
-            visible_devices,
-        )
+        if restore == "mmap":
+            native, restore_stats = _core._load_mapped(export_dir, sorted(chosen), *options)
+        else:
+            native = _core.NativeModel.load(export_dir, sorted(chosen), *options)
     except NotFoundError as e:
         raise _explain_missing_op(e) from None
-    _restore_v1_checkpoint(native, export_dir)
+    if restore == "tf":
+        _restore_v1_checkpoint(native, export_dir)
     model = Model(native, export_dir, chosen)
+    model.restore_stats = restore_stats
     if warmup:
         from ._warmup import replay_warmup
 

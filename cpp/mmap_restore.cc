@@ -1,0 +1,439 @@
+#include "mmap_restore.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "status.h"
+#include "tensor.h"
+#include "tensor_bundle.h"
+#include "wire.h"
+
+namespace tfbundle {
+namespace {
+
+// A private, writable (copy-on-write) mapping of one data shard. Writable so
+// that an op updating a restored variable in place (AssignAddVariableOp on a
+// buffer it owns alone) writes to its own private copy of the page instead of
+// faulting on a read-only one; untouched pages stay shared page-cache pages.
+class PrivateMapping {
+ public:
+  static std::shared_ptr<PrivateMapping> open(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(errno == ENOENT ? kNotFound : kUnknown, "cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      throw Error(kUnknown, "cannot stat " + path + ": " + std::strerror(err));
+    }
+    auto m = std::shared_ptr<PrivateMapping>(new PrivateMapping());
+    m->size_ = static_cast<size_t>(st.st_size);
+    if (m->size_ > 0) {
+      void* p = ::mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int err = errno;
+        ::close(fd);
+        throw Error(kResourceExhausted, "cannot map " + path + ": " + std::strerror(err));
+      }
+      m->data_ = static_cast<char*>(p);
+    }
+    ::close(fd);
+    return m;
+  }
+  ~PrivateMapping() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+  }
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  PrivateMapping() = default;
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Read-only descriptors of the shards, closed when the restore is done.
+class ShardFiles {
+ public:
+  ~ShardFiles() {
+    for (const auto& [id, fd] : fds_) ::close(fd);
+  }
+  int fd(int32_t shard_id, const std::string& path) {
+    auto it = fds_.find(shard_id);
+    if (it != fds_.end()) return it->second;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(errno == ENOENT ? kNotFound : kUnknown, "cannot open " + path + ": " + std::strerror(errno));
+    fds_[shard_id] = fd;
+    return fd;
+  }
+
+ private:
+  std::map<int32_t, int> fds_;
+};
+
+// Reads exactly n bytes at `offset` (pread copies from the page cache straight
+// into TensorFlow's buffer, without faulting the mapping's pages in).
+void read_exactly(int fd, char* out, size_t n, size_t offset, const std::string& path) {
+  while (n > 0) {
+    const ssize_t got = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      throw Error(kDataLoss, "cannot read " + path + " at offset " + std::to_string(offset) + ": " +
+                                 (got == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+    offset += static_cast<size_t>(got);
+  }
+}
+
+void release_mapping(void* ctx) { delete static_cast<std::shared_ptr<PrivateMapping>*>(ctx); }
+
+// "op", "op:2" -> (op, index); control inputs ("^op") -> index -1.
+std::pair<std::string, int> split_input(const std::string& input) {
+  if (!input.empty() && input[0] == '^') return {input.substr(1), -1};
+  const size_t colon = input.rfind(':');
+  if (colon == std::string::npos) return {input, 0};
+  const std::string idx = input.substr(colon + 1);
+  if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos) return {input, 0};
+  return {input.substr(0, colon), std::stoi(idx)};
+}
+
+TF_Output graph_output(TF_Graph* graph, const std::string& tensor) {
+  const auto [op_name, index] = split_input(tensor);
+  TF_Operation* op = tf_api().GraphOperationByName(graph, op_name.c_str());
+  if (op == nullptr || index < 0 || index >= tf_api().OperationNumOutputs(op)) {
+    throw Error(kNotFound, "the graph has no tensor '" + tensor + "'");
+  }
+  return TF_Output{op, index};
+}
+
+TF_Operation* graph_operation(TF_Graph* graph, const std::string& name) {
+  const std::string op_name = (!name.empty() && name[0] == '^') ? name.substr(1) : split_input(name).first;
+  TF_Operation* op = tf_api().GraphOperationByName(graph, op_name.c_str());
+  if (op == nullptr) throw Error(kNotFound, "the graph has no operation named '" + op_name + "'");
+  return op;
+}
+
+std::vector<TensorPtr> run(TF_Session* session, const std::vector<TF_Output>& feeds,
+                           const std::vector<TF_Tensor*>& values, const std::vector<TF_Output>& fetches,
+                           const std::vector<TF_Operation*>& targets) {
+  std::vector<TF_Tensor*> out(fetches.size(), nullptr);
+  TfStatus status;
+  tf_api().SessionRun(session, nullptr, feeds.data(), values.data(), static_cast<int>(feeds.size()), fetches.data(),
+                      out.data(), static_cast<int>(fetches.size()), targets.data(), static_cast<int>(targets.size()),
+                      nullptr, status);
+  std::vector<TensorPtr> result;
+  for (TF_Tensor* t : out) result.emplace_back(t);
+  status.throw_if_error();
+  return result;
+}
+
+std::string name_scope(const std::string& op_name) {
+  const size_t slash = op_name.rfind('/');
+  return slash == std::string::npos ? std::string() : op_name.substr(0, slash + 1);
+}
+
+struct GraphNode {
+  std::string name, op;
+  std::vector<std::string> inputs;
+};
+
+// GraphDef: node = 1. NodeDef: name = 1, op = 2, input = 3.
+std::vector<GraphNode> graph_nodes(std::string_view graph_def) {
+  std::vector<GraphNode> nodes;
+  wire::Reader graph(graph_def, "GraphDef");
+  wire::Field f;
+  while (graph.next(&f)) {
+    if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+    wire::Reader node(f.bytes, "NodeDef");
+    wire::Field g;
+    GraphNode n;
+    while (node.next(&g)) {
+      if (g.type != wire::kLengthDelimited) continue;
+      if (g.number == 1) n.name.assign(g.bytes);
+      else if (g.number == 2) n.op.assign(g.bytes);
+      else if (g.number == 3) n.inputs.emplace_back(g.bytes);
+    }
+    nodes.push_back(std::move(n));
+  }
+  return nodes;
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// The RestoreV2 outputs ("node", index) that are assigned to resource
+// variables which the graph reads or updates sparsely (ResourceGather,
+// ResourceScatter*, ResourceSparseApply*). Those kernels copy a variable whose
+// buffer TensorFlow does not own (EnsureSparseVariableAccess), so feeding them
+// zero-copy would only leave the mapped pages resident beside the copy.
+std::set<std::pair<std::string, int>> sparse_restore_outputs(const std::vector<GraphNode>& nodes) {
+  std::set<std::string> sparse_handles;
+  std::map<std::string, const GraphNode*> by_name;
+  for (const GraphNode& n : nodes) {
+    by_name[n.name] = &n;
+    if (!n.inputs.empty() && (starts_with(n.op, "ResourceGather") || starts_with(n.op, "ResourceScatter") ||
+                              starts_with(n.op, "ResourceSparseApply"))) {
+      sparse_handles.insert(split_input(n.inputs[0]).first);
+    }
+  }
+  std::set<std::pair<std::string, int>> out;
+  if (sparse_handles.empty()) return out;
+  for (const GraphNode& n : nodes) {
+    if (n.op != "AssignVariableOp" || n.inputs.size() < 2) continue;
+    if (sparse_handles.count(split_input(n.inputs[0]).first) == 0) continue;
+    std::pair<std::string, int> value = split_input(n.inputs[1]);
+    for (int hops = 0; hops < 16 && value.second >= 0; ++hops) {  // through Identity nodes
+      auto it = by_name.find(value.first);
+      if (it == by_name.end()) break;
+      if (it->second->op == "RestoreV2") {
+        out.insert(value);
+        break;
+      }
+      if (it->second->op != "Identity" || it->second->inputs.empty()) break;
+      value = split_input(it->second->inputs[0]);
+    }
+  }
+  return out;
+}
+
+// The stored slice of the partitioned tensor `full` that RestoreV2's
+// shape_and_slices `spec` asks for ("8 4 0,4:-": the full shape, then start,length
+// or "-" per dimension), or nullptr when no stored slice has exactly those
+// extents (the checkpoint was partitioned differently) or the spec is malformed.
+const BundleEntry* stored_slice(const BundleReader& reader, const BundleEntry& full, std::string_view spec) {
+  if (!full.partitioned()) return nullptr;
+  std::vector<std::string> tokens;
+  size_t pos = 0;
+  while (pos < spec.size()) {
+    const size_t end = std::min(spec.find(' ', pos), spec.size());
+    if (end > pos) tokens.emplace_back(spec.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  const size_t rank = full.shape.size();
+  if (tokens.size() != rank + 1) return nullptr;
+  std::vector<SliceExtent> want;
+  try {
+    for (size_t d = 0; d < rank; ++d) {
+      if (std::stoll(tokens[d]) != full.shape[d]) return nullptr;
+    }
+    const std::string& ext = tokens[rank];
+    size_t p = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      const size_t end = std::min(ext.find(':', p), ext.size());
+      const std::string one = ext.substr(p, end - p);
+      p = end + 1;
+      if (one == "-") {
+        want.push_back(SliceExtent{0, full.shape[d]});
+        continue;
+      }
+      const size_t comma = one.find(',');
+      if (comma == std::string::npos) return nullptr;
+      want.push_back(SliceExtent{std::stoll(one.substr(0, comma)), std::stoll(one.substr(comma + 1))});
+    }
+    if (p < ext.size()) return nullptr;
+  } catch (const std::exception&) {  // std::stoll on a malformed number
+    return nullptr;
+  }
+  for (const SlicePart& part : reader.slice_parts(full)) {
+    bool same = part.extents.size() == want.size();
+    for (size_t d = 0; same && d < want.size(); ++d) {
+      same = part.extents[d].start == want[d].start && part.extents[d].length == want[d].length;
+    }
+    if (same) return part.entry;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const std::string& restore_op_name) {
+  // GraphDef: node = 1. NodeDef: name = 1, op = 2, input = 3.
+  std::string op_name = restore_op_name;
+  if (!op_name.empty() && op_name[0] == '^') op_name.erase(0, 1);
+  op_name = split_input(op_name).first;
+  const std::string scope = name_scope(op_name);
+  std::vector<RestoreNode> nodes;
+  for (const GraphNode& n : graph_nodes(graph_def)) {
+    if (n.op != "RestoreV2" || n.name.compare(0, scope.size(), scope) != 0) continue;
+    const auto& inputs = n.inputs;
+    if (inputs.size() < 3 || inputs[1].empty() || inputs[1][0] == '^' || inputs[2].empty() || inputs[2][0] == '^') {
+      throw Error(kDataLoss, "the RestoreV2 node '" + n.name + "' does not have its three inputs");
+    }
+    nodes.push_back(RestoreNode{n.name, inputs[1], inputs[2]});
+  }
+  return nodes;
+}
+
+MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* graph, const MetaGraph& meta_graph,
+                                              const std::string& checkpoint_prefix) {
+  const TfApi& api = tf_api();
+  if (!meta_graph.saver.has_value() || meta_graph.saver->restore_op_name.empty()) {
+    throw Error(kUnimplemented, "restore from mapped shards: the MetaGraph has no SaverDef restore op");
+  }
+  const SaverDef& saver = *meta_graph.saver;
+  const std::vector<RestoreNode> nodes = find_restore_nodes(meta_graph.graph_def, saver.restore_op_name);
+  const std::set<std::pair<std::string, int>> copy_outputs = sparse_restore_outputs(graph_nodes(meta_graph.graph_def));
+  if (nodes.empty()) {
+    throw Error(kUnimplemented,
+                "restore from mapped shards needs graph-level RestoreV2 ops (TF1 exports); this model's restore op '" +
+                    saver.restore_op_name +
+                    "' restores inside a function (a TF2 SavedModel): load it with TensorFlow's own restore");
+  }
+
+  // The names and slice specs each RestoreV2 reads: its two constant inputs.
+  std::vector<TF_Output> spec_fetches;
+  for (const RestoreNode& n : nodes) {
+    spec_fetches.push_back(graph_output(graph, n.tensor_names_input));
+    spec_fetches.push_back(graph_output(graph, n.shape_and_slices_input));
+  }
+  std::vector<TensorPtr> specs;
+  try {
+    specs = run(session, {}, {}, spec_fetches, {});
+  } catch (const Error& e) {
+    throw Error(e.code(), std::string("could not read the tensor names of the restore op: ") + e.what());
+  }
+
+  const std::shared_ptr<BundleReader> reader = BundleReader::open(checkpoint_prefix);
+  const bool swap = reader->needs_byte_swap();
+  std::map<int32_t, std::shared_ptr<PrivateMapping>> mappings;
+  ShardFiles files;
+  MappedRestoreStats stats;
+  std::vector<TF_Output> feeds;
+  std::vector<TensorPtr> values;
+
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    TF_Operation* op = graph_operation(graph, nodes[k].name);
+    const std::vector<std::string_view> names = string_tensor_values(specs[2 * k].get());
+    const std::vector<std::string_view> slices = string_tensor_values(specs[2 * k + 1].get());
+    if (static_cast<int>(names.size()) != api.OperationNumOutputs(op) || slices.size() != names.size()) {
+      throw Error(kInvalidArgument, "the RestoreV2 node '" + nodes[k].name + "' has " +
+                                        std::to_string(api.OperationNumOutputs(op)) + " outputs for " +
+                                        std::to_string(names.size()) + " tensor names");
+    }
+    // Each output's stored tensor: the entry itself, or for a slice of a
+    // partitioned variable, the stored slice with exactly those extents.
+    std::vector<const BundleEntry*> sources(names.size(), nullptr);
+    bool all_found = true;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const BundleEntry* entry = reader->index().find(names[i]);
+      if (entry == nullptr) {
+        throw Error(kNotFound, "the checkpoint " + checkpoint_prefix + " has no tensor " + quote_key(names[i]) +
+                                   ", which the restore op '" + nodes[k].name + "' reads");
+      }
+      if (!slices[i].empty()) {
+        entry = stored_slice(*reader, *entry, slices[i]);
+        all_found = all_found && entry != nullptr;
+      } else if (entry->partitioned()) {
+        entry = nullptr;  // the whole of a partitioned variable: reassembled by TensorFlow
+        all_found = false;
+      }
+      sources[i] = entry;
+    }
+    if (!all_found) {
+      // RestoreV2 reads all its outputs or none: leave this one to TensorFlow.
+      stats.tf_read_tensors += static_cast<int64_t>(names.size());
+      continue;
+    }
+    for (size_t i = 0; i < names.size(); ++i) {
+      const TF_Output out{op, static_cast<int>(i)};
+      const BundleEntry* entry = sources[i];
+      int want = api.OperationOutputType(out);
+      if (want > 100) want -= 100;
+      if (entry->dtype != want) {
+        throw Error(kInvalidArgument, "the checkpoint tensor " + quote_key(names[i]) + " is " +
+                                          dtype_name(entry->dtype) + " but the graph restores it as " +
+                                          dtype_name(want));
+      }
+      TensorPtr value;
+      if (entry->dtype == kDtString) {
+        std::shared_ptr<const MappedFile> owner;
+        const std::vector<std::string_view> elems = reader->string_elements(*entry, false, &owner);
+        value = make_string_tensor(entry->shape, elems);
+        stats.copied_tensors += 1;
+        stats.copied_bytes += entry->size;
+      } else {
+        const TensorBytes bytes = reader->tensor_bytes(*entry, false);  // bounds and sizes checked
+        if (bytes.size == 0) {
+          value = allocate_tensor(entry->dtype, entry->shape, 0);
+          stats.copied_tensors += 1;
+          stats.tensors += 1;
+          feeds.push_back(out);
+          values.push_back(std::move(value));
+          continue;
+        }
+        const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
+        const std::string path = reader->shard_path(entry->shard_id);
+        const bool sparse = copy_outputs.count({nodes[k].name, static_cast<int>(i)}) > 0;
+        // The address a tensor gets in a page-aligned mapping is 64-aligned
+        // exactly when its offset in the file is.
+        if (!swap && !sparse && offset % kTensorAlignment == 0) {
+          auto& mapping = mappings[entry->shard_id];
+          if (!mapping) mapping = PrivateMapping::open(path);
+          if (offset + bytes.size > mapping->size()) {
+            throw Error(kDataLoss, "the shard " + path + " changed while it was read");
+          }
+          value = wrap_tensor(entry->dtype, entry->shape, mapping->data() + offset, bytes.size, release_mapping,
+                              new std::shared_ptr<PrivateMapping>(mapping));
+          stats.zero_copy_tensors += 1;
+          stats.zero_copy_bytes += static_cast<int64_t>(bytes.size);
+        } else {
+          value = allocate_tensor(entry->dtype, entry->shape, bytes.size);
+          char* out = static_cast<char*>(api.TensorData(value.get()));
+          read_exactly(files.fd(entry->shard_id, path), out, bytes.size, offset, path);
+          if (swap) byte_swap_elements(out, bytes.size, entry->dtype);
+          stats.copied_tensors += 1;
+          stats.copied_bytes += static_cast<int64_t>(bytes.size);
+          if (sparse) stats.copied_sparse_bytes += static_cast<int64_t>(bytes.size);
+        }
+      }
+      stats.tensors += 1;
+      feeds.push_back(out);
+      values.push_back(std::move(value));
+    }
+  }
+  mappings.clear();  // the tensors keep what they use
+
+  if (stats.tf_read_tensors > 0) {
+    // Some RestoreV2 still reads files itself: it needs the checkpoint prefix.
+    feeds.push_back(graph_output(graph, saver.filename_tensor_name));
+    values.push_back(make_string_tensor({}, {checkpoint_prefix}));
+  }
+  std::vector<TF_Tensor*> raw;
+  for (const auto& v : values) raw.push_back(v.get());
+  try {
+    run(session, feeds, raw, {}, {graph_operation(graph, saver.restore_op_name)});
+  } catch (const Error& e) {
+    throw Error(e.code(), "could not restore the variables from " + checkpoint_prefix + ": " + e.what());
+  }
+  return stats;
+}
+
+void run_init_op(TF_Session* session, TF_Graph* graph, const std::string& init_op,
+                 const std::vector<std::pair<std::string, std::string>>& asset_paths) {
+  if (init_op.empty()) return;
+  std::vector<TF_Output> feeds;
+  std::vector<TensorPtr> values;
+  std::vector<TF_Tensor*> raw;
+  for (const auto& [tensor, path] : asset_paths) {
+    feeds.push_back(graph_output(graph, tensor));
+    values.push_back(make_string_tensor({}, {path}));
+    raw.push_back(values.back().get());
+  }
+  try {
+    run(session, feeds, raw, {}, {graph_operation(graph, init_op)});
+  } catch (const Error& e) {
+    throw Error(e.code(), "the init op " + init_op + " failed: " + e.what());
+  }
+}
+
+}  // namespace tfbundle

@@ -1,0 +1,66 @@
+// Experimental: restore a SavedModel's variables from memory-mapped data shards.
+//
+// TensorFlow's own restore (the SaverDef's restore op, a graph-level RestoreV2
+// node) reads every tensor from the data shards into fresh private buffers.
+// This feeds the outputs of those RestoreV2 nodes instead, with TF_Tensors
+// over a private, writable (copy-on-write) mapping of each shard: a tensor
+// whose bytes start at a 64-byte-aligned address is handed to TensorFlow
+// without a copy (AssignVariableOp then shares that buffer, so its pages stay
+// page-cache pages shared between processes until something writes them);
+// any other tensor is copied into TensorFlow's memory. The mapping stays alive
+// as long as a tensor over it does.
+//
+// Only graphs whose restore op runs graph-level RestoreV2 nodes are supported
+// (TF1 exports: tf.compat.v1 Saver / SavedModelBuilder); TF2 SavedModels
+// restore inside a function (__inference__traced_restore_*) whose RestoreV2
+// cannot be fed from outside: UNIMPLEMENTED.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "saved_model.h"
+#include "tf_c_api.h"
+
+namespace tfbundle {
+
+struct MappedRestoreStats {
+  int64_t tensors = 0;          // tensors fed from the mapping
+  int64_t zero_copy_tensors = 0;
+  int64_t zero_copy_bytes = 0;  // handed to TensorFlow without a copy (64-aligned)
+  int64_t copied_tensors = 0;
+  int64_t copied_bytes = 0;     // copied (misaligned, byte-swapped, sparsely accessed, or strings)
+  int64_t copied_sparse_bytes = 0;  // of those, aligned but copied because the graph gathers from them
+  int64_t tf_read_tensors = 0;  // left to TensorFlow's RestoreV2 (a RestoreV2 with a slice not stored as such)
+};
+
+// One graph-level RestoreV2 node of the saver, as found in the GraphDef.
+struct RestoreNode {
+  std::string name;
+  std::string tensor_names_input;      // "op:index" of its tensor_names input
+  std::string shape_and_slices_input;  // "op:index" of its shape_and_slices input
+};
+
+// The RestoreV2 nodes of the graph that belong to the saver whose restore op
+// is `restore_op_name` (same name scope, e.g. "save/" for "save/restore_all").
+// Throws DATA_LOSS for a malformed GraphDef.
+std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const std::string& restore_op_name);
+
+// Restores the variables of `session` (built from `meta_graph`'s graph, not yet
+// restored) from the bundle at `checkpoint_prefix` by feeding its RestoreV2
+// nodes from mapped shards and running the restore op. Blocking: call without
+// the GIL. Throws tfbundle::Error: UNIMPLEMENTED when the graph has no
+// graph-level RestoreV2 (TF2 exports), NOT_FOUND for a tensor missing from the
+// checkpoint, INVALID_ARGUMENT for a dtype that differs from the graph's,
+// DATA_LOSS for a malformed bundle, or TensorFlow's error from the restore op.
+MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* graph, const MetaGraph& meta_graph,
+                                              const std::string& checkpoint_prefix);
+
+// Runs `init_op` with each (placeholder tensor, path) fed. No-op when init_op is empty.
+void run_init_op(TF_Session* session, TF_Graph* graph, const std::string& init_op,
+                 const std::vector<std::pair<std::string, std::string>>& asset_paths);
+
+}  // namespace tfbundle
