@@ -77,7 +77,8 @@ std::string serialize_config(const SessionConfig& config) {
   // GPUOptions: allow_growth = 4, visible_device_list = 5.
   wire::Writer w;
   if (config.intra_op_threads > 0) w.varint_field(2, static_cast<uint64_t>(config.intra_op_threads));
-  if (config.inter_op_threads > 0) w.varint_field(5, static_cast<uint64_t>(config.inter_op_threads));
+  // A negative inter_op_parallelism_threads runs every op in the caller's thread.
+  if (config.inter_op_threads != 0) w.varint_field(5, static_cast<uint64_t>(static_cast<int64_t>(config.inter_op_threads)));
   wire::Writer gpu;
   if (config.gpu_memory_growth.has_value()) gpu.varint_field(4, *config.gpu_memory_growth ? 1 : 0);
   if (config.visible_devices.has_value()) gpu.bytes_field(5, *config.visible_devices);

@@ -218,10 +218,14 @@ def test_tags_argument():
 
 
 def test_session_options_are_checked():
-    m = tfbundle.load(demo_model_path(), intra_op_threads=1, inter_op_threads=1, visible_devices=[])
-    assert m(x=X)["class_ids"].shape == (2,)
+    for inter in (None, 0, 1):  # calling thread, TensorFlow's pool, a pool of one
+        m = tfbundle.load(demo_model_path(), intra_op_threads=1, inter_op_threads=inter, visible_devices=[])
+        assert m(x=X)["class_ids"].shape == (2,)
+        m.close()
     with pytest.raises(tfbundle.InvalidArgumentError, match="intra_op_threads must be a non-negative int"):
         tfbundle.load(demo_model_path(), intra_op_threads=-1)
+    with pytest.raises(tfbundle.InvalidArgumentError, match="inter_op_threads must be a non-negative int"):
+        tfbundle.load(demo_model_path(), inter_op_threads=True)
 
 
 @pytest.mark.parametrize("cls", [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.Error)])

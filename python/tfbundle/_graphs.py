@@ -28,7 +28,7 @@ from typing import Any, Union
 
 from . import _core, _library
 from . import _graph_protos as gp
-from ._model import Model, _explain_missing_op
+from ._model import Model, _explain_missing_op, session_options
 from .errors import (
     DataLossError,
     Error,
@@ -705,17 +705,6 @@ def _choose_signature(graph: Any) -> ChosenSignature:
 # ------------------------------------------------------------------ loading ---
 
 
-def _config(
-    intra: int | None, inter: int | None, visible: str | Sequence[int] | None
-) -> tuple[int, int, str | None]:
-    for name, value in (("intra_op_threads", intra), ("inter_op_threads", inter)):
-        if value is not None and (not isinstance(value, int) or value < 0):
-            raise InvalidArgumentError(f"{name} must be a non-negative int, got {value!r}")
-    if visible is not None and not isinstance(visible, str):
-        visible = ",".join(str(int(d)) for d in visible)
-    return intra or 0, inter or 0, visible
-
-
 def _native_from_meta(
     meta: bytes,
     prefix: str,
@@ -724,16 +713,15 @@ def _native_from_meta(
     what: str,
     options: dict[str, Any],
 ) -> Any:
-    intra, inter, visible = _config(
+    config = session_options(
         options.get("intra_op_threads"),
         options.get("inter_op_threads"),
+        options.get("gpu_memory_growth"),
         options.get("visible_devices"),
     )
     _library.ensure_loaded()
     try:
-        return _core.NativeModel.from_meta_graph(
-            meta, prefix, assets, init_op, intra, inter, options.get("gpu_memory_growth"), visible
-        )
+        return _core.NativeModel.from_meta_graph(meta, prefix, assets, init_op, *config)
     except NotFoundError as e:
         explained = _explain_missing_op(e)
         if explained is not e:
