@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import struct
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,39 +24,15 @@ from tfbundle import _core, errors
 from tfbundle._checkpoint import open_checkpoint
 from tfbundle._cli_vars import main as vars_main
 
+# The wire-level primitives are shared with the fuzz target's writer.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
+from bundle_writer import MAGIC, f_bytes, f_fixed32, f_varint, masked_crc, snappy_literal, varint  # noqa: E402
+
 # ------------------------------------------------- a small bundle writer ---
-
-MAGIC = 0xDB4775248B80FB57
-
-
-def varint(n: int) -> bytes:
-    n &= (1 << 64) - 1  # negative int64 values are 10-byte varints
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def f_varint(number: int, value: int) -> bytes:
-    return varint(number << 3) + varint(value)
-
-
-def f_bytes(number: int, value: bytes) -> bytes:
-    return varint((number << 3) | 2) + varint(len(value)) + value
-
-
-def f_fixed32(number: int, value: int) -> bytes:
-    return varint((number << 3) | 5) + struct.pack("<I", value)
 
 
 def mask(crc: int) -> int:
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def masked_crc(data: bytes) -> int:
-    return mask(_core.crc32c(data))
 
 
 def encode_header(num_shards: int = 1, big_endian: bool = False, producer: int = 1, min_consumer: int = 0,
@@ -77,16 +54,6 @@ def encode_entry(dtype: int, shape: Sequence[int], shard_id: int = 0, offset: in
             ext += f_bytes(1, body)
         out += f_bytes(7, ext)
     return out
-
-
-def snappy_literal(data: bytes) -> bytes:
-    """Valid raw snappy that stores ``data`` as literals (no copies)."""
-    out = bytearray(varint(len(data)))
-    for i in range(0, len(data), 60):
-        chunk = data[i : i + 60]
-        out.append((len(chunk) - 1) << 2)
-        out += chunk
-    return bytes(out)
 
 
 def build_block(entries: Sequence[tuple[bytes, bytes]], restart_interval: int = 16) -> bytes:
