@@ -241,3 +241,23 @@ def test_error_codes_map_to_classes():
     assert type(errors.error_for_code(12, "m")) is errors.UnimplementedError
     assert type(errors.error_for_code(999, "m")) is errors.UnknownError
     assert type(errors.error_for_code(1000, "m")) is errors.ClosedError
+
+
+def _saved_model_with_tag_sets(folder: Path, *tag_sets: list[str]) -> None:
+    """A saved_model.pb holding empty MetaGraphDefs with these tag-sets (tag choice reads only that)."""
+
+    def field(number: int, payload: bytes) -> bytes:
+        assert len(payload) < 128
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    graphs = b"".join(field(2, field(1, b"".join(field(4, t.encode()) for t in tags))) for tags in tag_sets)
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(graphs)
+
+
+def test_several_tag_sets_without_serve_need_tags(tmp_path):
+    _saved_model_with_tag_sets(tmp_path / "m", ["train"], ["eval", "gpu"])
+    with pytest.raises(tfbundle.InvalidArgumentError, match='none is \'serve\': pass tags=... to load one of "train", "eval,gpu"'):
+        tfbundle.load(tmp_path / "m")
+    with pytest.raises(tfbundle.NotFoundError, match='no MetaGraph with the tag-set "serve"'):
+        tfbundle.load(tmp_path / "m", tags="serve")
