@@ -32,7 +32,6 @@ namespace {
 // (bfloat16 comes from ml_dtypes, imported only then).
 struct DtypeTable {
   std::unordered_map<int, py::object> tf_to_np;
-  std::unordered_map<int, int> np_num_to_tf;
 };
 DtypeTable& dtypes() {
   static auto* table = new DtypeTable();  // never destroyed: outlives interpreter teardown
@@ -566,10 +565,7 @@ PYBIND11_MODULE(_core, m) {
       "set_dtypes",
       [](const std::vector<std::pair<int, py::dtype>>& table) {
         auto& t = dtypes();
-        for (const auto& [tf, np] : table) {
-          t.tf_to_np[tf] = np;
-          t.np_num_to_tf.emplace(np.num(), tf);
-        }
+        for (const auto& [tf, np] : table) t.tf_to_np[tf] = np;
       },
       "Registers the numpy dtype of each TF_DataType.");
   m.def("tensor_alignment", &probe_alignment,

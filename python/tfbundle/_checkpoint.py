@@ -33,6 +33,8 @@ from typing import Any, Union
 import numpy as np
 
 from . import _core
+from ._dtypes import dtype_name as tf_dtype_name
+from ._dtypes import numpy_dtype
 from .errors import ClosedError, Error, InvalidArgumentError, NotFoundError, UnimplementedError
 
 __all__ = [
@@ -52,50 +54,6 @@ _VALUE_ATTRIBUTE = "VARIABLE_VALUE"
 _SHARD_RE = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
 _VERSION_DIR = re.compile(r"^\d+$")
 _MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt", "saved_model.cpb")
-
-# TensorFlow's DataType names, by enum value (tensorflow/core/framework/types.proto).
-_TF_DTYPE_NAMES = (
-    "DT_INVALID", "DT_FLOAT", "DT_DOUBLE", "DT_INT32", "DT_UINT8", "DT_INT16", "DT_INT8", "DT_STRING",
-    "DT_COMPLEX64", "DT_INT64", "DT_BOOL", "DT_QINT8", "DT_QUINT8", "DT_QINT32", "DT_BFLOAT16",
-    "DT_QINT16", "DT_QUINT16", "DT_UINT16", "DT_COMPLEX128", "DT_HALF", "DT_RESOURCE", "DT_VARIANT",
-    "DT_UINT32", "DT_UINT64", "DT_FLOAT8_E5M2", "DT_FLOAT8_E4M3FN", "DT_FLOAT8_E4M3FNUZ",
-    "DT_FLOAT8_E4M3B11FNUZ", "DT_FLOAT8_E5M2FNUZ", "DT_INT4", "DT_UINT4", "DT_INT2", "DT_UINT2",
-    "DT_FLOAT4_E2M1FN",
-)  # fmt: skip
-
-# numpy dtype names by TensorFlow enum value (quantized types as their integers).
-_NUMPY_NAMES = {
-    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "object",
-    8: "complex64", 9: "int64", 10: "bool", 11: "int8", 12: "uint8", 13: "int32", 14: "bfloat16",
-    15: "int16", 16: "uint16", 17: "uint16", 18: "complex128", 19: "float16", 22: "uint32",
-    23: "uint64", 24: "float8_e5m2", 25: "float8_e4m3fn", 26: "float8_e4m3fnuz",
-    27: "float8_e4m3b11fnuz", 28: "float8_e5m2fnuz", 29: "int4", 30: "uint4", 31: "int2",
-    32: "uint2", 33: "float4_e2m1fn",
-}  # fmt: skip
-
-
-def tf_dtype_name(code: int) -> str:
-    """TensorFlow's name of a DataType value (``1`` -> ``"DT_FLOAT"``)."""
-    if 0 <= code < len(_TF_DTYPE_NAMES):
-        return _TF_DTYPE_NAMES[code]
-    return f"DT_{code}"
-
-
-def numpy_dtype(code: int) -> np.dtype | None:
-    """The numpy dtype of a TensorFlow DataType value, or None if it has none."""
-    name = _NUMPY_NAMES.get(code)
-    if name is None:
-        return None
-    try:
-        return np.dtype(name)
-    except TypeError:
-        try:
-            import ml_dtypes
-        except ImportError:  # pragma: no cover - ml_dtypes is a dependency
-            return None
-        kind = getattr(ml_dtypes, name, None)
-        return np.dtype(kind) if kind is not None else None
-
 
 class CheckpointKeyError(NotFoundError, KeyError):
     """No tensor of that name in the checkpoint (a NotFoundError and a KeyError)."""

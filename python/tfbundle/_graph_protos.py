@@ -493,13 +493,6 @@ _FIELD_BY_DTYPE = {
 }  # fmt: skip
 
 
-def _dtype_name(code: int) -> str:
-    for name, value in DATA_TYPES.items():
-        if value == code:
-            return name
-    return f"DataType {code}"
-
-
 def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
     """Converts a ``TensorProto`` message to a numpy array, as ``Tensor::FromProto`` does.
 
@@ -516,13 +509,13 @@ def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
             holds, or content of the wrong size.
         UnimplementedError: a dtype numpy cannot hold (resource, variant, float8).
     """
-    from ._model import _numpy_dtype
+    from ._dtypes import dtype_name, numpy_dtype
 
     code = int(proto.dtype)
-    dtype = _numpy_dtype(code) if code < 100 else None
+    dtype = numpy_dtype(code, runnable_only=True) if code < 100 else None
     if dtype is None or code not in _FIELD_BY_DTYPE:
         raise UnimplementedError(
-            f"{what} has dtype {_dtype_name(code)}, which tfbundle cannot feed from numpy"
+            f"{what} has dtype {dtype_name(code)}, which tfbundle cannot feed from numpy"
         )
     if proto.tensor_shape.unknown_rank:
         raise InvalidArgumentError(f"{what} has an unknown rank: a tensor needs a full shape")
@@ -536,7 +529,7 @@ def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
         if len(content) != want:
             raise InvalidArgumentError(
                 f"{what}: tensor_content holds {len(content)} bytes, the shape {shape} of "
-                f"{_dtype_name(code)} needs {want}"
+                f"{dtype_name(code)} needs {want}"
             )
         return np.frombuffer(content, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
     field = _FIELD_BY_DTYPE[code]

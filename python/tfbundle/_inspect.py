@@ -19,7 +19,8 @@ from types import MappingProxyType
 from typing import Any
 
 from . import _core
-from ._model import PathLike, TensorSpec, _numpy_dtype, resolve_export_dir
+from ._dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
+from ._model import PathLike, TensorSpec, resolve_export_dir
 from .errors import NotFoundError
 
 __all__ = [
@@ -35,35 +36,6 @@ __all__ = [
     "dtype_name",
     "inspect",
 ]
-
-# tensorflow/core/framework/types.proto (TensorFlow 2.21): DataType value -> name.
-_BASE_DTYPES = (
-    "DT_INVALID", "DT_FLOAT", "DT_DOUBLE", "DT_INT32", "DT_UINT8", "DT_INT16", "DT_INT8",
-    "DT_STRING", "DT_COMPLEX64", "DT_INT64", "DT_BOOL", "DT_QINT8", "DT_QUINT8", "DT_QINT32",
-    "DT_BFLOAT16", "DT_QINT16", "DT_QUINT16", "DT_UINT16", "DT_COMPLEX128", "DT_HALF",
-    "DT_RESOURCE", "DT_VARIANT", "DT_UINT32", "DT_UINT64", "DT_FLOAT8_E5M2", "DT_FLOAT8_E4M3FN",
-    "DT_FLOAT8_E4M3FNUZ", "DT_FLOAT8_E4M3B11FNUZ", "DT_FLOAT8_E5M2FNUZ", "DT_INT4", "DT_UINT4",
-    "DT_INT2", "DT_UINT2", "DT_FLOAT4_E2M1FN",
-)  # fmt: skip
-DTYPE_NAMES: Mapping[int, str] = MappingProxyType(
-    {
-        **dict(enumerate(_BASE_DTYPES)),
-        **{i + 100: name + "_REF" for i, name in enumerate(_BASE_DTYPES) if i > 0},
-    }
-)
-
-
-def dtype_name(code: int) -> str:
-    """TensorFlow's name of a DataType value (``1`` -> ``"DT_FLOAT"``).
-
-    Args:
-        code: the enum value, as stored in the proto.
-
-    Returns:
-        The name, or ``"DT_<code>"`` for a value TensorFlow 2.21 does not define.
-    """
-    return DTYPE_NAMES.get(code, f"DT_{code}")
-
 
 @dataclass(frozen=True)
 class AssetInfo:
@@ -379,7 +351,7 @@ def _specs(pairs: list[tuple[str, dict[str, Any]]]) -> Mapping[str, TensorSpec]:
     for key, info in pairs:
         code = info["dtype"]
         out[key] = TensorSpec(
-            key, info["name"], _numpy_dtype(code), dtype_name(code), info["shape"], info["encoding"]
+            key, info["name"], numpy_dtype(code, runnable_only=True), dtype_name(code), info["shape"], info["encoding"]
         )
     return MappingProxyType(out)
 

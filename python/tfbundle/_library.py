@@ -93,23 +93,10 @@ def find_libraries() -> list[str]:
 
 
 def _register_dtypes() -> None:
-    import numpy as np
+    from ._dtypes import RUNNABLE, numpy_dtype
 
-    table = [
-        (1, np.float32), (2, np.float64), (3, np.int32), (4, np.uint8), (5, np.int16),
-        (6, np.int8), (8, np.complex64), (9, np.int64), (10, np.bool_), (11, np.int8),
-        (12, np.uint8), (13, np.int32), (15, np.int16), (16, np.uint16), (17, np.uint16),
-        (18, np.complex128), (19, np.float16), (22, np.uint32), (23, np.uint64),
-    ]  # fmt: skip
-    try:
-        import ml_dtypes
-
-        table.append((14, ml_dtypes.bfloat16))
-    except ImportError:  # pragma: no cover - ml_dtypes is a dependency
-        pass
-    # Plain types first: for a numpy dtype shared by several TF types
-    # (int8 and qint8), the first registered is the one inferred for raw feeds.
-    _core.set_dtypes([(code, np.dtype(t)) for code, t in table])
+    table = [(code, numpy_dtype(code)) for code in sorted(RUNNABLE) if code != 7]  # strings convert apart
+    _core.set_dtypes([(code, dtype) for code, dtype in table if dtype is not None])
 
 
 def ensure_loaded() -> str:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Union
 import numpy as np
 
 from . import _core, _library
+from ._dtypes import numpy_dtype
 from .errors import ClosedError, InvalidArgumentError, NotFoundError, SignatureNotFoundError
 
 __all__ = ["load", "Model", "Signature", "TensorSpec", "Device", "empty", "aligned", "resolve_export_dir"]
@@ -75,32 +76,13 @@ class TensorSpec:
         return hash((self.name, self.tensor_name, self.tf_dtype, self.shape))
 
 
-def _numpy_dtype(code: int) -> np.dtype | None:
-    if code > 100:  # DT_FLOAT_REF etc.: a TF1 reference variable's output, read as its base type
-        code -= 100
-    if code == 7:
-        return np.dtype(object)
-    if code == 14:
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    table = {
-        1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8,
-        8: np.complex64, 9: np.int64, 10: np.bool_, 11: np.int8, 12: np.uint8, 13: np.int32,
-        15: np.int16, 16: np.uint16, 17: np.uint16, 18: np.complex128, 19: np.float16,
-        22: np.uint32, 23: np.uint64,
-    }  # fmt: skip
-    t = table.get(code)
-    return np.dtype(t) if t is not None else None
-
-
 def _specs(infos: Mapping[str, Mapping[str, Any]]) -> Mapping[str, TensorSpec]:
     return MappingProxyType(
         {
             key: TensorSpec(
                 key,
                 info["tensor_name"],
-                _numpy_dtype(info["dtype"]),
+                numpy_dtype(info["dtype"], runnable_only=True),
                 info["tf_dtype"],
                 info["shape"],
                 info["encoding"],
@@ -229,6 +211,7 @@ class Model:
             if name != _INIT_SIGNATURE
         }
         self.signatures: Mapping[str, Signature] = _SignatureMap(sigs)
+        self._default: Signature | None = None  # default_signature, found on the first call
 
     @property
     def default_signature(self) -> Signature:
@@ -249,9 +232,14 @@ class Model:
         )
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
-        """Runs the default signature (see :attr:`default_signature`)."""
-        self._check_open()
-        return self.default_signature(**inputs)
+        """Runs the default signature (see :attr:`default_signature`).
+
+        After close() the signature's native call raises ClosedError itself.
+        """
+        default = self._default
+        if default is None:
+            default = self._default = self.default_signature
+        return default(**inputs)
 
     def run(
         self,
@@ -462,7 +450,7 @@ def _explain_missing_op(e: NotFoundError) -> NotFoundError:
     )
 
 
-def _restore_v1_checkpoint(native: Any, export_dir: str) -> None:
+def _restore_v1_checkpoint(model: Model) -> None:
     """Restores a V1-format checkpoint, which TF's C loader silently skips.
 
     TF_LoadSessionFromSavedModel looks only for ``variables/variables.index``
@@ -470,14 +458,14 @@ def _restore_v1_checkpoint(native: Any, export_dir: str) -> None:
     variables in ``variables/variables`` (V1) and would run with every
     variable uninitialised; the SaverDef's restore op reads V1 as well, so run it.
     """
-    saver = native.describe()["saver"]
-    variables = Path(export_dir, "variables")
+    saver = model._describe["saver"]
+    variables = Path(model.path, "variables")
     if saver is None or (variables / "variables.index").is_file() or not variables.is_dir():
         return
     if not any(f.name == "variables" or f.name.startswith("variables-") for f in variables.iterdir()):
         return
     filename_tensor, restore_op, _ = saver
-    native.run([], {filename_tensor: np.array(str(variables / "variables").encode())}, [restore_op])
+    model._native.run([], {filename_tensor: np.array(str(variables / "variables").encode())}, [restore_op])
 
 
 def load(
@@ -557,10 +545,10 @@ def load(
             native = _core.NativeModel.load(export_dir, sorted(chosen), *options)
     except NotFoundError as e:
         raise _explain_missing_op(e) from None
-    if restore == "tf":
-        _restore_v1_checkpoint(native, export_dir)
     model = Model(native, export_dir, chosen)
     model.restore_stats = restore_stats
+    if restore == "tf":
+        _restore_v1_checkpoint(model)
     if warmup:
         from ._warmup import replay_warmup
 
