@@ -261,3 +261,26 @@ def test_several_tag_sets_without_serve_need_tags(tmp_path):
         tfbundle.load(tmp_path / "m")
     with pytest.raises(tfbundle.NotFoundError, match='no MetaGraph with the tag-set "serve"'):
         tfbundle.load(tmp_path / "m", tags="serve")
+
+
+def test_groups_in_the_wire_format_are_skipped(tmp_path):
+    """Deprecated protobuf groups are legal: the reader skips them, and refuses an unterminated one."""
+    _saved_model_with_tag_sets(tmp_path / "m", ["train"], ["eval"])
+    pb = tmp_path / "m" / "saved_model.pb"
+    meta_graphs = pb.read_bytes()
+    group = bytes([9 << 3 | 3, 1 << 3 | 0, 7, 9 << 3 | 4])  # field 9: start group, a varint, end group
+    pb.write_bytes(group + meta_graphs)
+    with pytest.raises(tfbundle.InvalidArgumentError, match='"train", "eval"'):
+        tfbundle.load(tmp_path / "m")  # both tag-sets were read past the group
+    pb.write_bytes(meta_graphs + bytes([9 << 3 | 3, 1 << 3 | 0, 7]))
+    with pytest.raises(tfbundle.DataLossError, match="unterminated group"):
+        tfbundle.load(tmp_path / "m")
+
+
+def test_no_tensorflow_anywhere_says_how_to_install(monkeypatch):
+    from tfbundle import _library
+
+    monkeypatch.delenv("TFBUNDLE_LIBTENSORFLOW", raising=False)
+    monkeypatch.setattr(_library.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(tfbundle.TensorFlowNotFoundError, match=r"pip install 'tfbundle\[cpu\]'.*TFBUNDLE_LIBTENSORFLOW"):
+        _library.find_libraries()
