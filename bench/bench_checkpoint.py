@@ -136,7 +136,7 @@ def worker(contender: str, cache: Path) -> dict:
     import numpy as np
 
     if contender.startswith("tfbundle"):
-        import tfbundle._checkpoint as lib
+        import tfbundle._readers.checkpoint as lib
     elif contender == "tf":
         import tensorflow as lib  # type: ignore[no-redef]
     else:

@@ -163,7 +163,7 @@ def bench_commands(model: Path, repeats: int, smcli: str) -> dict:
 def bench_inspect(model: Path, repeats: int) -> dict:
     """tfbundle.inspect on the 100 MB graph, in this process (after one warm-up)."""
     sys.path.insert(0, str(REPO / "python"))
-    from tfbundle._inspect import inspect
+    from tfbundle._readers.inspect import inspect
 
     out = {"graph_def_bytes": inspect(model).meta_graphs[0].graph_def_bytes}
     for ops in (False, True):

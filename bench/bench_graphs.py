@@ -191,8 +191,8 @@ def build_graph_loop(tfdir: str) -> Path:
 def worker_tfbundle_load(prefix: str, iterations: int, spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     import numpy as np
-    from tfbundle import _library
-    from tfbundle._graphs import load_checkpoint_graph  # exported as tfbundle.load_checkpoint_graph
+    from tfbundle._runtime import library as _library
+    from tfbundle._runtime.graphs import load_checkpoint_graph  # exported as tfbundle.load_checkpoint_graph
 
     t1 = time.perf_counter()
     _library.ensure_loaded()

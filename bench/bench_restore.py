@@ -100,7 +100,9 @@ import json, os, sys, time
 mode, export_dir = sys.argv[1], sys.argv[2]
 import numpy as np
 import tfbundle
-from tfbundle import _core, _library, _model
+from tfbundle import _core
+from tfbundle._runtime import library as _library
+from tfbundle._runtime import model as _model
 _library.ensure_loaded()
 
 def smaps():

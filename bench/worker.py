@@ -96,7 +96,7 @@ def _load_tfbundle(model_dir: str) -> tuple[Any, Callable[[Any], Any], dict]:
     # tfbundle opens TensorFlow's libraries at the first load; open them first (a private
     # helper, used when present) so that the load time is the load alone.
     try:
-        from tfbundle import _library
+        from tfbundle._runtime import library as _library
 
         _library.ensure_loaded()
         t2 = time.perf_counter()

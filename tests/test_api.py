@@ -11,7 +11,7 @@ import pytest
 
 import tfbundle
 from tfbundle import errors
-from tfbundle._demo import demo_model_path
+from tfbundle.cli.demo import demo_model_path
 
 X = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], np.float32)
 
@@ -278,7 +278,7 @@ def test_groups_in_the_wire_format_are_skipped(tmp_path):
 
 
 def test_no_tensorflow_anywhere_says_how_to_install(monkeypatch):
-    from tfbundle import _library
+    from tfbundle._runtime import library as _library
 
     monkeypatch.delenv("TFBUNDLE_LIBTENSORFLOW", raising=False)
     monkeypatch.setattr(_library.importlib.util, "find_spec", lambda name: None)

@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import pytest
 from tfbundle import _core, errors
-from tfbundle._checkpoint import (
+from tfbundle._readers.checkpoint import (
     CheckpointKeyError,
     VariableSpec,
     open_checkpoint,
     resolve_checkpoint_prefix,
 )
-from tfbundle._cli_vars import main as vars_main
+from tfbundle.cli.vars import main as vars_main
 
 MAKE_TIMEOUT = 600
 

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from test_checkpoint import Checkpoints, tf_checkpoints  # noqa: F401  (the fixture)
 from tfbundle import _core, errors
-from tfbundle._checkpoint import open_checkpoint
-from tfbundle._cli_vars import main as vars_main
+from tfbundle._readers.checkpoint import open_checkpoint
+from tfbundle.cli.vars import main as vars_main
 
 # The wire-level primitives are shared with the fuzz target's writer.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))

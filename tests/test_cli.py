@@ -22,7 +22,8 @@ import _inspect_models as M
 import numpy as np
 import pytest
 import tfbundle
-from tfbundle import cli, examples
+from tfbundle import cli
+from tfbundle import tf_example as examples
 from tfbundle.cli import evaluate_expression, parse_run_inputs
 from tfbundle.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 
@@ -152,7 +153,7 @@ def test_show_all_matches_saved_model_cli(imodels: str, tmp_path) -> None:
 
 def test_show_flags_match_saved_model_cli(imodels: str, tmp_path) -> None:
     """show, show --tag_set, --signature_def and --list_ops, on every model."""
-    from tfbundle._inspect import inspect
+    from tfbundle._readers.inspect import inspect
 
     requests = []
     for d in _all_dirs(imodels):
@@ -568,7 +569,7 @@ def test_version_and_help() -> None:
 
 def test_vars_subcommand(imodels: str) -> None:
     try:
-        import tfbundle._cli_vars  # noqa: F401
+        import tfbundle.cli.vars  # noqa: F401
     except ImportError:
         pytest.skip("the vars sub-command is not part of this build")
     r = _tfbundle("vars", os.path.join(imodels, "tf1_simple"))

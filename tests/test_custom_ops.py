@@ -101,11 +101,11 @@ def test_missing_op_then_load_library(made: Path, library: Path, tmp_path: Path,
     load = (
         f"tfbundle.load({str(made / 'saved_model')!r})"
         if how == "saved_model"
-        else f"tfbundle._graphs.load_graph({str(made / 'graph.pb')!r}, 'audio', 'features')"
+        else f"tfbundle._runtime.graphs.load_graph({str(made / 'graph.pb')!r}, 'audio', 'features')"
     )
     result = in_child(
         f"""
-        import json, numpy as np, tfbundle, tfbundle._graphs
+        import json, numpy as np, tfbundle, tfbundle._runtime.graphs
         try:
             {load}
             refused = None

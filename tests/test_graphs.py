@@ -25,7 +25,7 @@ import tfbundle
 from _util import examples
 from conftest import models_cache_root, tensorflow_installed
 from tfbundle import errors
-from tfbundle._graphs import (
+from tfbundle._runtime.graphs import (
     ChosenSignature,
     GraphModel,
     InferredSignatureWarning,

@@ -14,9 +14,10 @@ import textwrap
 
 import _inspect_models as M
 import pytest
-from tfbundle import _core, examples
-from tfbundle._inspect import DTYPE_NAMES, SavedModelInfo, dtype_name, inspect
-from tfbundle._policy import DENIED_OPS, check_graph, check_saved_model, findings
+from tfbundle import _core
+from tfbundle import tf_example as examples
+from tfbundle._readers.inspect import DTYPE_NAMES, SavedModelInfo, dtype_name, inspect
+from tfbundle._readers.policy import DENIED_OPS, check_graph, check_saved_model, findings
 from tfbundle.errors import (
     DataLossError,
     InvalidArgumentError,
@@ -396,7 +397,7 @@ def test_inspect_loads_no_tensorflow(imodels: str) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from tfbundle._inspect import inspect
+        from tfbundle._readers.inspect import inspect
         from tfbundle import cli
         info = inspect({os.path.join(imodels, "tf2_module")!r}, ops=True)
         assert info.meta_graph().ops.counts
@@ -568,7 +569,7 @@ def test_examples_beside_tensorflow() -> None:
     script = textwrap.dedent(
         """
         import tensorflow as tf
-        from tfbundle import examples
+        from tfbundle import tf_example as examples
         data = examples.encode([{"a": [1, 2], "b": [b"x"]}])[0]
         ex = tf.train.Example.FromString(data)
         assert list(ex.features.feature["a"].int64_list.value) == [1, 2]

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tfbundle._demo import demo_model_path
+from tfbundle.cli.demo import demo_model_path
 
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
 

@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 import tfbundle
 from conftest import _tensorflow_version, models_cache_root, tensorflow_installed
-from tfbundle import _core, _library, _model
+from tfbundle import _core
+from tfbundle._runtime import library as _library
+from tfbundle._runtime import model as _model
 from tfbundle.errors import DataLossError, InvalidArgumentError, NotFoundError, UnimplementedError
 
 MAKE = r"""

@@ -20,7 +20,7 @@ import tfbundle
 from _util import assert_outputs_match
 from conftest import tensorflow_installed
 from tfbundle import errors
-from tfbundle._profile import Profile, profile_run, profile_signature
+from tfbundle._runtime.profile import Profile, profile_run, profile_signature
 
 
 def test_profile_default_signature(models) -> None:
@@ -148,7 +148,7 @@ def test_run_metadata_parses_as_tensorflow_parses_it(models, tmp_path: Path) -> 
 
 
 def test_bench_cli_text_and_json(models, capsys: pytest.CaptureFixture[str]) -> None:
-    from tfbundle._cli_bench import main
+    from tfbundle.cli.bench import main
 
     case = models.case("tf1_simple/serving_default")
     assert main([str(case.folder), "--runs", "5", "--top", "3"]) == 0
@@ -174,7 +174,7 @@ def test_bench_cli_inputs_file_and_parser(
 ) -> None:
     import argparse
 
-    from tfbundle._cli_bench import add_parser
+    from tfbundle.cli.bench import add_parser
 
     case = models.case("tf1_simple/serving_default")
     np.savez(tmp_path / "in.npz", x=case.inputs["x"])
@@ -201,7 +201,7 @@ def test_bench_cli_inputs_file_and_parser(
 
 
 def test_bench_cli_refusals(models, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tfbundle._cli_bench import main
+    from tfbundle.cli.bench import main
 
     case = models.case("tf1_simple/serving_default")
     assert main([str(tmp_path / "absent")]) == 2
@@ -224,7 +224,7 @@ def test_bench_cli_refusals(models, tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_bench_cli_checkpoint_and_frozen_graph(capsys: pytest.CaptureFixture[str]) -> None:
     from test_graphs import MAKE_GRAPHS, make_cached
-    from tfbundle._cli_bench import main
+    from tfbundle.cli.bench import main
 
     graphs = make_cached("graphs", MAKE_GRAPHS)
     assert main([str(graphs / "train"), "--json"]) == 0

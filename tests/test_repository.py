@@ -20,7 +20,7 @@ import pytest
 import tfbundle
 from test_graphs import make_cached
 from tfbundle import errors
-from tfbundle._repository import ModelRepository
+from tfbundle._runtime.repository import ModelRepository
 
 MAKE_VERSIONS = r"""# Writes three versions of a TF1 SavedModel, y = x + k for k = 1, 2, 3 (k a variable,
 # restored from the checkpoint), for tests/test_repository.py; version 2 has a

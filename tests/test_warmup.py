@@ -21,7 +21,7 @@ import tfbundle
 from test_graphs import make_cached
 from tfbundle import _core, errors
 from tfbundle import _graph_protos as gp
-from tfbundle._warmup import MAX_RECORDS, WarmupReport, read_tfrecords, replay_warmup
+from tfbundle._runtime.warmup import MAX_RECORDS, WarmupReport, read_tfrecords, replay_warmup
 
 MAKE_WARMUP = r"""'''Writes the warmup test model (a TF1 SavedModel with predict/classify/regress
 signatures and a call counter) and its tf_serving_warmup_requests file.'''
@@ -258,7 +258,7 @@ def test_model_without_warmup_file(made: Path, tmp_path: Path) -> None:
 def test_context_examples_merge_as_tf_serving_does(made: Path, oracle: dict) -> None:
     """ExampleListWithContext: the context's bytes go before each example's, so an
     example's own feature wins and a missing one comes from the context."""
-    from tfbundle._warmup import _examples_tensor
+    from tfbundle._runtime.warmup import _examples_tensor
 
     records = list(read_tfrecords(model_dir(made) / "assets.extra" / "tf_serving_warmup_requests"))
     log = gp.parse("PredictionLog", bytes(records[3]), "record 4")

@@ -7,46 +7,34 @@
 
 ``import tfbundle`` never loads TensorFlow: its C library is opened at the
 first ``tfbundle.load``, and TensorFlow's Python package is never imported.
+
+The package is layered; each layer imports only those below it:
+
+- ``errors``, ``_base`` (paths, dtypes, tensor specs) and ``_proto`` (the schema
+  of the TensorFlow messages tfbundle reads): the foundation;
+- ``_readers``: what reads model files without TensorFlow's runtime (``inspect``,
+  checkpoints, the op policy);
+- ``_runtime``: what runs models through TensorFlow's C library (``load``,
+  checkpoint and frozen graphs, warmup, profiling, the hot-reloading repository);
+- ``cli``: the ``tfbundle`` command.
+
+Result and record types (``SavedModelInfo``, ``Profile``, ``VariableSpec``, ...)
+are in :mod:`tfbundle.types`; tf.Example encoding is :mod:`tfbundle.tf_example`.
 """
 
 from __future__ import annotations
 
-from . import errors, examples
-from ._checkpoint import CheckpointKeyError, CheckpointReader, VariableSpec, open_checkpoint
+from typing import Any
+
+from . import errors, tf_example, types
 from ._core import __version__
-from ._inspect import (
-    AssetInfo,
-    FingerprintInfo,
-    MetaGraphInfo,
-    OpsInfo,
-    SavedModelInfo,
-    SaverInfo,
-    SignatureInfo,
-    VariablesInfo,
-    inspect,
-)
-from ._graphs import (
-    ChosenSignature,
-    GraphModel,
-    InferredSignatureWarning,
-    latest_checkpoint,
-    load_checkpoint_graph,
-    load_graph,
-)
-from ._library import load_library
-from ._model import (
-    Device,
-    Model,
-    Signature,
-    TensorSpec,
-    aligned,
-    empty,
-    load,
-    zeros,
-)
-from ._profile import NodeStat, OpTypeStat, Profile
-from ._repository import ModelRepository
-from ._warmup import WarmupReport, replay_warmup
+from ._readers.checkpoint import CheckpointReader, open_checkpoint
+from ._readers.inspect import inspect
+from ._runtime.graphs import GraphModel, latest_checkpoint, load_checkpoint_graph, load_graph
+from ._runtime.library import load_library
+from ._runtime.model import Model, Signature, aligned, empty, load, zeros
+from ._runtime.repository import ModelRepository
+from ._runtime.warmup import replay_warmup
 from .errors import (
     ClosedError,
     DataLossError,
@@ -54,6 +42,7 @@ from .errors import (
     FailedPreconditionError,
     InternalError,
     InvalidArgumentError,
+    InvalidTypeError,
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
@@ -63,51 +52,64 @@ from .errors import (
 
 __all__ = [
     "__version__",
+    # Loading and running
     "load",
-    "load_library",
-    "inspect",
-    "SavedModelInfo",
-    "MetaGraphInfo",
-    "SignatureInfo",
-    "AssetInfo",
-    "SaverInfo",
-    "OpsInfo",
-    "VariablesInfo",
-    "FingerprintInfo",
-    "examples",
-    "load_checkpoint_graph",
     "load_graph",
+    "load_checkpoint_graph",
     "latest_checkpoint",
-    "GraphModel",
-    "ChosenSignature",
-    "InferredSignatureWarning",
-    "ModelRepository",
-    "Profile",
-    "NodeStat",
-    "OpTypeStat",
-    "WarmupReport",
+    "load_library",
     "replay_warmup",
-    "open_checkpoint",
-    "CheckpointReader",
-    "VariableSpec",
-    "CheckpointKeyError",
     "Model",
     "Signature",
-    "TensorSpec",
-    "Device",
+    "GraphModel",
+    "ModelRepository",
     "empty",
     "zeros",
     "aligned",
+    # Reading without TensorFlow
+    "inspect",
+    "open_checkpoint",
+    "CheckpointReader",
+    # Modules
     "errors",
+    "tf_example",
+    "types",
+    # The errors users catch most (all are in tfbundle.errors)
     "Error",
     "ClosedError",
     "DataLossError",
     "FailedPreconditionError",
     "InternalError",
     "InvalidArgumentError",
+    "InvalidTypeError",
     "NotFoundError",
     "PermissionDeniedError",
     "ResourceExhaustedError",
     "TensorFlowNotFoundError",
     "UnimplementedError",
 ]
+
+# Names of earlier releases, still resolved (the types moved to tfbundle.types,
+# tfbundle.examples became tfbundle.tf_example).
+_MOVED = {name: "types" for name in types.__all__}
+_MOVED["CheckpointKeyError"] = "errors"
+_MOVED["examples"] = "tf_example"
+
+
+def __getattr__(name: str) -> Any:
+    where = _MOVED.get(name)
+    if where is None:
+        raise AttributeError(f"module 'tfbundle' has no attribute {name!r}")
+    import warnings
+
+    if name == "examples":
+        warnings.warn(
+            "tfbundle.examples is now tfbundle.tf_example", DeprecationWarning, stacklevel=2
+        )
+        return tf_example
+    module = globals()[where]
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(_MOVED))

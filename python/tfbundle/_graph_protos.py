@@ -509,7 +509,7 @@ def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
             holds, or content of the wrong size.
         UnimplementedError: a dtype numpy cannot hold (resource, variant, float8).
     """
-    from ._dtypes import dtype_name, numpy_dtype
+    from ._base.dtypes import dtype_name, numpy_dtype
 
     code = int(proto.dtype)
     dtype = numpy_dtype(code, runnable_only=True) if code < 100 else None

@@ -31,6 +31,8 @@ __all__ = [
     "TensorFlowNotFoundError",
     "ClosedError",
     "SignatureNotFoundError",
+    "CheckpointKeyError",
+    "InvalidTypeError",
     "error_for_code",
 ]
 
@@ -165,6 +167,17 @@ class ClosedError(FailedPreconditionError):
     """The model or reader was used after ``close()``."""
 
 
+class CheckpointKeyError(NotFoundError, KeyError):
+    """No tensor of that name in the checkpoint (a NotFoundError and a KeyError)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class InvalidTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong Python type or numpy dtype (also a ``TypeError``)."""
+
+
 _BY_CODE: dict[int, type[Error]] = {
     cls.code: cls
     for cls in (
@@ -189,6 +202,7 @@ _BY_CODE: dict[int, type[Error]] = {
 
 
 _BY_CODE[1000] = ClosedError  # tfbundle's own code for use after close()
+_BY_CODE[1001] = InvalidTypeError  # tfbundle's own code: INVALID_ARGUMENT that is a TypeError
 
 
 def error_for_code(code: int, message: str) -> Error:

@@ -3,7 +3,7 @@
 Classify and regress signatures (``tensorflow/serving/classify``, ``.../regress``) and many TF1
 exports take serialized ``tf.train.Example`` protos::
 
-    >>> from tfbundle import examples
+    >>> from tfbundle import tf_example
     >>> data = examples.encode([{"age": [22, 24], "education": [b"BS", b"MS"]}])
     >>> model.signatures["classify"](inputs=data)
 
@@ -20,7 +20,7 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = ["FeatureValue", "decode", "encode", "encode_example"]
 
@@ -155,13 +155,13 @@ def encode_example(record: Mapping[str, FeatureValue]) -> bytes:
         TypeError: ``record`` is not a mapping with str keys.
     """
     if not isinstance(record, Mapping):
-        raise TypeError(
+        raise InvalidTypeError(
             f"a tf.Example record must be a dict of feature name -> values, got {type(record).__name__}"
         )
     example = _message_classes()["Example"]()
     for name, value in record.items():
         if not isinstance(name, str):
-            raise TypeError(f"feature names must be str, got {type(name).__name__}: {name!r}")
+            raise InvalidTypeError(f"feature names must be str, got {type(name).__name__}: {name!r}")
         kind, values = _values(name, value)
         getattr(example.features.feature[name], kind).value.extend(values)
     return example.SerializeToString(deterministic=True)

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["DTYPE_NAMES", "RUNNABLE", "dtype_name", "numpy_dtype"]
+__all__ = ["DTYPE_NAMES", "RUNNABLE", "dtype_name", "numpy_dtype", "python_dtype_name"]
 
 _NAMES = (
     "DT_INVALID", "DT_FLOAT", "DT_DOUBLE", "DT_INT32", "DT_UINT8", "DT_INT16", "DT_INT8",
@@ -67,3 +67,22 @@ def numpy_dtype(code: int, *, runnable_only: bool = False) -> np.dtype | None:
 
         kind = getattr(ml_dtypes, name, None)
         return np.dtype(kind) if kind is not None else None
+
+
+# TensorFlow's Python names of the DataTypes (tf.float32, ...), by value.
+_PYTHON_NAMES = (
+    None, "float32", "float64", "int32", "uint8", "int16", "int8", "string", "complex64", "int64",
+    "bool", "qint8", "quint8", "qint32", "bfloat16", "qint16", "quint16", "uint16", "complex128",
+    "float16", "resource", "variant", "uint32", "uint64", "float8_e5m2", "float8_e4m3fn",
+    "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2fnuz", "int4", "uint4", "int2", "uint2",
+    "float4_e2m1fn",
+)  # fmt: skip
+
+
+def python_dtype_name(code: int) -> str:
+    """TensorFlow's Python name of a DataType value (``1`` -> ``"float32"``, ``101`` -> ``"float32_ref"``)."""
+    base = code - 100 if code > 100 else code
+    name = _PYTHON_NAMES[base] if 0 < base < len(_PYTHON_NAMES) else None
+    if name is None:
+        return f"<DataType {code}>"
+    return name + "_ref" if code > 100 else name

@@ -32,10 +32,19 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core
-from ._dtypes import dtype_name as tf_dtype_name
-from ._dtypes import numpy_dtype
-from .errors import ClosedError, Error, InvalidArgumentError, NotFoundError, UnimplementedError
+from .. import _core
+from .._base.dtypes import dtype_name as tf_dtype_name
+from .._base.dtypes import numpy_dtype
+from .._base.paths import version_folders
+from ..errors import (
+    CheckpointKeyError,
+    ClosedError,
+    Error,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NotFoundError,
+    UnimplementedError,
+)
 
 __all__ = [
     "CheckpointKeyError",
@@ -52,15 +61,7 @@ OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _ATTRIBUTES = "/.ATTRIBUTES/"
 _VALUE_ATTRIBUTE = "VARIABLE_VALUE"
 _SHARD_RE = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
-_VERSION_DIR = re.compile(r"^\d+$")
 _MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt", "saved_model.cpb")
-
-class CheckpointKeyError(NotFoundError, KeyError):
-    """No tensor of that name in the checkpoint (a NotFoundError and a KeyError)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return self.message
-
 
 @dataclass(frozen=True)
 class VariableSpec:
@@ -226,9 +227,7 @@ def resolve_checkpoint_prefix(path: PathLike) -> str:
             f"{p} holds several checkpoints and no 'checkpoint' state file: pass one prefix, e.g. "
             f"{p / indexes[-1].name[: -len('.index')]} (found {names})"
         )
-    versions = sorted(
-        (int(c.name), c) for c in p.iterdir() if _VERSION_DIR.match(c.name) and c.is_dir()
-    )
+    versions = version_folders(p)
     for _, version in reversed(versions):  # TF Serving layout: the highest version that has one
         try:
             return resolve_checkpoint_prefix(version)
@@ -339,7 +338,7 @@ class CheckpointReader:
 
     def _key(self, name: str) -> str:
         if not isinstance(name, str):
-            raise TypeError(f"checkpoint tensor names are str, got {type(name).__name__}: {name!r}")
+            raise InvalidTypeError(f"checkpoint tensor names are str, got {type(name).__name__}: {name!r}")
         entries = self._all_entries()
         if name in entries:
             return name

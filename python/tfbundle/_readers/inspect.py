@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from . import _core
-from ._dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
-from ._model import PathLike, TensorSpec, resolve_export_dir
-from .errors import NotFoundError
+from .. import _core
+from .._base.dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
+from .._base.paths import PathLike, resolve_export_dir
+from .._base.specs import TensorSpec
+from ..errors import NotFoundError
 
 __all__ = [
     "DTYPE_NAMES",

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .errors import PermissionDeniedError
+from ..errors import PermissionDeniedError
 
 __all__ = [
     "DENIED_OPS",
@@ -203,7 +203,7 @@ def check_saved_model(
         PermissionDeniedError: the graph uses a denied op type.
         NotFoundError: no SavedModel there, or no MetaGraph with that tag-set.
     """
-    from ._inspect import inspect
+    from .inspect import inspect
 
     info = inspect(path, ops=True)
     mg = info.meta_graph(tags)

@@ -26,17 +26,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from . import _core, _library
-from . import _graph_protos as gp
-from ._model import Model, _explain_missing_op, session_options
-from .errors import (
+from .. import _core
+from .. import _graph_protos as gp
+from .._base.paths import version_folders
+from ..errors import (
     DataLossError,
     Error,
     FailedPreconditionError,
     InvalidArgumentError,
+    InvalidTypeError,
     NotFoundError,
     UnimplementedError,
 )
+from . import library as _library
+from .model import Model, _explain_missing_op, session_options
 
 __all__ = [
     "ChosenSignature",
@@ -57,7 +60,6 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 
-_VERSION_DIR = re.compile(r"^\d+$")
 _V1_SHARD_PATTERN = "-?????-of-?????"
 # Op types that hold variables: a GraphDef with them is not frozen.
 _VARIABLE_OPS = frozenset(
@@ -328,12 +330,8 @@ def _resolve(path: PathLike, meta: PathLike | None) -> _Source:
         if (p / "checkpoint").is_file():
             prefix = latest_checkpoint(p)
             return _with_meta(prefix, meta_file, p, how=f"the newest checkpoint of {p}")
-        versions = sorted(
-            (int(c.name), c)
-            for c in p.iterdir()
-            if _VERSION_DIR.match(c.name)
-            and c.is_dir()
-            and ((c / "export.meta").is_file() or (c / "checkpoint").is_file())
+        versions = version_folders(
+            p, lambda c: (c / "export.meta").is_file() or (c / "checkpoint").is_file()
         )
         if versions:
             return _resolve(versions[-1][1], meta)
@@ -626,7 +624,7 @@ def _bindings(spec: TensorBindings, what: str) -> dict[str, str] | None:
         out = {}
         for key, tensor in spec.items():
             if not isinstance(key, str) or not isinstance(tensor, str):
-                raise TypeError(
+                raise InvalidTypeError(
                     f"{what} must map str keys to tensor names, got {key!r}: {tensor!r}"
                 )
             out[key] = tensor
@@ -634,7 +632,7 @@ def _bindings(spec: TensorBindings, what: str) -> dict[str, str] | None:
     out = {}
     for tensor in spec:
         if not isinstance(tensor, str):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{what} must be tensor names (str), got {type(tensor).__name__}: {tensor!r}"
             )
         key = _key_for(tensor)

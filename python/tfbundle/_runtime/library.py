@@ -18,8 +18,8 @@ import sys
 import threading
 from pathlib import Path
 
-from . import _core
-from .errors import TensorFlowNotFoundError
+from .. import _core
+from ..errors import TensorFlowNotFoundError
 
 __all__ = ["ensure_loaded", "find_libraries", "tensorflow_version", "load_library"]
 
@@ -93,7 +93,7 @@ def find_libraries() -> list[str]:
 
 
 def _register_dtypes() -> None:
-    from ._dtypes import RUNNABLE, numpy_dtype
+    from .._base.dtypes import RUNNABLE, numpy_dtype
 
     table = [(code, numpy_dtype(code)) for code in sorted(RUNNABLE) if code != 7]  # strings convert apart
     _core.set_dtypes([(code, dtype) for code, dtype in table if dtype is not None])
@@ -146,7 +146,7 @@ def load_library(path: str | os.PathLike[str]) -> list[str]:
     ensure_loaded()
     p = Path(os.fspath(path)).expanduser()
     if not p.is_file():
-        from .errors import NotFoundError
+        from ..errors import NotFoundError
 
         raise NotFoundError(f"{p} does not exist: pass the path of a custom-op shared library")
     return list(_core.load_library(str(p.absolute())))

@@ -2,78 +2,33 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple, Union
+from typing import Any, Union
 
 import numpy as np
 
-from . import _core, _library
-from ._dtypes import numpy_dtype
-from .errors import ClosedError, InvalidArgumentError, NotFoundError, SignatureNotFoundError
+from .. import _core
+from .._base.dtypes import numpy_dtype
+from .._base.paths import PathLike, resolve_export_dir
+from .._base.specs import Device, TensorSpec
+from ..errors import (
+    ClosedError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NotFoundError,
+    SignatureNotFoundError,
+)
+from . import library as _library
 
 __all__ = ["load", "Model", "Signature", "TensorSpec", "Device", "empty", "aligned", "resolve_export_dir"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 Tags = Union[str, Iterable[str], None]
 
 DEFAULT_SIGNATURE = "serving_default"
 _INIT_SIGNATURE = "__saved_model_init_op"
-_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
-
-class Device(NamedTuple):
-    """A device of a model's session, e.g. ``/job:localhost/replica:0/task:0/device:CPU:0``."""
-
-    name: str
-    type: str
-    memory_bytes: int
-
-
-class TensorSpec:
-    """What a signature's input or output is: name, dtype, shape and graph tensor.
-
-    Attributes:
-        name: the signature's key for it (``"x"``).
-        tensor_name: the graph tensor behind it (``"serving_default_x:0"``).
-        dtype: its numpy dtype (``object`` for strings; None for resource and
-            variant tensors, which have no numpy form).
-        tf_dtype: TensorFlow's name of the dtype (``"DT_FLOAT"``).
-        shape: a tuple with None for unknown dimensions, or None for unknown rank.
-    """
-
-    __slots__ = ("name", "tensor_name", "dtype", "tf_dtype", "shape", "encoding")
-
-    def __init__(
-        self,
-        name: str,
-        tensor_name: str,
-        dtype: np.dtype | None,
-        tf_dtype: str,
-        shape: tuple[int | None, ...] | None,
-        encoding: str = "dense",
-    ) -> None:
-        self.name = name
-        self.tensor_name = tensor_name
-        self.dtype = dtype
-        self.tf_dtype = tf_dtype
-        self.shape = shape
-        self.encoding = encoding
-
-    def __repr__(self) -> str:
-        dtype = self.dtype.name if self.dtype is not None else self.tf_dtype
-        return f"TensorSpec(name={self.name!r}, dtype={dtype}, shape={self.shape}, tensor_name={self.tensor_name!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TensorSpec):
-            return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.tensor_name, self.tf_dtype, self.shape))
 
 
 def _specs(infos: Mapping[str, Mapping[str, Any]]) -> Mapping[str, TensorSpec]:
@@ -299,7 +254,7 @@ class Model:
             A ``tfbundle.Profile``: time per op type and per node (see its docs).
         """
         self._check_open()
-        from ._profile import profile_signature
+        from .profile import profile_signature
 
         sig = self.signatures[signature] if signature is not None else self.default_signature
         return profile_signature(sig, inputs, runs=runs)
@@ -339,42 +294,6 @@ def _tensor_key(name: str) -> str:
 
 # ------------------------------------------------------------------ loading ---
 
-_VERSION_DIR = re.compile(r"^\d+$")
-
-
-def resolve_export_dir(path: PathLike) -> str:
-    """The SavedModel folder for ``path``.
-
-    ``path`` may be a SavedModel folder, its ``saved_model.pb``/``.pbtxt``
-    file, or a TF Serving base folder of numbered versions (the highest
-    number that holds a SavedModel is chosen).
-
-    Raises:
-        NotFoundError: no SavedModel there.
-    """
-    p = Path(os.fspath(path)).expanduser()
-    if p.is_file() and p.name in _MODEL_FILES:
-        p = p.parent
-    if not p.exists():
-        raise NotFoundError(f"{p} does not exist")
-    if not p.is_dir():
-        raise NotFoundError(f"{p} is a file, not a SavedModel folder (it should hold saved_model.pb)")
-    p = p.absolute()
-    if any((p / f).is_file() for f in _MODEL_FILES + ("saved_model.cpb",)):
-        return str(p)
-    versions = sorted(
-        (int(c.name), c)
-        for c in p.iterdir()
-        if _VERSION_DIR.match(c.name) and c.is_dir() and any((c / f).is_file() for f in _MODEL_FILES)
-    )
-    if versions:
-        return str(versions[-1][1])
-    raise NotFoundError(
-        f"no saved_model.pb or saved_model.pbtxt in {p}, nor in a numbered version folder under it "
-        "(TF Serving layout: model/1/saved_model.pb)"
-    )
-
-
 def _normalize_tags(tags: Tags) -> frozenset[str] | None:
     if tags is None:
         return None
@@ -383,7 +302,7 @@ def _normalize_tags(tags: Tags) -> frozenset[str] | None:
     out = []
     for t in tags:
         if not isinstance(t, str):
-            raise TypeError(f"tags must be strings, got {type(t).__name__}: {t!r}")
+            raise InvalidTypeError(f"tags must be strings, got {type(t).__name__}: {t!r}")
         out.append(t)
     return frozenset(out)
 
@@ -530,7 +449,7 @@ def load(
     export_dir = resolve_export_dir(path)
     chosen = _choose_tags(export_dir, _normalize_tags(tags))
     if allowed_ops is not None:
-        from ._policy import check_saved_model
+        from .._readers.policy import check_saved_model
 
         check_saved_model(export_dir, sorted(chosen), allowed_ops)
     _library.ensure_loaded()
@@ -550,7 +469,7 @@ def load(
     if restore == "tf":
         _restore_v1_checkpoint(model)
     if warmup:
-        from ._warmup import replay_warmup
+        from .warmup import replay_warmup
 
         try:
             model.warmup = replay_warmup(model)

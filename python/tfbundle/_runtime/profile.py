@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _graph_protos as gp
-from .errors import InvalidArgumentError
+from .. import _graph_protos as gp
+from ..errors import InvalidArgumentError
 
 __all__ = [
     "FULL_TRACE_OPTIONS",

@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -35,15 +34,14 @@ from typing import Any, Union
 
 import numpy as np
 
-from .errors import ClosedError, Error, InvalidArgumentError, NotFoundError
+from .._base.paths import MODEL_FILES, has_model_file, version_folders
+from ..errors import ClosedError, Error, InvalidArgumentError, NotFoundError
 
 __all__ = ["ModelRepository"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 logger = logging.getLogger("tfbundle")
 
-_VERSION_DIR = re.compile(r"^\d+$")
-_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 class _Served:
@@ -62,7 +60,7 @@ class _Served:
 def _fingerprint(folder: Path) -> tuple[Any, ...]:
     """What changes when a version's files are rewritten (for retrying failed loads)."""
     parts: list[Any] = []
-    for name in _MODEL_FILES + ("variables",):
+    for name in MODEL_FILES + ("variables",):
         try:
             st = (folder / name).stat()
             parts.append((name, st.st_mtime_ns, st.st_size))
@@ -170,7 +168,7 @@ class ModelRepository:
                 "pass either loader= or keyword arguments for tfbundle.load, not both"
             )
         if loader is None:
-            from ._model import load
+            from .model import load
 
             load_kwargs.setdefault("warmup", True)
             kwargs = dict(load_kwargs)
@@ -314,20 +312,8 @@ class ModelRepository:
 
     def versions(self) -> list[int]:
         """The version numbers on disk now, ascending (only loadable-looking folders)."""
-        out = []
-        try:
-            children = list(os.scandir(self.path))
-        except OSError:
-            return []
-        for child in children:
-            if not _VERSION_DIR.match(child.name) or not child.is_dir():
-                continue
-            if self._needs_model_file and not any(
-                os.path.isfile(os.path.join(child.path, f)) for f in _MODEL_FILES
-            ):
-                continue
-            out.append(int(child.name))
-        return sorted(out)
+        holds = has_model_file if self._needs_model_file else None
+        return [number for number, _ in version_folders(self.path, holds)]
 
     # ------------------------------------------------------------ reloading ---
 

@@ -34,9 +34,9 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core
-from . import _graph_protos as gp
-from .errors import (
+from .. import _core
+from .. import _graph_protos as gp
+from ..errors import (
     DataLossError,
     Error,
     InvalidArgumentError,

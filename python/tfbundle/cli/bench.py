@@ -1,7 +1,7 @@
 """``tfbundle bench PATH``: load time, first-call and steady-state latency, and the top ops.
 
 The ``tfbundle`` command adds this sub-command with :func:`add_parser`; it also
-runs on its own as ``python -m tfbundle._cli_bench PATH``::
+runs on its own as ``python -m tfbundle.cli.bench PATH``::
 
     tfbundle bench models/resnet                      # serving_default, batch 1
     tfbundle bench models/resnet --batch 32 --top 15  # bigger batch, more ops
@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .errors import Error, InvalidArgumentError, NotFoundError
+from ..errors import Error, InvalidArgumentError, NotFoundError
 
 __all__ = ["add_parser", "configure_parser", "main", "run"]
 
@@ -101,8 +101,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def _load_any(path: str, args: argparse.Namespace) -> tuple[Any, str]:
     """Loads what ``path`` holds; returns (model, kind)."""
-    from ._graphs import load_checkpoint_graph, load_graph
-    from ._model import load, resolve_export_dir
+    from .._base.paths import resolve_export_dir
+    from .._runtime.graphs import load_checkpoint_graph, load_graph
+    from .._runtime.model import load
 
     options: dict[str, Any] = {}
     if args.threads is not None:
@@ -113,7 +114,7 @@ def _load_any(path: str, args: argparse.Namespace) -> tuple[Any, str]:
     if p.is_file() and p.suffix.lower() in (".pb", ".pbtxt", ".pbtext"):
         import warnings
 
-        from ._graphs import InferredSignatureWarning
+        from .._runtime.graphs import InferredSignatureWarning
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InferredSignatureWarning)
@@ -138,8 +139,8 @@ def _load_any(path: str, args: argparse.Namespace) -> tuple[Any, str]:
 
 def _warmup_inputs(model: Any, signature: Any) -> dict[str, np.ndarray] | None:
     """The first warmup predict request for this signature, as arrays, if there is one."""
-    from . import _graph_protos as gp
-    from ._warmup import MAX_RECORDS, read_tfrecords, warmup_file
+    from .. import _graph_protos as gp
+    from .._runtime.warmup import MAX_RECORDS, read_tfrecords, warmup_file
 
     found = warmup_file(model.path)
     if found is None:
@@ -205,8 +206,8 @@ def _latency(values_us: list[float]) -> dict[str, float]:
 
 def bench(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, Any]:
     """Runs the benchmark and returns its figures (see :func:`run` for printing)."""
-    from . import _library
-    from ._profile import profile_signature
+    from .._runtime import library as _library
+    from .._runtime.profile import profile_signature
 
     if args.batch < 1:
         raise InvalidArgumentError(f"--batch must be at least 1, got {args.batch}")
@@ -331,7 +332,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tfbundle._cli_bench PATH [options]``."""
+    """``python -m tfbundle.cli.bench PATH [options]``."""
     parser = argparse.ArgumentParser(prog="tfbundle bench")
     configure_parser(parser)
     args = parser.parse_args(argv)

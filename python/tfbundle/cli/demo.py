@@ -10,14 +10,24 @@ from pathlib import Path
 
 import numpy as np
 
+#: One textbook flower of each iris species (the first of each in Fisher's table):
+#: sepal length, sepal width, petal length, petal width in cm.
+SAMPLES = np.array([[5.1, 3.5, 1.4, 0.2], [7.0, 3.2, 4.7, 1.4], [6.3, 3.3, 6.0, 2.5]], np.float32)
+
 
 def demo_model_path() -> str:
-    """The folder of the small SavedModel shipped with tfbundle (an iris-sized classifier)."""
-    return str(Path(__file__).resolve().parent / "data" / "demo_model")
+    """The folder of the small SavedModel shipped with tfbundle (an iris classifier)."""
+    return str(Path(__file__).resolve().parent.parent / "data" / "demo_model")
+
+
+def class_names(path: str | None = None) -> list[str]:
+    """The demo model's species names in class-id order (its ``assets.extra/class_names.txt``)."""
+    names = Path(path or demo_model_path()) / "assets.extra" / "class_names.txt"
+    return names.read_text().split()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Loads the carried model, prints its signatures and a prediction, and times calls."""
+    """Loads the carried model, prints its signatures and its predictions, and times calls."""
     parser = argparse.ArgumentParser(prog="tfbundle demo", description=__doc__)
     parser.add_argument("--calls", type=int, default=2000, help="calls to time (default 2000)")
     parser.add_argument("--batch", type=int, default=1, help="rows per call (default 1)")
@@ -32,15 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     model = tfbundle.load(path)
     load_ms = (time.perf_counter() - t0) * 1e3
     print(f"loaded {path}")
-    print(f"  TensorFlow {tfbundle._library.tensorflow_version()}, load {load_ms:.1f} ms (first load opens TF's C library)")
-    for name, sig in model.signatures.items():
+    print(f"  TensorFlow {tfbundle._runtime.library.tensorflow_version()}, load {load_ms:.1f} ms (first load opens TF's C library)")
+    for sig in model.signatures.values():
         print(f"  {sig!r}")
 
-    x = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], np.float32)
+    x = SAMPLES
     out = model(x=x)
-    print("model(x=[[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]):")
-    for key, value in out.items():
-        print(f"  {key} = {np.array2string(value, precision=4)}")
+    names = class_names(path)
+    width = max(map(len, names))
+    print("model(x=...) on one iris of each species")
+    print("  (sepal length, sepal width, petal length, petal width in cm -> species):")
+    for row, class_id, probs in zip(x.tolist(), out["class_ids"], out["probabilities"]):
+        measures = ", ".join(f"{v:.1f}" for v in row)
+        shares = ", ".join(f"{name} {p:.4f}" for name, p in zip(names, probs))
+        print(f"  [{measures}] -> {names[class_id]:<{width}}  probabilities: {shares}")
 
     sig = model.signatures["serving_default"]
     batch = tfbundle.empty((args.batch, 4), np.float32)

@@ -1,7 +1,7 @@
 """``tfbundle vars DIR``: list, dump, verify and export a checkpoint's variables.
 
 The ``tfbundle`` command adds this sub-command with :func:`add_parser`; it also
-runs on its own as ``python -m tfbundle._cli_vars DIR``::
+runs on its own as ``python -m tfbundle.cli.vars DIR``::
 
     tfbundle vars models/resnet                       # name, dtype, shape, size
     tfbundle vars ckpt/ --dump dense/kernel           # print values
@@ -23,8 +23,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ._checkpoint import OBJECT_GRAPH_KEY, CheckpointReader, open_checkpoint
-from .errors import Error, FailedPreconditionError, InvalidArgumentError
+from .._readers.checkpoint import OBJECT_GRAPH_KEY, CheckpointReader, open_checkpoint
+from ..errors import Error, FailedPreconditionError, InvalidArgumentError
 
 __all__ = ["add_parser", "main", "run"]
 
@@ -232,7 +232,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m tfbundle._cli_vars``."""
+    """Entry point of ``python -m tfbundle.cli.vars``."""
     parser = argparse.ArgumentParser(prog="tfbundle vars")
     configure_parser(parser)
     args = parser.parse_args(argv)
