@@ -1,0 +1,1 @@
+"""What runs models through TensorFlow's C library: load, graphs, warmup, profiling, the repository."""
