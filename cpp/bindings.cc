@@ -254,73 +254,40 @@ class NativeModel {
  public:
   explicit NativeModel(std::shared_ptr<Session> s) : s_(std::move(s)) {}
 
-  static NativeModel load(const std::string& dir, const std::vector<std::string>& tags, int intra, int inter,
+  // Session::load with the GIL released. `restore`: "tensorflow", "graph", "mmap" or "none".
+  static NativeModel load(std::string export_dir, std::vector<std::string> tags, std::optional<py::bytes> meta_graph,
+                          std::optional<std::string> checkpoint_prefix, std::optional<std::string> asset_dir,
+                          std::vector<std::pair<std::string, std::string>> assets, std::optional<std::string> init_op,
+                          bool init_local_variables, const std::string& restore, int intra, int inter,
                           std::optional<bool> growth, std::optional<std::string> visible) {
-    SessionConfig c;
-    c.intra_op_threads = intra;
-    c.inter_op_threads = inter;
-    c.gpu_memory_growth = growth;
-    c.visible_devices = std::move(visible);
+    LoadRequest r;
+    r.export_dir = std::move(export_dir);
+    r.tags = std::move(tags);
+    if (meta_graph) r.meta_graph = std::string(*meta_graph);
+    r.checkpoint_prefix = std::move(checkpoint_prefix);
+    r.asset_dir = std::move(asset_dir);
+    r.extra_assets = std::move(assets);
+    r.init_op = std::move(init_op);
+    r.init_local_variables = init_local_variables;
+    r.restore = parse_restore_mode(restore);
+    r.config.intra_op_threads = intra;
+    r.config.inter_op_threads = inter;
+    r.config.gpu_memory_growth = growth;
+    r.config.visible_devices = std::move(visible);
     std::shared_ptr<Session> s;
     {
       py::gil_scoped_release nogil;
-      s = Session::load_saved_model(dir, tags, c);
+      s = Session::load(std::move(r));
     }
     return NativeModel(std::move(s));
   }
 
-  static NativeModel from_meta_graph(py::bytes meta_graph, const std::string& prefix,
-                                     const std::vector<std::pair<std::string, std::string>>& assets,
-                                     const std::string& init_op, int intra, int inter, std::optional<bool> growth,
-                                     std::optional<std::string> visible) {
-    SessionConfig c;
-    c.intra_op_threads = intra;
-    c.inter_op_threads = inter;
-    c.gpu_memory_growth = growth;
-    c.visible_devices = std::move(visible);
-    std::string bytes = meta_graph;
-    std::shared_ptr<Session> s;
-    {
-      py::gil_scoped_release nogil;
-      s = Session::from_meta_graph(std::move(bytes), prefix, assets, init_op, c);
-    }
-    return NativeModel(std::move(s));
-  }
+  const MetaGraph& meta_graph() const { return s_->meta_graph(); }
 
-  // Everything the Python layer needs to describe the model, built once.
-  py::dict describe() const {
-    const MetaGraph& mg = s_->meta_graph();
-    py::dict d;
-    d["tags"] = mg.tags;
-    d["tensorflow_version"] = mg.tensorflow_version;
-    d["init_op"] = mg.init_op_name();
-    py::list assets;
-    for (const auto& a : mg.assets) assets.append(py::make_tuple(a.tensor_name, a.filename));
-    d["assets"] = assets;
-    if (mg.saver) {
-      d["saver"] = py::make_tuple(mg.saver->filename_tensor_name, mg.saver->restore_op_name, mg.saver->version);
-    } else {
-      d["saver"] = py::none();
-    }
-    py::dict sigs;
-    for (const auto& def : mg.signatures) {
-      py::dict sd;
-      sd["method_name"] = def.method_name;
-      py::dict ins, outs;
-      for (const auto& [k, info] : def.inputs) ins[py::str(k)] = tensor_info_to_py(info);
-      for (const auto& [k, info] : def.outputs) outs[py::str(k)] = tensor_info_to_py(info);
-      sd["inputs"] = ins;
-      sd["outputs"] = outs;
-      auto it = s_->signatures().find(def.key);
-      py::dict unsupported;
-      if (it != s_->signatures().end()) {
-        for (const auto& [k, why] : it->second.unsupported) unsupported[py::str(k)] = why;
-      }
-      sd["unsupported"] = unsupported;
-      sigs[py::str(def.key)] = sd;
-    }
-    d["signatures"] = sigs;
-    return d;
+  // The inputs and outputs of signature `key` that cannot be run as tensors: key -> why.
+  std::map<std::string, std::string> unsupported(const std::string& key) const {
+    auto it = s_->signatures().find(key);
+    return it == s_->signatures().end() ? std::map<std::string, std::string>() : it->second.unsupported;
   }
 
   // With `run_options` (a serialized RunOptions), returns (arrays, serialized RunMetadata).

@@ -363,7 +363,7 @@ SavedModelContents parse_saved_model_contents(std::string_view bytes, const std:
         MetaGraphEntry e;
         e.meta_graph = parse_meta_graph(f.bytes);
         e.bytes = f.bytes;
-        e.assets = meta_graph_assets(f.bytes);
+        e.assets = e.meta_graph.assets;
         out.meta_graphs.push_back(std::move(e));
       }
     }

@@ -418,22 +418,4 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
   return stats;
 }
 
-void run_init_op(TF_Session* session, TF_Graph* graph, const std::string& init_op,
-                 const std::vector<std::pair<std::string, std::string>>& asset_paths) {
-  if (init_op.empty()) return;
-  std::vector<TF_Output> feeds;
-  std::vector<TensorPtr> values;
-  std::vector<TF_Tensor*> raw;
-  for (const auto& [tensor, path] : asset_paths) {
-    feeds.push_back(graph_output(graph, tensor));
-    values.push_back(make_string_tensor({}, {path}));
-    raw.push_back(values.back().get());
-  }
-  try {
-    run(session, feeds, raw, {}, {graph_operation(graph, init_op)});
-  } catch (const Error& e) {
-    throw Error(e.code(), "the init op " + init_op + " failed: " + e.what());
-  }
-}
-
 }  // namespace tfbundle

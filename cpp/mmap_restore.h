@@ -51,16 +51,13 @@ std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const st
 
 // Restores the variables of `session` (built from `meta_graph`'s graph, not yet
 // restored) from the bundle at `checkpoint_prefix` by feeding its RestoreV2
-// nodes from mapped shards and running the restore op. Blocking: call without
-// the GIL. Throws tfbundle::Error: UNIMPLEMENTED when the graph has no
+// nodes from mapped shards and running the restore op. Called by Session::load
+// (RestoreMode::kMapped) with the session's lock held, so that nothing closes
+// the session meanwhile. Blocking. Throws tfbundle::Error: UNIMPLEMENTED when the graph has no
 // graph-level RestoreV2 (TF2 exports), NOT_FOUND for a tensor missing from the
 // checkpoint, INVALID_ARGUMENT for a dtype that differs from the graph's,
 // DATA_LOSS for a malformed bundle, or TensorFlow's error from the restore op.
 MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* graph, const MetaGraph& meta_graph,
                                               const std::string& checkpoint_prefix);
-
-// Runs `init_op` with each (placeholder tensor, path) fed. No-op when init_op is empty.
-void run_init_op(TF_Session* session, TF_Graph* graph, const std::string& init_op,
-                 const std::vector<std::pair<std::string, std::string>>& asset_paths);
 
 }  // namespace tfbundle

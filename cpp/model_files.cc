@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -110,55 +111,41 @@ std::string meta_graph_bytes(const std::string& export_dir, const std::vector<st
   return found;
 }
 
-std::vector<AssetFile> meta_graph_assets(std::string_view meta_graph_bytes) {
-  const MetaGraph mg = parse_meta_graph(meta_graph_bytes);
-  if (!mg.assets.empty()) return mg.assets;
-  // MetaGraphDef.collection_def = 4 (map entry: key = 1, value = 2);
-  // CollectionDef.any_list = 5; AnyList.value = 1; Any.value = 2 (an AssetFileDef:
-  // tensor_info = 1 (TensorInfo.name = 1), filename = 2).
-  std::vector<AssetFile> out;
-  wire::Reader r(meta_graph_bytes, "MetaGraphDef");
-  wire::Field f;
-  while (r.next(&f)) {
-    if (f.number != 4 || f.type != wire::kLengthDelimited) continue;
-    std::string_view key, value;
-    wire::Reader entry(f.bytes, "collection_def entry");
-    wire::Field g;
-    while (entry.next(&g)) {
-      if (g.number == 1 && g.type == wire::kLengthDelimited) key = g.bytes;
-      if (g.number == 2 && g.type == wire::kLengthDelimited) value = g.bytes;
-    }
-    if (key != "saved_model_assets") continue;
-    wire::Reader coll(value, "CollectionDef");
-    while (coll.next(&g)) {
-      if (g.number != 5 || g.type != wire::kLengthDelimited) continue;
-      wire::Reader list(g.bytes, "CollectionDef.AnyList");
-      wire::Field any;
-      while (list.next(&any)) {
-        if (any.number != 1 || any.type != wire::kLengthDelimited) continue;
-        wire::Reader any_r(any.bytes, "Any");
-        wire::Field h;
-        while (any_r.next(&h)) {
-          if (h.number != 2 || h.type != wire::kLengthDelimited) continue;
-          AssetFile a;
-          wire::Reader asset(h.bytes, "AssetFileDef");
-          wire::Field k;
-          while (asset.next(&k)) {
-            if (k.number == 2 && k.type == wire::kLengthDelimited) a.filename = std::string(k.bytes);
-            if (k.number == 1 && k.type == wire::kLengthDelimited) {
-              wire::Reader info(k.bytes, "TensorInfo");
-              wire::Field t;
-              while (info.next(&t)) {
-                if (t.number == 1 && t.type == wire::kLengthDelimited) a.tensor_name = std::string(t.bytes);
-              }
-            }
-          }
-          out.push_back(std::move(a));
-        }
-      }
-    }
+namespace {
+
+// "variables-00000-of-00002" for base "variables": a V1 shard.
+bool is_v1_shard(const std::string& name, const std::string& base) {
+  static constexpr char kDigits[] = "-ddddd-of-ddddd";
+  if (name.size() != base.size() + sizeof(kDigits) - 1 || name.compare(0, base.size(), base) != 0) return false;
+  for (size_t i = 0; i + 1 < sizeof(kDigits); ++i) {
+    const char c = name[base.size() + i];
+    if (kDigits[i] == 'd' ? (c < '0' || c > '9') : c != kDigits[i]) return false;
   }
-  return out;
+  return true;
+}
+
+bool has_v1_shards(const std::string& prefix) {
+  const std::filesystem::path p(prefix);
+  const std::string base = p.filename().string();
+  std::error_code ec;
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (is_v1_shard(it->path().filename().string(), base)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+CheckpointFormat checkpoint_format(const std::string& prefix) {
+  if (is_file(prefix + ".index")) return CheckpointFormat::kV2;
+  if (is_file(prefix) || has_v1_shards(prefix)) return CheckpointFormat::kV1;
+  return CheckpointFormat::kNone;
+}
+
+std::string saver_restore_path(const std::string& prefix) {
+  if (is_file(prefix + ".index") || is_file(prefix) || !has_v1_shards(prefix)) return prefix;
+  return prefix + "-?????-of-?????";
 }
 
 }  // namespace tfbundle

@@ -23,9 +23,18 @@ std::vector<std::vector<std::string>> saved_model_tag_sets(const std::string& ex
 // (as a set). Throws NOT_FOUND listing the tag-sets present.
 std::string meta_graph_bytes(const std::string& export_dir, const std::vector<std::string>& tags);
 
-// The asset files of a serialized MetaGraphDef: its asset_file_def field, or,
-// where that is empty (TF1 SavedModelBuilder exports), the AssetFileDefs packed
-// as Any in the "saved_model_assets" collection, as TensorFlow's loader reads them.
-std::vector<AssetFile> meta_graph_assets(std::string_view meta_graph_bytes);
+enum class CheckpointFormat {
+  kNone,  // no checkpoint at the prefix
+  kV1,    // the file PREFIX, or shards PREFIX-00000-of-00002 (written before TensorBundle)
+  kV2,    // a TensorBundle: PREFIX.index and PREFIX.data-*
+};
+
+// The format of the checkpoint at `prefix`, from the files there.
+CheckpointFormat checkpoint_format(const std::string& prefix);
+
+// What to feed a SaverDef's filename tensor to restore the checkpoint at
+// `prefix`: the prefix itself, or for V1 shards their file pattern
+// (PREFIX-?????-of-?????), which the V1 restore ops expand.
+std::string saver_restore_path(const std::string& prefix);
 
 }  // namespace tfbundle

@@ -163,16 +163,48 @@ AssetFile parse_asset(std::string_view bytes) {
   return a;
 }
 
-void parse_collection(std::string key, std::string_view bytes, MetaGraph* mg) {
+// Reads the node_list collections, the initializers of the "local_variables"
+// collection (a bytes_list of VariableDefs) and the AssetFileDefs of the
+// "saved_model_assets" collection (an any_list) into `packed_assets`.
+// CollectionDef: node_list = 1, bytes_list = 2, any_list = 5; each list's
+// value = 1. VariableDef: initializer_name = 2. Any: value = 2.
+void parse_collection(std::string key, std::string_view bytes, MetaGraph* mg, std::vector<AssetFile>* packed_assets) {
   Reader r(bytes, "CollectionDef");
   Field f;
   while (r.next(&f)) {
-    if (f.number != 1 || f.type != wire::kLengthDelimited) continue;  // node_list only
-    auto& names = mg->node_collections[key];
-    Reader n(f.bytes, "CollectionDef.NodeList");
-    Field g;
-    while (n.next(&g)) {
-      if (g.number == 1) names.push_back(str(g));
+    if (f.type != wire::kLengthDelimited) continue;
+    if (f.number == 1) {
+      auto& names = mg->node_collections[key];
+      Reader n(f.bytes, "CollectionDef.NodeList");
+      Field g;
+      while (n.next(&g)) {
+        if (g.number == 1) names.push_back(str(g));
+      }
+    } else if (f.number == 2 && key == "local_variables") {
+      Reader list(f.bytes, "CollectionDef.BytesList");
+      Field g;
+      while (list.next(&g)) {
+        if (g.number != 1 || g.type != wire::kLengthDelimited) continue;
+        Reader var(g.bytes, "VariableDef");
+        Field h;
+        while (var.next(&h)) {
+          if (h.number == 2 && h.type == wire::kLengthDelimited) {
+            mg->local_variable_initializers.push_back(str(h));
+            break;
+          }
+        }
+      }
+    } else if (f.number == 5 && key == "saved_model_assets") {
+      Reader list(f.bytes, "CollectionDef.AnyList");
+      Field g;
+      while (list.next(&g)) {
+        if (g.number != 1 || g.type != wire::kLengthDelimited) continue;
+        Reader any(g.bytes, "Any");
+        Field h;
+        while (any.next(&h)) {
+          if (h.number == 2 && h.type == wire::kLengthDelimited) packed_assets->push_back(parse_asset(h.bytes));
+        }
+      }
     }
   }
 }
@@ -189,6 +221,7 @@ void count_node_ops(std::string_view node_def, std::map<std::string, int64_t>* c
 
 MetaGraph parse_meta_graph(std::string_view bytes) {
   MetaGraph mg;
+  std::vector<AssetFile> packed_assets;
   Reader r(bytes, "MetaGraphDef");
   Field f;
   while (r.next(&f)) {
@@ -199,7 +232,7 @@ MetaGraph parse_meta_graph(std::string_view bytes) {
       case 3: mg.saver = parse_saver(f.bytes); break;
       case 4:
         parse_map_entry(f.bytes, "MetaGraphDef.collection_def entry",
-                        [&](std::string k, std::string_view v) { parse_collection(std::move(k), v, &mg); });
+                        [&](std::string k, std::string_view v) { parse_collection(std::move(k), v, &mg, &packed_assets); });
         break;
       case 5:
         parse_map_entry(f.bytes, "MetaGraphDef.signature_def entry", [&](std::string k, std::string_view v) {
@@ -214,6 +247,7 @@ MetaGraph parse_meta_graph(std::string_view bytes) {
       default: break;
     }
   }
+  if (mg.assets.empty()) mg.assets = std::move(packed_assets);
   std::sort(mg.signatures.begin(), mg.signatures.end(),
             [](const SignatureDef& a, const SignatureDef& b) { return a.key < b.key; });
   return mg;

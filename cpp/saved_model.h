@@ -58,6 +58,9 @@ struct MetaGraph {
   std::string tensorflow_git_version;
   bool stripped_default_attrs = false;
   std::vector<SignatureDef> signatures;  // sorted by key
+  // The asset files the init op is fed: asset_file_def, or where that is
+  // empty (TF1 SavedModelBuilder exports) the AssetFileDefs packed as Any in
+  // the "saved_model_assets" collection, as TensorFlow's loader reads them.
   std::vector<AssetFile> assets;
   std::optional<SaverDef> saver;
   bool has_object_graph = false;
@@ -67,6 +70,10 @@ struct MetaGraph {
   // collection name -> node names, for node_list collections (main_op,
   // legacy_init_op, table_initializer, ...).
   std::map<std::string, std::vector<std::string>> node_collections;
+  // The initializer op of each VariableDef in the "local_variables"
+  // collection: with the "table_initializer" collection, what TensorFlow's
+  // default main op runs when a graph has no init op of its own.
+  std::vector<std::string> local_variable_initializers;
   // The serialized GraphDef, a view into the buffer that was parsed.
   std::string_view graph_def;
 

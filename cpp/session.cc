@@ -87,101 +87,185 @@ std::string serialize_config(const SessionConfig& config) {
   return w.data();
 }
 
-std::shared_ptr<Session> Session::load_saved_model(const std::string& export_dir, const std::vector<std::string>& tags,
-                                                   const SessionConfig& config) {
+RestoreMode parse_restore_mode(std::string_view name) {
+  if (name == "tensorflow") return RestoreMode::kTensorFlow;
+  if (name == "graph") return RestoreMode::kGraph;
+  if (name == "mmap") return RestoreMode::kMapped;
+  if (name == "none") return RestoreMode::kNone;
+  throw Error(kInvalidArgument, "unknown restore mode '" + std::string(name) +
+                                    "': use \"tensorflow\", \"graph\", \"mmap\" or \"none\"");
+}
+
+LoadPlan plan_load(const MetaGraph& meta_graph, const LoadRequest& request) {
+  LoadPlan plan;
+  if (request.restore != RestoreMode::kNone) {
+    if (request.checkpoint_prefix.has_value()) {
+      plan.checkpoint_prefix = *request.checkpoint_prefix;
+      if (!plan.checkpoint_prefix.empty()) plan.checkpoint_format = checkpoint_format(plan.checkpoint_prefix);
+    } else if (!request.export_dir.empty()) {
+      // As TensorFlow's loaders: a SavedModel without a checkpoint restores nothing.
+      const std::string prefix = request.export_dir + "/variables/variables";
+      plan.checkpoint_format = checkpoint_format(prefix);
+      if (plan.checkpoint_format != CheckpointFormat::kNone) plan.checkpoint_prefix = prefix;
+    }
+    if (!meta_graph.saver.has_value() || meta_graph.saver->restore_op_name.empty()) plan.checkpoint_prefix.clear();
+    // A prefix the caller gave is fed as it is (it may already be a V1 file pattern).
+    if (!plan.checkpoint_prefix.empty()) {
+      plan.restore_path = request.checkpoint_prefix.has_value() ? plan.checkpoint_prefix
+                                                                : saver_restore_path(plan.checkpoint_prefix);
+    }
+  }
+  const std::string asset_dir =
+      request.asset_dir.value_or(request.export_dir.empty() ? std::string() : request.export_dir + "/assets");
+  std::set<std::string> fed;
+  for (const AssetFile& a : meta_graph.assets) {
+    if (fed.insert(a.tensor_name).second) {
+      plan.asset_feeds.emplace_back(a.tensor_name, asset_dir.empty() ? a.filename : asset_dir + "/" + a.filename);
+    }
+  }
+  for (const auto& [tensor, path] : request.extra_assets) {
+    if (fed.insert(tensor).second) plan.asset_feeds.emplace_back(tensor, path);
+  }
+  plan.init_op = request.init_op.value_or(meta_graph.init_op_name());
+  if (plan.init_op.empty() && request.init_local_variables) {
+    plan.init_targets = meta_graph.local_variable_initializers;
+    auto tables = meta_graph.node_collections.find("table_initializer");
+    if (tables != meta_graph.node_collections.end()) {
+      plan.init_targets.insert(plan.init_targets.end(), tables->second.begin(), tables->second.end());
+    }
+  }
+  return plan;
+}
+
+std::shared_ptr<Session> Session::load(LoadRequest request) {
+  if (request.export_dir.empty() == request.meta_graph.empty()) {
+    throw Error(kInvalidArgument, "load: give either a SavedModel folder or a serialized MetaGraphDef");
+  }
+  if (request.restore == RestoreMode::kTensorFlow) {
+    if (request.export_dir.empty()) {
+      throw Error(kInvalidArgument, "the restore mode \"tensorflow\" loads SavedModel folders only");
+    }
+    return load_with_tensorflow(std::move(request));
+  }
+  std::shared_ptr<Session> s(new Session());
+  s->meta_graph_bytes_ = request.export_dir.empty() ? std::move(request.meta_graph)
+                                                    : meta_graph_bytes(request.export_dir, request.tags);
+  s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
+  const LoadPlan plan = plan_load(s->meta_graph_, request);
+  if (request.restore == RestoreMode::kMapped && plan.checkpoint_format == CheckpointFormat::kV1) {
+    throw Error(kUnimplemented, "restore=\"mmap\" reads TensorBundle (V2) checkpoints; " + plan.checkpoint_prefix +
+                                    " is in an older checkpoint format (V1): load it with the default restore");
+  }
+  s->import_graph(request.config);
+  if (!plan.checkpoint_prefix.empty()) {
+    if (request.restore == RestoreMode::kMapped) {
+      s->restore_mapped(plan);
+    } else {
+      s->restore_with_saver(plan);
+    }
+  }
+  s->run_init(plan);
+  s->resolve_signatures();
+  return s;
+}
+
+std::shared_ptr<Session> Session::load_with_tensorflow(LoadRequest request) {
   const TfApi& api = tf_api();
   std::shared_ptr<Session> s(new Session());
-  SessionOptionsPtr opts(config);
+  SessionOptionsPtr opts(request.config);
   std::vector<const char*> tag_ptrs;
-  for (const auto& t : tags) tag_ptrs.push_back(t.c_str());
+  for (const auto& t : request.tags) tag_ptrs.push_back(t.c_str());
   s->graph_ = api.NewGraph();
   TF_Buffer* meta = api.NewBuffer();
   TfStatus status;
-  s->session_ = api.LoadSessionFromSavedModel(opts.opts, nullptr, export_dir.c_str(), tag_ptrs.data(),
+  s->session_ = api.LoadSessionFromSavedModel(opts.opts, nullptr, request.export_dir.c_str(), tag_ptrs.data(),
                                               static_cast<int>(tag_ptrs.size()), s->graph_, meta, status);
   if (!status.ok()) {
     api.DeleteBuffer(meta);
     s->session_ = nullptr;
+    // TensorFlow's C loader refuses a valid TF1 SavedModelBuilder export that
+    // lists one asset twice; importing the graph feeds each asset once.
     if (status.code() == kInvalidArgument && status.message().find("fed more than once") != std::string::npos) {
-      return load_saved_model_manually(export_dir, tags, config);
+      request.restore = RestoreMode::kGraph;
+      return load(std::move(request));
     }
-    status.throw_if_error("could not load the SavedModel in " + export_dir + " with tags {" + join(tags) + "}");
+    status.throw_if_error("could not load the SavedModel in " + request.export_dir + " with tags {" +
+                          join(request.tags) + "}");
   }
   s->meta_graph_bytes_.assign(static_cast<const char*>(meta->data), meta->length);
   api.DeleteBuffer(meta);
   s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
+  // TensorFlow's C loader restores only a V2 checkpoint and skips a V1 one
+  // silently (every variable left uninitialised): restore it as TF1 did.
+  const LoadPlan plan = plan_load(s->meta_graph_, request);
+  if (plan.checkpoint_format == CheckpointFormat::kV1 && !plan.checkpoint_prefix.empty()) s->restore_with_saver(plan);
   s->resolve_signatures();
   return s;
 }
 
-std::shared_ptr<Session> Session::load_saved_model_manually(const std::string& export_dir,
-                                                           const std::vector<std::string>& tags,
-                                                           const SessionConfig& config) {
-  std::string bytes = meta_graph_bytes(export_dir, tags);
-  const MetaGraph mg = parse_meta_graph(bytes);
-  std::vector<std::pair<std::string, std::string>> assets;
-  std::set<std::string> fed;
-  for (const auto& a : meta_graph_assets(bytes)) {
-    if (fed.insert(a.tensor_name).second) assets.emplace_back(a.tensor_name, export_dir + "/assets/" + a.filename);
-  }
-  std::string prefix = export_dir + "/variables/variables";
-  if (!is_file(prefix + ".index")) prefix.clear();
-  const std::string init_op = mg.init_op_name();
-  return from_meta_graph(std::move(bytes), prefix, assets, init_op, config);
-}
-
-std::shared_ptr<Session> Session::from_meta_graph(std::string meta_graph_bytes, const std::string& checkpoint_prefix,
-                                                  const std::vector<std::pair<std::string, std::string>>& asset_paths,
-                                                  const std::string& init_op, const SessionConfig& config) {
+void Session::import_graph(const SessionConfig& config) {
   const TfApi& api = tf_api();
-  std::shared_ptr<Session> s(new Session());
-  s->meta_graph_bytes_ = std::move(meta_graph_bytes);
-  s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
-  s->graph_ = api.NewGraph();
+  graph_ = api.NewGraph();
   {
-    TF_Buffer graph_def{s->meta_graph_.graph_def.data(), s->meta_graph_.graph_def.size(), nullptr};
+    TF_Buffer graph_def{meta_graph_.graph_def.data(), meta_graph_.graph_def.size(), nullptr};
     TF_ImportGraphDefOptions* import_opts = api.NewImportGraphDefOptions();
     TfStatus status;
-    api.GraphImportGraphDef(s->graph_, &graph_def, import_opts, status);
+    api.GraphImportGraphDef(graph_, &graph_def, import_opts, status);
     api.DeleteImportGraphDefOptions(import_opts);
     status.throw_if_error("could not import the graph");
   }
-  {
-    SessionOptionsPtr opts(config);
-    TfStatus status;
-    s->session_ = api.NewSession(s->graph_, opts.opts, status);
-    if (!status.ok()) s->session_ = nullptr;
-    status.throw_if_error("could not create a session");
+  SessionOptionsPtr opts(config);
+  TfStatus status;
+  session_ = api.NewSession(graph_, opts.opts, status);
+  if (!status.ok()) session_ = nullptr;
+  status.throw_if_error("could not create a session");
+}
+
+void Session::restore_with_saver(const LoadPlan& plan) {
+  const SaverDef& saver = *meta_graph_.saver;  // plan_load keeps a checkpoint only with a SaverDef
+  Endpoint filename = resolve_tensor(saver.filename_tensor_name);
+  TensorPtr path = make_string_tensor({}, {plan.restore_path});
+  TF_Tensor* feed = path.get();
+  TF_Operation* restore = resolve_operation(saver.restore_op_name);
+  try {
+    run({filename.output}, {feed}, {}, {restore});
+  } catch (const Error& e) {
+    throw Error(e.code(), "could not restore the variables from " + plan.checkpoint_prefix + ": " + e.what());
   }
-  const auto& saver = s->meta_graph_.saver;
-  if (saver.has_value() && !checkpoint_prefix.empty() && !saver->restore_op_name.empty()) {
-    Endpoint filename = s->resolve_tensor(saver->filename_tensor_name);
-    TensorPtr prefix = make_string_tensor({}, {checkpoint_prefix});
-    TF_Tensor* feed = prefix.get();
-    TF_Operation* restore = s->resolve_operation(saver->restore_op_name);
-    try {
-      s->run({filename.output}, {feed}, {}, {restore});
-    } catch (const Error& e) {
-      throw Error(e.code(), "could not restore the variables from " + checkpoint_prefix + ": " + e.what());
-    }
-  }
-  if (!init_op.empty()) {
+}
+
+void Session::restore_mapped(const LoadPlan& plan) {
+  std::shared_lock<std::shared_mutex> lock(mu_);  // close() waits for the restore
+  check_open();
+  restore_stats_ = restore_from_mapped_shards(session_, graph_, meta_graph_, plan.checkpoint_prefix);
+}
+
+void Session::run_init(const LoadPlan& plan) {
+  if (!plan.init_op.empty()) {
     std::vector<TF_Output> feeds;
     std::vector<TensorPtr> values;
     std::vector<TF_Tensor*> raw;
-    for (const auto& [tensor, path] : asset_paths) {
-      feeds.push_back(s->resolve_tensor(tensor).output);
+    for (const auto& [tensor, path] : plan.asset_feeds) {
+      feeds.push_back(resolve_tensor(tensor).output);
       values.push_back(make_string_tensor({}, {path}));
       raw.push_back(values.back().get());
     }
     try {
-      s->run(feeds, raw, {}, {s->resolve_operation(init_op)});
+      run(feeds, raw, {}, {resolve_operation(plan.init_op)});
     } catch (const Error& e) {
-      throw Error(e.code(), "the init op " + init_op + " failed: " + e.what());
+      throw Error(e.code(), "the init op " + plan.init_op + " failed: " + e.what());
+    }
+  } else if (!plan.init_targets.empty()) {
+    try {
+      std::vector<TF_Operation*> targets;
+      for (const auto& name : plan.init_targets) targets.push_back(resolve_operation(name));
+      run({}, {}, {}, targets);
+    } catch (const Error& e) {
+      std::string names;
+      for (size_t i = 0; i < plan.init_targets.size() && i < 5; ++i) names += (i ? ", " : "") + plan.init_targets[i];
+      throw Error(e.code(), "initialising its local variables and lookup tables (" + names + ") failed: " + e.what());
     }
   }
-  s->resolve_signatures();
-  return s;
 }
 
 Session::Session() {

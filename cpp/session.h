@@ -13,8 +13,11 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "mmap_restore.h"
+#include "model_files.h"
 #include "saved_model.h"
 #include "tensor.h"
 #include "tf_c_api.h"
@@ -31,6 +34,67 @@ struct SessionConfig {
 
 // The serialized ConfigProto for these options.
 std::string serialize_config(const SessionConfig& config);
+
+// How Session::load restores the variables.
+enum class RestoreMode {
+  // TF_LoadSessionFromSavedModel (a SavedModel folder only). TensorFlow's C
+  // loader restores only TensorBundle (V2) checkpoints: a V1 checkpoint is
+  // then restored through the SaverDef. A TF1 export that lists one asset
+  // twice, which that loader refuses, is loaded with kGraph instead.
+  kTensorFlow,
+  // Import the graph, run the SaverDef's restore op (V1 and V2 checkpoints).
+  kGraph,
+  // Import the graph, feed its RestoreV2 outputs from the memory-mapped
+  // shards (mmap_restore.h): TF1 graphs and V2 checkpoints only.
+  kMapped,
+  // Import the graph only (frozen graphs).
+  kNone,
+};
+
+// "tensorflow", "graph", "mmap", "none". Throws INVALID_ARGUMENT for another name.
+RestoreMode parse_restore_mode(std::string_view name);
+
+// Everything a loader asks of Session::load.
+struct LoadRequest {
+  // The MetaGraphDef: the one in the SavedModel folder `export_dir` whose
+  // tag-set equals `tags`, or, when export_dir is empty, the serialized
+  // `meta_graph` (built by a Python loader: checkpoint graph, SessionBundle,
+  // frozen graph). Exactly one of the two.
+  std::string export_dir;
+  std::vector<std::string> tags;
+  std::string meta_graph;
+  // The checkpoint to restore. Unset: a SavedModel's variables/variables if a
+  // checkpoint is there, none for `meta_graph`. Given: restored (unless the
+  // MetaGraphDef has no SaverDef), fed to the restore op as it is.
+  std::optional<std::string> checkpoint_prefix;
+  // The folder of the MetaGraphDef's asset files. Unset: export_dir/assets.
+  std::optional<std::string> asset_dir;
+  // (placeholder, path) fed to the init op after the MetaGraphDef's own
+  // assets (a SessionBundle's serving_assets). Each placeholder is fed once.
+  std::vector<std::pair<std::string, std::string>> extra_assets;
+  // The op run after the restore instead of the MetaGraphDef's init op (a
+  // SessionBundle's serving_init_op).
+  std::optional<std::string> init_op;
+  // With no init op: run the local variables' initializers and the table
+  // initializers, as TensorFlow's default main op does (checkpoint graphs).
+  bool init_local_variables = false;
+  RestoreMode restore = RestoreMode::kTensorFlow;
+  SessionConfig config;
+};
+
+// What a load does with one MetaGraph, decided before anything runs.
+struct LoadPlan {
+  std::string checkpoint_prefix;  // empty: nothing to restore
+  CheckpointFormat checkpoint_format = CheckpointFormat::kNone;
+  std::string restore_path;       // what the SaverDef's filename tensor is fed
+  std::vector<std::pair<std::string, std::string>> asset_feeds;  // placeholder -> path, each placeholder once
+  std::string init_op;                    // run with asset_feeds fed
+  std::vector<std::string> init_targets;  // without an init op: initializers to run (init_local_variables)
+};
+
+// The plan for loading `meta_graph` as `request` asks. Reads only the file
+// system (which checkpoint is there).
+LoadPlan plan_load(const MetaGraph& meta_graph, const LoadRequest& request);
 
 struct Device {
   std::string name;
@@ -56,30 +120,18 @@ struct ResolvedSignature {
 
 class Session {
  public:
-  // Loads a SavedModel through TF_LoadSessionFromSavedModel (restores the
-  // variables and runs the init op with the asset paths fed). Blocking: call
+  // The one way to load a model, for every loader: builds the session from
+  // the request's MetaGraphDef, restores the variables as `request.restore`
+  // says, then runs the init op with the asset paths fed. Blocking: call
   // without the GIL.
-  static std::shared_ptr<Session> load_saved_model(const std::string& export_dir, const std::vector<std::string>& tags,
-                                                   const SessionConfig& config);
-  // The same done by tfbundle itself (import the MetaGraphDef's graph, restore,
-  // run the init op with each asset fed once). Used where
-  // TF_LoadSessionFromSavedModel fails on a valid model: a TF1 SavedModelBuilder
-  // export that lists one asset twice.
-  static std::shared_ptr<Session> load_saved_model_manually(const std::string& export_dir,
-                                                            const std::vector<std::string>& tags,
-                                                            const SessionConfig& config);
-  // Builds a session from a serialized MetaGraphDef: imports its graph,
-  // restores variables from `checkpoint_prefix` through the SaverDef's restore
-  // op (when both are present), feeds `asset_paths` (placeholder -> path, each
-  // fed once) and runs `init_op` (when not empty).
-  static std::shared_ptr<Session> from_meta_graph(std::string meta_graph_bytes, const std::string& checkpoint_prefix,
-                                                  const std::vector<std::pair<std::string, std::string>>& asset_paths,
-                                                  const std::string& init_op, const SessionConfig& config);
+  static std::shared_ptr<Session> load(LoadRequest request);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   const MetaGraph& meta_graph() const { return meta_graph_; }
+  // What the mapped restore (RestoreMode::kMapped) fed; unset for other modes.
+  const std::optional<MappedRestoreStats>& restore_stats() const { return restore_stats_; }
   const std::map<std::string, ResolvedSignature>& signatures() const { return signatures_; }
 
   // "op:1" or "op" (output 0). Throws NOT_FOUND naming the tensor.
@@ -99,12 +151,19 @@ class Session {
   // alive while TensorFlow's static destructors run can crash the process.
   static void close_all();
 
-  // For benchmarks and advanced users: the raw TF_Session* / TF_Graph*.
+  // Benchmark hooks: the raw TF_Session* / TF_Graph*, for bench/c_loop.cc,
+  // which calls TF_SessionRun on tfbundle's own session to compare per-call
+  // times. Nothing in tfbundle loads or runs through them.
   TF_Session* raw_session() const { return session_; }
   TF_Graph* raw_graph() const { return graph_; }
 
  private:
   Session();
+  static std::shared_ptr<Session> load_with_tensorflow(LoadRequest request);
+  void import_graph(const SessionConfig& config);
+  void restore_with_saver(const LoadPlan& plan);
+  void restore_mapped(const LoadPlan& plan);
+  void run_init(const LoadPlan& plan);
   void resolve_signatures();
   void check_open() const;
 
@@ -114,6 +173,7 @@ class Session {
   TF_Session* session_ = nullptr;
   std::string meta_graph_bytes_;  // owns the bytes meta_graph_ views into
   MetaGraph meta_graph_;
+  std::optional<MappedRestoreStats> restore_stats_;
   std::map<std::string, ResolvedSignature> signatures_;
   std::mutex cache_mu_;
   std::map<std::string, Endpoint> endpoint_cache_;
