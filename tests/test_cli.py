@@ -9,39 +9,41 @@ entries are compared as sets.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
+import pickle
 import pty
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import _inspect_models as M
 import numpy as np
 import pytest
+
+import _inspect_models as M  # noqa: N812 - the oracles, named on many lines
 import tfbundle
+from _util import saved_model_dirs
+from makers.cli_models import MODEL_NAMES
 from tfbundle import cli
 from tfbundle import tf_example as examples
 from tfbundle.cli import evaluate_expression, parse_run_inputs
 from tfbundle.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 
 
-@pytest.fixture(scope="session")
-def imodels() -> str:
-    if M.tf_version() is None:
-        pytest.skip(
-            "TensorFlow is not installed (it makes the test models and saved_model_cli's output)"
-        )
-    return M.models_dir()
-
-
-def _all_dirs(models_root: str) -> list[str]:
-    dirs = [os.path.join(models_root, n) for n in M.MODEL_NAMES]
-    if os.path.isdir(M.TESTDATA):
-        dirs += M.testdata_models()
-    return dirs
+@pytest.fixture(params=["test models", "testdata"])
+def model_dirs(request: pytest.FixtureRequest) -> list[str]:
+    """Every model of makers/cli_models.py, then every SavedModel of the testdata fixture."""
+    if request.param == "testdata":
+        return saved_model_dirs(request.getfixturevalue("testdata"))
+    imodels = request.getfixturevalue("imodels")
+    return [os.path.join(imodels, name) for name in MODEL_NAMES]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -98,8 +100,14 @@ def normalize(text: str) -> str:
 
 
 def test_normalize() -> None:
-    a = "  x\n          Value: {'b': T(shape=(1, 2), name='b'), 'a': 1, \b\b}\n        Named Argument #1\n          z\n        Named Argument #2\n          y\nend"
-    b = "  x\n          Value: {'a': 1, 'b': T(shape=(1, 2), name='b'), \b\b}\n        Named Argument #1\n          y\n        Named Argument #2\n          z\nend"
+    a = (
+        "  x\n          Value: {'b': T(shape=(1, 2), name='b'), 'a': 1, \b\b}\n"
+        "        Named Argument #1\n          z\n        Named Argument #2\n          y\nend"
+    )
+    b = (
+        "  x\n          Value: {'a': 1, 'b': T(shape=(1, 2), name='b'), \b\b}\n"
+        "        Named Argument #1\n          y\n        Named Argument #2\n          z\nend"
+    )
     assert normalize(a) == normalize(b) != normalize(a.replace("'a': 1", "'a': 2"))
 
 
@@ -146,17 +154,19 @@ def _compare(requests: list[dict], tmp_path) -> None:
     assert not failures, failures[:5]
 
 
-def test_show_all_matches_saved_model_cli(imodels: str, tmp_path) -> None:
-    """show --all: every test model and every model of ../shared/testdata, byte for byte."""
-    _compare([{"dir": d, "all": True} for d in _all_dirs(imodels)], tmp_path)
+@pytest.mark.needs_tensorflow
+def test_show_all_matches_saved_model_cli(model_dirs: list[str], tmp_path) -> None:
+    """show --all: every test model and every model of the testdata, byte for byte."""
+    _compare([{"dir": d, "all": True} for d in model_dirs], tmp_path)
 
 
-def test_show_flags_match_saved_model_cli(imodels: str, tmp_path) -> None:
+@pytest.mark.needs_tensorflow
+def test_show_flags_match_saved_model_cli(model_dirs: list[str], tmp_path) -> None:
     """show, show --tag_set, --signature_def and --list_ops, on every model."""
     from tfbundle._readers.inspect import inspect
 
     requests = []
-    for d in _all_dirs(imodels):
+    for d in model_dirs:
         requests += [{"dir": d}, {"dir": d, "list_ops": True}]
         for mg in inspect(d).meta_graphs:
             if not mg.tags:
@@ -164,7 +174,7 @@ def test_show_flags_match_saved_model_cli(imodels: str, tmp_path) -> None:
             ts = ",".join(mg.tags)
             requests += [{"dir": d, "tag_set": ts}, {"dir": d, "tag_set": ts, "list_ops": True}]
             requests += [{"dir": d, "tag_set": ts, "signature_def": k} for k in mg.signatures]
-    assert len(requests) > 400
+    assert len(requests) > 3 * len(model_dirs)  # tag-sets and signatures were found
     _compare(requests, tmp_path)
 
 
@@ -226,47 +236,45 @@ def test_show_missing_tag_set_and_signature(imodels: str) -> None:
 # ---------------------------------------------------------------------------------- run ---
 
 
-def _run_cases(imodels: str, tmp_path) -> list[dict]:
-    d = lambda name: os.path.join(imodels, name)
-    np.save(tmp_path / "x.npy", np.array([[1, 2, 3], [4, 5, 6]], np.float64))
-    np.savez(
-        tmp_path / "xs.npz",
-        first=np.ones((1, 3), np.float32),
-        second=np.full((2, 3), 2.0, np.float32),
-    )
-    np.savez(tmp_path / "one.npz", only=np.arange(3, dtype=np.float32).reshape(1, 3))
-    cases = [
-        {"dir": d("tf1_simple"), "tag_set": "serve", "signature_def": "serving_default", "input_exprs": "x=[[1,2,3],[4,5,6]]"},
-        {"dir": d("tf1_simple"), "tag_set": "serve", "signature_def": "serving_default", "inputs": f"x={tmp_path}/x.npy"},
-        {"dir": d("tf1_simple"), "tag_set": "serve", "signature_def": "serving_default", "inputs": f"x={tmp_path}/xs.npz[second]"},
-        {"dir": d("tf1_simple"), "tag_set": "serve", "signature_def": "serving_default", "inputs": f"x={tmp_path}/one.npz"},
-        {"dir": d("tf1_two_tags"), "tag_set": "serve", "signature_def": "classify_x_to_y",
-         "input_examples": 'inputs=[{"x":[1.0]},{"x":[2.0]},{"x":[5.0]}]'},
-        {"dir": d("tf1_two_tags"), "tag_set": "serve", "signature_def": "regress_x_to_y",
-         "input_examples": 'inputs=[{"x":[3.5]}]'},
-        {"dir": d("tf1_two_tags"), "tag_set": "serve", "signature_def": "ints", "input_exprs": "n=[[1,2],[3,4]];flag=True"},
-        {"dir": d("tf1_two_tags"), "tag_set": "serve,gpu", "signature_def": "serving_default", "input_exprs": "x=[[1],[2]]"},
-        {"dir": d("tf1_pbtxt_assets"), "tag_set": "serve", "signature_def": "serving_default",
-         "input_exprs": 'words=["banana","kiwi","apple"]'},
-        {"dir": d("tf2_module"), "tag_set": "serve", "signature_def": "lengths", "input_exprs": "text=['abc', 'de']"},
-        {"dir": d("tf2_module"), "tag_set": "serve", "signature_def": "multiply", "input_exprs": "a=3;b=[1,2,3]"},
-        {"dir": d("tf2_module"), "tag_set": "serve", "signature_def": "serving_default", "inputs": f"x={tmp_path}/x.npy"},
-        {"dir": d("tf2_module"), "tag_set": "serve", "signature_def": "unknown_rank", "input_exprs": "anything=[[1.5]]"},
-        {"dir": d("keras_export"), "tag_set": "serve", "signature_def": "serving_default", "input_exprs": "features=[[1,2,3,4]]"},
+def _saved(save: Callable[..., None], *args: Any, **kwargs: Any) -> bytes:
+    buf = io.BytesIO()
+    save(buf, *args, **kwargs)
+    return buf.getvalue()
+
+
+#: The input files of the run cases, given to saved_model_cli's run and to ours in {tmp}.
+RUN_FILES = {
+    "x.npy": _saved(np.save, np.array([[1, 2, 3], [4, 5, 6]], np.float64)),
+    "xs.npz": _saved(
+        np.savez, first=np.ones((1, 3), np.float32), second=np.full((2, 3), 2.0, np.float32)
+    ),
+    "one.npz": _saved(np.savez, only=np.arange(3, dtype=np.float32).reshape(1, 3)),
+}
+
+
+def _run_cases(imodels: str) -> list[dict]:
+    def case(model: str, tag_set: str, signature_def: str, **flags: str) -> dict:
+        where = {"dir": os.path.join(imodels, model), "tag_set": tag_set}
+        return {**where, "signature_def": signature_def, **flags}
+
+    return [
+        case("tf1_simple", "serve", "serving_default", input_exprs="x=[[1,2,3],[4,5,6]]"),
+        case("tf1_simple", "serve", "serving_default", inputs="x={tmp}/x.npy"),
+        case("tf1_simple", "serve", "serving_default", inputs="x={tmp}/xs.npz[second]"),
+        case("tf1_simple", "serve", "serving_default", inputs="x={tmp}/one.npz"),
+        case("tf1_two_tags", "serve", "classify_x_to_y",
+             input_examples='inputs=[{"x":[1.0]},{"x":[2.0]},{"x":[5.0]}]'),
+        case("tf1_two_tags", "serve", "regress_x_to_y", input_examples='inputs=[{"x":[3.5]}]'),
+        case("tf1_two_tags", "serve", "ints", input_exprs="n=[[1,2],[3,4]];flag=True"),
+        case("tf1_two_tags", "serve,gpu", "serving_default", input_exprs="x=[[1],[2]]"),
+        case("tf1_pbtxt_assets", "serve", "serving_default",
+             input_exprs='words=["banana","kiwi","apple"]'),
+        case("tf2_module", "serve", "lengths", input_exprs="text=['abc', 'de']"),
+        case("tf2_module", "serve", "multiply", input_exprs="a=3;b=[1,2,3]"),
+        case("tf2_module", "serve", "serving_default", inputs="x={tmp}/x.npy"),
+        case("tf2_module", "serve", "unknown_rank", input_exprs="anything=[[1.5]]"),
+        case("keras_export", "serve", "serving_default", input_exprs="features=[[1,2,3,4]]"),
     ]  # fmt: skip
-    if os.path.isdir(M.TESTDATA):
-        hp2 = os.path.join(
-            M.TESTDATA, "tensorflow_serving", "saved_model_half_plus_two_cpu", "00000123"
-        )
-        cases += [
-            {"dir": hp2, "tag_set": "serve", "signature_def": "classify_x_to_y",
-             "input_examples": 'inputs=[{"x":[1.0]},{"x":[2.0]},{"x":[5.0]}]'},
-            {"dir": hp2, "tag_set": "serve", "signature_def": "regress_x2_to_y3", "input_exprs": "inputs=[[1.0],[4.0]]"},
-            {"dir": hp2, "tag_set": "serve", "signature_def": "serving_default", "input_exprs": "x=[[1],[2],[5]]"},
-        ]  # fmt: skip
-    for i, case in enumerate(cases):
-        case["outdir"] = str(tmp_path / f"smcli-{i}")
-    return cases
 
 
 def _cli_run(case: dict, outdir: str | None, capsys) -> tuple[int, str, str]:
@@ -289,15 +297,19 @@ def _cli_run(case: dict, outdir: str | None, capsys) -> tuple[int, str, str]:
     return status, captured.out, captured.err
 
 
-def test_run_matches_saved_model_cli(imodels: str, tmp_path, capsys) -> None:
-    cases = _run_cases(imodels, tmp_path)
-    want = M.run_oracle(cases)
-    for case, w in zip(cases, want):
+def _check_run(cases: list[dict], tmp_path, capsys) -> None:
+    """Each case through saved_model_cli's run (the oracle, in {tmp}) and ours (in tmp_path)."""
+    files = {name: base64.b64encode(data).decode() for name, data in RUN_FILES.items()}
+    requests = [{**case, "outdir": f"{{tmp}}/smcli-{i}", "files": files} for i, case in enumerate(cases)]
+    want = M.run_oracle(requests)
+    for name, data in RUN_FILES.items():
+        (tmp_path / name).write_bytes(data)
+    for i, (case, w) in enumerate(zip(cases, want)):
         assert w["error"] is None, (case, w["error"])
-        ours = str(tmp_path / ("ours-" + os.path.basename(case["outdir"])))
-        status, out, err = _cli_run(case, ours, capsys)
+        ours = str(tmp_path / f"ours-{i}")
+        status, out, err = _cli_run({k: v.replace("{tmp}", str(tmp_path)) for k, v in case.items()}, ours, capsys)
         assert status == 0, (case, err)
-        assert out == w["stdout"].replace(case["outdir"], ours), case
+        assert out == w["stdout"].replace(f"{{tmp}}/smcli-{i}", ours), case
         for name, meta in w["outputs"].items():
             arr = np.load(os.path.join(ours, name), allow_pickle=True)
             assert (str(arr.dtype), list(arr.shape), repr(arr.tolist())) == (
@@ -306,6 +318,23 @@ def test_run_matches_saved_model_cli(imodels: str, tmp_path, capsys) -> None:
                 meta["repr"],
             ), (case, name)
         assert sorted(os.listdir(ours)) == sorted(w["outputs"])
+
+
+def test_run_matches_saved_model_cli(imodels: str, tmp_path, capsys) -> None:
+    _check_run(_run_cases(imodels), tmp_path, capsys)
+
+
+@pytest.mark.needs_tensorflow
+def test_run_matches_saved_model_cli_on_testdata(testdata: Path, tmp_path, capsys) -> None:
+    hp2 = str(testdata / "tensorflow_serving" / "saved_model_half_plus_two_cpu" / "00000123")
+    cases = [
+        {"dir": hp2, "tag_set": "serve", "signature_def": "classify_x_to_y",
+         "input_examples": 'inputs=[{"x":[1.0]},{"x":[2.0]},{"x":[5.0]}]'},
+        {"dir": hp2, "tag_set": "serve", "signature_def": "regress_x2_to_y3",
+         "input_exprs": "inputs=[[1.0],[4.0]]"},
+        {"dir": hp2, "tag_set": "serve", "signature_def": "serving_default", "input_exprs": "x=[[1],[2],[5]]"},
+    ]  # fmt: skip
+    _check_run(cases, tmp_path, capsys)
 
 
 def test_run_prints_without_outdir(imodels: str, capsys) -> None:
@@ -335,7 +364,7 @@ def test_run_outdir_overwrite(imodels: str, tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "already exists" in err and "--overwrite" in err
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "y.npy"), np.zeros(1))  # untouched
-    assert cli.main(argv + ["--overwrite"]) == 0
+    assert cli.main([*argv, "--overwrite"]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "out" / "y.npy"), [[6.5, 8.0]])
 
 
@@ -355,22 +384,22 @@ def test_run_refuses_pickle(imodels: str, tmp_path, capsys) -> None:
         "serving_default",
     ]
     for path in ("x.pkl", "obj.npy"):
-        assert cli.main(base + ["--inputs", f"x={tmp_path / path}"]) == 2
+        assert cli.main([*base, "--inputs", f"x={tmp_path / path}"]) == 2
         err = capsys.readouterr().err
         assert "pickled Python objects" in err and "--allow-pickle" in err and err.count("\n") == 1
-    assert cli.main(base + ["--inputs", f"x={tmp_path / 'x.pkl'}", "--allow-pickle"]) == 0
+    assert cli.main([*base, "--inputs", f"x={tmp_path / 'x.pkl'}", "--allow-pickle"]) == 0
     assert "[[6.5 8. ]]" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
-    "flags, message",
+    ("flags", "message"),
     [
         ([], "at least one of --inputs, --input_exprs or --input_examples"),
         (["--input_exprs", "nope=[1]"], '"nope" is not a valid input key'),
         (["--input_exprs", "x"], "not in the form <input_key>=<value>"),
         (["--input_exprs", "x=__import__('os').system('touch /tmp/pwned')"], "is not allowed"),
         (["--input_exprs", "x=np.load('/etc/passwd')"], "np.load() is not allowed"),
-        (["--input_exprs", "x=np.ones((100000, 100000))"], "more than the 100,000,000"),
+        (["--input_exprs", "x=np.ones((100000, 100000))"], "more than the 1,073,741,824"),
         (["--input_exprs", "x=[[1,2,3]"], "not valid Python"),
         (["--inputs", "x=/no/such/file.npy"], "does not exist"),
         (["--inputs", "x"], "format is incorrect"),
@@ -421,7 +450,7 @@ def test_run_deny_unsafe_ops(imodels: str, capsys) -> None:
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "WriteFile (writes a file, 1 node)" in err and err.count("\n") == 1
-    assert cli.main(argv + ["--allow-ops", "ReadFile"]) == 2
+    assert cli.main([*argv, "--allow-ops", "ReadFile"]) == 2
     assert "WriteFile" in capsys.readouterr().err
 
 
@@ -451,6 +480,41 @@ def test_evaluate_expression() -> None:
             evaluate_expression(bad)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "np.ones(shape=(50000, 50000))",  # keyword arguments
+        "np.zeros(np.array([50000, 50000]))",  # a shape given as an array
+        "np.zeros(10000000, 'U1000')",  # a wide string dtype: 37 GiB
+        "np.zeros(1000, dtype='U1000').astype('U10000000')",  # widened later
+        "np.array(['a'], dtype='U300000000')",
+        "np.full((20000, 20000), 'x')",
+        "np.full(shape=[100000, 100000], fill_value=1.0)",
+        "np.arange(stop=1e12)",
+        "np.linspace(0, 1, num=1000000000000)",
+        "np.eye(N=100000)",
+        "np.ones_like([1], shape=(100000, 100000))",
+        # several arrays under the cap, joined: 512 MiB + 512 MiB, then 1 GiB more
+        "np.concatenate([np.zeros(67108864), np.zeros(67108864)])",
+        "np.stack([np.zeros((8192, 8192)), np.zeros((8192, 8192))])",
+        "np.float32([np.zeros(100000000), np.zeros(100000000)])",
+    ],
+)
+def test_evaluate_expression_counts_bytes_of_the_whole_expression(text: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="more than the 1,073,741,824"):
+        evaluate_expression(text)
+
+
+def test_evaluate_expression_refuses_other_keywords() -> None:
+    with pytest.raises(InvalidArgumentError, match="like= is not allowed"):
+        evaluate_expression("np.ones(3, like=np.ones(3))")
+    with pytest.raises(InvalidArgumentError, match="shape's dimensions are integers"):
+        evaluate_expression("np.ones(('a', 2))")
+    # Under the cap, keyword and array-shaped forms still work.
+    assert evaluate_expression("np.ones(shape=np.array([2, 3]), dtype='U2')").shape == (2, 3)
+    assert evaluate_expression("np.concatenate([np.ones(2), np.zeros(2)], axis=0)").tolist() == [1, 1, 0, 0]
+
+
 def test_parse_run_inputs_precedence(tmp_path, capsys) -> None:
     np.save(tmp_path / "a.npy", np.zeros(2))
     feeds = parse_run_inputs(
@@ -460,17 +524,15 @@ def test_parse_run_inputs_precedence(tmp_path, capsys) -> None:
     assert feeds["b"] == examples.encode([{"f": [1]}])
     err = capsys.readouterr().err
     assert "both --inputs and --input_exprs" in err and 'name key "ignored" ignored' in err
+    np.savez(tmp_path / "two.npz", p=np.zeros(1), q=np.ones(1))
     with pytest.raises(InvalidArgumentError, match='has no array named "z"'):
-        np.savez(tmp_path / "two.npz", p=np.zeros(1), q=np.ones(1))
         parse_run_inputs(f"a={tmp_path}/two.npz[z]", "", "")
     with pytest.raises(InvalidArgumentError, match="holds 2 arrays"):
         parse_run_inputs(f"a={tmp_path}/two.npz", "", "")
     with pytest.raises(NotFoundError):
         parse_run_inputs("a=missing.npy", "", "")
+    (tmp_path / "p.pkl").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(PermissionDeniedError):
-        import pickle
-
-        (tmp_path / "p.pkl").write_bytes(pickle.dumps({"a": 1}))
         parse_run_inputs(f"a={tmp_path}/p.pkl", "", "")
 
 

@@ -8,11 +8,12 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from .._readers.inspect import inspect
 from ..errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 from ._common import model_dir, parse_tag_set, warn
+from .expressions import evaluate_expression
 
 __all__ = ["command", "evaluate_expression", "parse_run_inputs"]
 
@@ -20,173 +21,6 @@ __all__ = ["command", "evaluate_expression", "parse_run_inputs"]
 
 _INPUT_WITH_NAME = re.compile(r"([^=]+)=([^\[\]]+)\[([^\[\]]+)\]$")
 _INPUT_PLAIN = re.compile(r"([^=]+)=([^\[\]]+)$")
-
-# numpy functions --input_exprs may call, and the dtypes it may name.
-_NP_FUNCTIONS = frozenset({
-    "array", "asarray", "ones", "zeros", "full", "arange", "linspace", "eye", "identity",
-    "ones_like", "zeros_like", "full_like", "reshape", "stack", "concatenate",
-})  # fmt: skip
-_NP_DTYPES = frozenset({
-    "float16", "float32", "float64", "half", "single", "double", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "bool_", "str_", "bytes_", "object_", "complex64",
-    "complex128",
-})  # fmt: skip
-_ARRAY_METHODS = frozenset({"reshape", "astype", "transpose", "ravel", "flatten"})
-_BUILTIN_TYPES = {
-    "int": int,
-    "float": float,
-    "bool": bool,
-    "str": str,
-    "bytes": bytes,
-    "complex": complex,
-}
-_MAX_ELEMENTS = 100_000_000
-
-
-class _UnsafeExpression(InvalidArgumentError):
-    pass
-
-
-def _check_size(func: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Refuses constructors that would allocate more than _MAX_ELEMENTS elements."""
-    import numpy as np
-
-    def count(shape: Any) -> float:
-        dims = shape if isinstance(shape, (list, tuple)) else [shape]
-        total = 1.0
-        for d in dims:
-            if isinstance(d, (int, np.integer)):
-                total *= max(int(d), 0)
-        return total
-
-    n = 0.0
-    if func in ("ones", "zeros", "full") and args:
-        n = count(args[0])
-    elif func == "arange" and args:
-        nums = [float(a) for a in args[:3] if isinstance(a, (int, float))]
-        if len(nums) == 1:
-            n = nums[0]
-        elif len(nums) >= 2:
-            step = nums[2] if len(nums) == 3 and nums[2] else 1.0
-            n = (nums[1] - nums[0]) / step
-    elif func == "linspace":
-        n = float(kwargs.get("num", args[2] if len(args) > 2 else 50))
-    elif func in ("eye", "identity") and args and isinstance(args[0], int):
-        m = args[1] if len(args) > 1 and isinstance(args[1], int) else args[0]
-        n = float(args[0]) * float(m)
-    if n > _MAX_ELEMENTS:
-        raise _UnsafeExpression(
-            f"np.{func}(...) would make {n:.3g} elements, more than the {_MAX_ELEMENTS:,} an expression may; "
-            "save the input with np.save and pass it with --inputs"
-        )
-
-
-def evaluate_expression(text: str) -> Any:
-    """Evaluates an --input_exprs / --input_examples expression without ``eval``.
-
-    Allowed: Python literals (numbers, strings, bytes, True/False/None, lists, tuples, dicts,
-    sets, with unary +/- and the complex-number sums literal_eval accepts), calls of a few
-    numpy constructors (``np.array``, ``np.asarray``, ``np.ones``, ``np.zeros``, ``np.full``,
-    ``np.arange``, ``np.linspace``, ``np.eye``, ``np.identity``, ``np.*_like``,
-    ``np.reshape``, ``np.stack``, ``np.concatenate``) with literal arguments, numpy dtypes
-    (``np.float32``...) and builtin types as arguments, and ``.reshape``/``.astype``/
-    ``.transpose``/``.ravel``/``.flatten`` on their results. Nothing else is evaluated:
-    no names, no attribute access, no other calls.
-
-    Args:
-        text: the expression.
-
-    Returns:
-        The value.
-
-    Raises:
-        InvalidArgumentError: the expression is not valid Python, uses anything outside
-            the list above, or would allocate more than 100 million elements.
-    """
-    import numpy as np
-
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
-        raise InvalidArgumentError(f"expression {text!r} is not valid Python: {e.msg}") from None
-
-    def refuse(node: ast.AST, what: str) -> None:
-        raise _UnsafeExpression(
-            f"expression {text!r}: {what} is not allowed; use literals and np.array/ones/zeros/full/arange/"
-            "linspace/eye/... (tfbundle never evaluates arbitrary code)"
-        )
-
-    def ev(node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, (int, float, complex, str, bytes, bool, type(None))):
-                return node.value
-            refuse(node, f"the constant {node.value!r}")
-        if isinstance(node, ast.List):
-            return [ev(e) for e in node.elts]
-        if isinstance(node, ast.Tuple):
-            return tuple(ev(e) for e in node.elts)
-        if isinstance(node, ast.Set):
-            return {ev(e) for e in node.elts}
-        if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
-                refuse(node, "** in a dict")
-            return {ev(k): ev(v) for k, v in zip(node.keys, node.values)}
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            value = ev(node.operand)
-            if not isinstance(value, (int, float, complex)) or isinstance(value, bool):
-                refuse(node, "a sign on a non-number")
-            return -value if isinstance(node.op, ast.USub) else +value
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-            left, right = ev(node.left), ev(node.right)
-            numeric = (int, float, complex)
-            if not (isinstance(left, numeric) and isinstance(right, numeric) and isinstance(right, complex) or
-                    isinstance(left, complex) and isinstance(right, numeric)):  # fmt: skip
-                refuse(node, "arithmetic (other than writing a complex number)")
-            return left + right if isinstance(node.op, ast.Add) else left - right
-        if isinstance(node, ast.Name):
-            if node.id in _BUILTIN_TYPES:
-                return _BUILTIN_TYPES[node.id]
-            refuse(node, f"the name {node.id!r}")
-        if isinstance(node, ast.Attribute) and _is_np(node.value) and node.attr in _NP_DTYPES:
-            return getattr(np, node.attr)
-        if isinstance(node, ast.Call):
-            args = []
-            for a in node.args:
-                if isinstance(a, ast.Starred):
-                    refuse(a, "*args")
-                args.append(ev(a))
-            kwargs = {}
-            for k in node.keywords:
-                if k.arg is None:
-                    refuse(k, "**kwargs")
-                kwargs[k.arg] = ev(k.value)
-            func = node.func
-            if isinstance(func, ast.Attribute) and _is_np(func.value):
-                if func.attr in _NP_FUNCTIONS:
-                    _check_size(func.attr, args, kwargs)
-                    return getattr(np, func.attr)(*args, **kwargs)
-                if func.attr in _NP_DTYPES:
-                    return getattr(np, func.attr)(*args, **kwargs)
-                refuse(node, f"np.{func.attr}()")
-            if isinstance(func, ast.Attribute) and func.attr in _ARRAY_METHODS:
-                target = ev(func.value)
-                if isinstance(target, np.ndarray):
-                    return getattr(target, func.attr)(*args, **kwargs)
-                refuse(node, f".{func.attr}() on a {type(target).__name__}")
-            refuse(node, "this call")
-        refuse(node, f"a {type(node).__name__} expression")
-
-    try:
-        return ev(tree.body)
-    except (InvalidArgumentError, MemoryError):
-        raise
-    except (TypeError, ValueError) as e:
-        raise InvalidArgumentError(f"expression {text!r} failed: {e}") from None
-
-
-def _is_np(node: ast.AST) -> bool:
-    return isinstance(node, ast.Name) and node.id in ("np", "numpy")
-
 
 def _load_input_file(key: str, filename: str, variable: str | None, allow_pickle: bool) -> Any:
     import numpy as np
@@ -351,10 +185,7 @@ def command(args: argparse.Namespace) -> int:
     # Check the keys before TensorFlow is loaded (as saved_model_cli does before its session).
     info = inspect(path)
     tag_set = args.tag_set
-    if tag_set is None:
-        meta = info.meta_graph(None)
-    else:
-        meta = info.meta_graph(frozenset(parse_tag_set(tag_set)))
+    meta = info.meta_graph(None if tag_set is None else frozenset(parse_tag_set(tag_set)))
     if args.signature_def not in meta.signatures:
         raise NotFoundError(f'could not find signature "{args.signature_def}"; choose from: '
                             f"{', '.join(k for k in meta.signatures) or 'none'}")  # fmt: skip
@@ -386,7 +217,7 @@ def command(args: argparse.Namespace) -> int:
         keys = sorted(sig.outputs)
         outputs = sig.run(values, keys)
         for key, output in zip(keys, outputs):
-            sys.stdout.write("Result for output key %s:\n%s\n" % (key, output))
+            sys.stdout.write(f"Result for output key {key}:\n{output!s}\n")
             if args.outdir:
                 os.makedirs(args.outdir, exist_ok=True)
                 target = os.path.join(args.outdir, _safe_output_name(key))
@@ -395,5 +226,5 @@ def command(args: argparse.Namespace) -> int:
                         f'output file {target} already exists; add "--overwrite" to overwrite the existing output files'
                     )
                 np.save(target, np.asarray(output))
-                sys.stdout.write("Output %s is saved to %s\n" % (key, target))
+                sys.stdout.write(f"Output {key} is saved to {target}\n")
     return 0
