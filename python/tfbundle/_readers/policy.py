@@ -24,6 +24,8 @@ from ..errors import PermissionDeniedError
 
 __all__ = [
     "DENIED_OPS",
+    "FILE_SYSTEM_ARGS",
+    "REVIEWED_OPS",
     "NOTED_OPS",
     "Finding",
     "check_graph",
@@ -33,13 +35,16 @@ __all__ = [
 
 
 def _group(reason: str, *ops: str) -> dict[str, str]:
-    return {op: reason for op in ops}
+    return dict.fromkeys(ops, reason)
 
 
 #: Op types denied by default, with what they do. ``PrintV2(file)`` stands for a PrintV2 node
 #: whose output_stream is a file; PrintV2 to stderr/stdout/the log is harmless.
 DENIED_OPS: Mapping[str, str] = MappingProxyType({
-    **_group("reads a file", "ReadFile", "ImmutableConst", "RecordInput"),
+    **_group("reads a file", "ReadFile", "ImmutableConst", "RecordInput", "Skipgram"),
+    **_group("reads a vocabulary file named in the graph", "FixedUnigramCandidateSampler"),
+    **_group("reads a protobuf descriptor file", "DecodeProtoV2(file)", "EncodeProto(file)"),
+    **_group("writes and reads cache files (Dataset.cache(filename))", "CacheDataset", "CacheDatasetV2"),
     **_group("writes a file", "WriteFile", "PrintV2(file)", "CalibrationStatisticsSaver", "DumpTensor"),
     **_group("lists files", "MatchingFiles", "MatchingFilesDataset", "ExperimentalMatchingFilesDataset"),
     **_group("writes checkpoint files outside the saver", "Save", "SaveV2", "SaveSlices", "MergeV2Checkpoints",
@@ -58,7 +63,7 @@ DENIED_OPS: Mapping[str, str] = MappingProxyType({
     **_group("writes files (dataset sink)", "SaveDataset", "SaveDatasetV2", "DatasetToTFRecord",
              "ExperimentalDatasetToTFRecord"),
     **_group("queries a database", "SqlDataset", "ExperimentalSqlDataset"),
-    **_group("talks to the network", "DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3",
+    **_group("talks to the network", "RegisterDataset", "RegisterDatasetV2", "DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3",
              "DataServiceDatasetV4", "RpcClient", "RpcCall", "RpcServer", "RpcServerStart",
              "RpcServerRegister", "RpcGetValue", "RpcCheckStatus"),
     **_group("writes summaries to files", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "SummaryWriter",
@@ -68,6 +73,32 @@ DENIED_OPS: Mapping[str, str] = MappingProxyType({
     **_group("sends tensors to debug URLs (files or gRPC)", "DebugIdentity", "DebugIdentityV2",
              "DebugIdentityV3", "DebugNanCount", "DebugNumericSummary", "DebugNumericSummaryV2"),
     **_group("changes file-system settings", "FileSystemSetConfiguration"),
+})  # fmt: skip
+
+#: The names of op inputs and attrs through which an op reaches a file, a directory, a database or
+#: a network address. Every op of TensorFlow's registry that has one is in DENIED_OPS, in
+#: NOTED_OPS, or in REVIEWED_OPS with the reason it is harmless (tests/test_policy.py checks this
+#: against the registry of the installed TensorFlow).
+FILE_SYSTEM_ARGS = frozenset({
+    "address", "chunk_file", "ckpt_path", "data_source_name", "db_uri", "debug_urls",
+    "descriptor_source", "directory", "file_name", "file_pattern", "filename", "filenames",
+    "log_dir_path", "logdir", "memory_region_name", "new_vocab_file", "old_vocab_file",
+    "output_file_path", "output_stream", "path", "pattern", "prefix", "protocol",
+    "reader_path_prefix", "server_address", "shard_dir", "snapshot_path", "target",
+    "target_workers", "vocab_file", "writer_path_prefix",
+})  # fmt: skip
+
+#: Op types with one of FILE_SYSTEM_ARGS that reach nothing outside the model, and why.
+REVIEWED_OPS: Mapping[str, str] = MappingProxyType({
+    "PrintV2": "prints to stderr, stdout or the log; to a file it counts as PrintV2(file)",
+    "DecodeProtoV2": "uses descriptors linked into the binary or given inline; a file path counts as "
+                     "DecodeProtoV2(file)",
+    "EncodeProto": "as DecodeProtoV2; a file path counts as EncodeProto(file)",
+    "RegexFullMatch": "'pattern' is a regular expression", "RegexReplace": "'pattern' is a regular expression",
+    "StaticRegexFullMatch": "'pattern' is a regular expression",
+    "StaticRegexReplace": "'pattern' is a regular expression",
+    "RemoteCall": "'target' is a device of the model's own session",
+    "TensorSliceDataset": "'is_files' only marks elements as file names for tf.data's bookkeeping",
 })  # fmt: skip
 
 #: Op types that read files in normal use (vocabularies from ``assets/``, warm-starting): reported
@@ -135,7 +166,7 @@ def findings(
             deny["PrintV2(file)"] = DENIED_OPS["PrintV2(file)"]
         notes: Mapping[str, str] = {}
     else:
-        deny = {**{op: "denied by the caller" for op in _names(denied_ops)}, **DENIED_OPS}
+        deny = {**dict.fromkeys(_names(denied_ops), "denied by the caller"), **DENIED_OPS}
         if "PrintV2" in deny and "PrintV2(file)" not in _names(denied_ops):
             deny.setdefault("PrintV2(file)", DENIED_OPS["PrintV2(file)"])
         notes = NOTED_OPS
