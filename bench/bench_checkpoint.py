@@ -250,7 +250,8 @@ def main() -> int:
         base = med("tf", "total_s")
         print(f"\ntfbundle (views) is {base / med('tfbundle', 'total_s'):.0f}x faster than tf.train.load_checkpoint")
         if "tfbundle+copy" in results:
-            print(f"tfbundle+copy is {base / med('tfbundle+copy', 'total_s'):.1f}x faster than tf.train.load_checkpoint")
+            ratio = base / med("tfbundle+copy", "total_s")
+            print(f"tfbundle+copy is {ratio:.1f}x faster than tf.train.load_checkpoint")
     if "safetensors" in results:
         st = med("safetensors", "total_s")
         for c in ("tfbundle", "tfbundle+copy"):

@@ -59,7 +59,8 @@ def dense_graph():
     x = tf1.placeholder(tf.float32, [None, 256], name="x")
     h = x
     for i, width in enumerate((256, 10)):
-        w = tf1.get_variable(f"w{i}", initializer=rng.randn(int(h.shape[1]), width).astype(np.float32) * 0.05, use_resource=False)
+        init = rng.randn(int(h.shape[1]), width).astype(np.float32) * 0.05
+        w = tf1.get_variable(f"w{i}", initializer=init, use_resource=False)
         b = tf1.get_variable(f"b{i}", initializer=np.zeros(width, np.float32), use_resource=False)
         h = tf.matmul(h, w) + b
         if i == 0:
@@ -70,7 +71,8 @@ def deep_graph():
     x = tf1.placeholder(tf.float32, [None, 64, 64, 3], name="x")
     h, channels = x, 3
     for i in range(24):
-        k = tf1.get_variable(f"conv{i}/kernel", initializer=rng.randn(3, 3, channels, 64).astype(np.float32) * 0.05, use_resource=False)
+        init = rng.randn(3, 3, channels, 64).astype(np.float32) * 0.05
+        k = tf1.get_variable(f"conv{i}/kernel", initializer=init, use_resource=False)
         b = tf1.get_variable(f"conv{i}/bias", initializer=np.zeros(64, np.float32), use_resource=False)
         h = tf.nn.relu(tf.nn.conv2d(h, k, strides=2 if i in (4, 12) else 1, padding="SAME") + b)
         channels = 64
@@ -191,8 +193,9 @@ def build_graph_loop(tfdir: str) -> Path:
 def worker_tfbundle_load(prefix: str, iterations: int, spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     import numpy as np
+
     from tfbundle._runtime import library as _library
-    from tfbundle._runtime.graphs import load_checkpoint_graph  # exported as tfbundle.load_checkpoint_graph
+    from tfbundle._runtime.graphs import load_checkpoint_graph  # tfbundle.load_checkpoint_graph
 
     t1 = time.perf_counter()
     _library.ensure_loaded()
@@ -249,6 +252,7 @@ def worker_tf_load(prefix: str, iterations: int, spec: dict[str, Any]) -> dict[s
 
 def worker_warmup(folder: str, warmup: bool, calls: int) -> dict[str, Any]:
     import numpy as np
+
     import tfbundle
 
     start = time.perf_counter()
@@ -379,7 +383,8 @@ def report(results: dict[str, Any]) -> str:
     for model in ("small", "deep"):
         r = results["load"][model]
         lines += [f"## Loading the `{model}` TF1 checkpoint graph", ""]
-        lines += ["| | load, warm process (median) | cold process: load | cold: first call | cold: start to first result |",
+        lines += [("| | load, warm process (median) | cold process: load | cold: first call "
+                   "| cold: start to first result |"),
                   "|---|---|---|---|---|"]  # fmt: skip
         for name in ("tfbundle", "C API loop", "TF Python"):
             w, c = r["warm_load_us"][name], r["cold_us"][name]
@@ -397,7 +402,8 @@ def report(results: dict[str, Any]) -> str:
         lines += ["", summary, ""]
     w = results["warmup"]
     lines += ["## First call with and without warmup (`deep` SavedModel, batch 1)", "",
-              "| | load | warmup | first call | steady-state median | first / median |", "|---|---|---|---|---|---|"]  # fmt: skip
+              "| | load | warmup | first call | steady-state median | first / median |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
     for name, r in w.items():
         lines.append(f"| {name} | {ms(r['load_us'])} | {ms(r['warmup_us'])} ({r['warmup_requests']} requests) | "
                      f"{ms(r['first_call_us'])} | {ms(r['steady_median_us'])} | **{r['ratio']:.2f}x** |")  # fmt: skip
@@ -444,7 +450,8 @@ def main() -> None:
     results["env"]["loadavg_end"] = os.getloadavg()[0]
     print(report(results))
     print(
-        f"\n(load average {results['env']['loadavg_start']:.2f} at the start, {results['env']['loadavg_end']:.2f} at the end)"
+        f"\n(load average {results['env']['loadavg_start']:.2f} at the start, "
+        f"{results['env']['loadavg_end']:.2f} at the end)"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

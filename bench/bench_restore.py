@@ -8,7 +8,7 @@ Compares, in fresh processes, on the same model:
 
 - ``tf``: ``tfbundle.load`` (TF_LoadSessionFromSavedModel: TensorFlow's RestoreV2 reads
   every tensor from the data shards into buffers of its own);
-- ``mmap``: ``tfbundle._core._load_mapped`` (imports the graph, feeds the RestoreV2 outputs
+- ``mmap``: ``tfbundle.load(restore="mmap")`` (imports the graph, feeds the RestoreV2 outputs
   with TF_Tensors over a private copy-on-write mapping of the shards: zero-copy where a
   tensor's bytes start 64-byte-aligned, copied otherwise; then runs the init op).
 
@@ -81,7 +81,10 @@ with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
     init = tf.compat.v1.random_normal_initializer(stddev=1.0 / np.sqrt(D), seed=1)
     for i in range(LAYERS):
         k = tf.compat.v1.get_variable(f"layer_{i:02d}/kernel", (D, D), initializer=init, use_resource=True)
-        b = tf.compat.v1.get_variable(f"layer_{i:02d}/bias", (D,), initializer=tf.compat.v1.constant_initializer(0.01 * (i + 1)), use_resource=True)
+        bias_init = tf.compat.v1.constant_initializer(0.01 * (i + 1))
+        b = tf.compat.v1.get_variable(
+            f"layer_{i:02d}/bias", (D,), initializer=bias_init, use_resource=True
+        )
         h = tf.nn.tanh(tf.matmul(h, k) + b)
         if i == SPLIT - 1:
             # sorts between layer_10/... and layer_11/...: every tensor stored after it is misaligned
@@ -100,9 +103,7 @@ import json, os, sys, time
 mode, export_dir = sys.argv[1], sys.argv[2]
 import numpy as np
 import tfbundle
-from tfbundle import _core
 from tfbundle._runtime import library as _library
-from tfbundle._runtime import model as _model
 _library.ensure_loaded()
 
 def smaps():
@@ -121,12 +122,12 @@ def diff(after, before):
 base = smaps()
 t0 = time.perf_counter()
 stats = None
-if mode == "tf":
-    model = tfbundle.load(export_dir)
-else:
-    native, stats = _core._load_mapped(export_dir, ["serve"])
-    model = _model.Model(native, export_dir, frozenset({"serve"}))
+model = tfbundle.load(export_dir, restore=mode)
 load_s = time.perf_counter() - t0
+if model.restore_stats is not None:
+    stats = {k: getattr(model.restore_stats, k) for k in (
+        "tensors", "zero_copy_tensors", "zero_copy_bytes", "copied_tensors", "copied_bytes",
+        "copied_sparse_bytes", "tf_read_tensors")}
 after_load = smaps()
 x = np.full((1, 4096), 0.5, np.float32)
 ids = np.array([7], np.int64)

@@ -20,6 +20,7 @@ See bench/README.md for what each figure means.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import glob
 import importlib.metadata
@@ -39,7 +40,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-import common  # bench/ is not a package: imported from its folder
+import common  # noqa: E402 - bench/ is not a package: imported from its folder
 
 BUILD_DIR = os.path.join(HERE, "_build")
 DEFAULT_CACHE = os.path.join(BUILD_DIR, "models")
@@ -495,8 +496,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     r = run.worker(dict(request, framework=f))
                     if not r:
                         continue
-                    for note in r["notes"]:
-                        notes.append(f"{m}: {note}")
+                    notes.extend(f"{m}: {note}" for note in r["notes"])
                     for method, per_batch in r["samples_us"].items():
                         for b, samples in per_batch.items():
                             lat[m][b][method] = common.summarize(samples)
@@ -525,10 +525,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 if v
             }
         notes.extend(run.errors)
-    try:
+    with contextlib.suppress(OSError):
         res["env"]["load_avg_at_end"] = os.getloadavg()
-    except OSError:
-        pass
     res["notes"] = notes
     res["elapsed_s"] = time.monotonic() - started
     return res
@@ -653,13 +651,13 @@ def report(res: dict[str, Any]) -> str:
         )
         ratio_rows = []
         for m in models:
-            L = res["load"].get(m, {})
-            if "tfbundle" in L:
-                t = L["tfbundle"]
+            loads = res["load"].get(m, {})
+            if "tfbundle" in loads:
+                t = loads["tfbundle"]
                 ratio_rows.append(
                     [m]
                     + [
-                        common.fmt_ratio(L[f][k]["median"], t[k]["median"]) if f in L else "-"
+                        common.fmt_ratio(loads[f][k]["median"], t[k]["median"]) if f in loads else "-"
                         for f in ("tf2", "tf1")
                         for k in ("load_s", "total_s")
                     ]
@@ -696,7 +694,7 @@ def report(res: dict[str, Any]) -> str:
                     "-" if med is None else f"{common.fmt_time(med)} / {common.fmt_time(p99)}"
                 )
             if any(c != "-" for c in cells):
-                rows.append([label] + cells)
+                rows.append([label, *cells])
         rows.append(
             ["calls timed per form"] + [str(cfg["iters"][f"{m} b{b}"]["timed"]) for m, b in cols]
         )
@@ -724,7 +722,7 @@ def report(res: dict[str, Any]) -> str:
                         else ("+" if x >= y else "-") + common.fmt_time(abs(x - y))
                     )
             if any(c != "-" for c in cells):
-                rows.append([label] + cells)
+                rows.append([label, *cells])
         out.append(common.render_table(["ratio of medians"] + [f"{m} b{b}" for m, b in cols], rows))
 
         agree = res.get("agreement", {})

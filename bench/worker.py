@@ -240,6 +240,7 @@ class _CLoop:
 def _tfbundle_methods(req: dict, notes: list[str]) -> tuple[dict, Callable[[], None]]:
     """Build the tfbundle call forms: {method: (make_call(batch), get_output(batch))}."""
     import numpy as np
+
     import tfbundle
 
     spec = common.MODELS[req["model"]]

@@ -1,6 +1,7 @@
-// pybind11 bindings of the core: the module, the model and signature classes,
-// and the numpy half of tensor conversion. Everything TensorFlow-specific is
-// in session.* / tensor.*; everything Pythonic is in python/tfbundle.
+// pybind11 bindings of the core: the module, the model and signature classes.
+// They only convert: numpy <-> tensor is bindings_tensor.*, everything
+// TensorFlow-specific is in session.* / tensor.*, everything Pythonic is in
+// python/tfbundle.
 //
 // GIL: conversions run with the GIL held (they touch numpy objects); loading
 // and TF_SessionRun run with it released so other threads go on.
@@ -9,12 +10,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cstdlib>
 #include <cstring>
-#include <unordered_map>
 
 #include "bindings.h"
+#include "bindings_tensor.h"
 #include "model_files.h"
+#include "proto_fields.h"
 #include "session.h"
 #include "status.h"
 #include "tensor.h"
@@ -26,205 +27,7 @@ namespace py = pybind11;
 namespace tfbundle {
 namespace {
 
-// ---------------------------------------------------------------- dtypes ---
-
-// numpy dtype for each TF_DataType, filled by tfbundle._model at first load
-// (bfloat16 comes from ml_dtypes, imported only then).
-struct DtypeTable {
-  std::unordered_map<int, py::object> tf_to_np;
-};
-DtypeTable& dtypes() {
-  static auto* table = new DtypeTable();  // never destroyed: outlives interpreter teardown
-  return *table;
-}
-
-std::string np_name(const py::dtype& d) { return py::str(d).cast<std::string>(); }
-
-py::dtype np_dtype_for(int tf_dtype, const std::string& what) {
-  auto it = dtypes().tf_to_np.find(tf_dtype);
-  if (it == dtypes().tf_to_np.end()) {
-    if (tf_dtype == kTfResource || tf_dtype == kTfVariant) {
-      throw Error(kUnimplemented, what + " is a " + dtype_name(tf_dtype) +
-                                      " tensor, which has no numpy form; fetch a tensor computed from it instead "
-                                      "(for a variable: its ReadVariableOp output)");
-    }
-    throw Error(kUnimplemented, what + " has dtype " + dtype_name(tf_dtype) + ", which tfbundle cannot convert to numpy");
-  }
-  return py::reinterpret_borrow<py::dtype>(it->second);
-}
-
-// ----------------------------------------------------- numpy -> TF_Tensor ---
-
-bool interpreter_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing();
-#else
-  return _Py_IsFinalizing();
-#endif
-}
-
-// TensorFlow calls this (through wrap_tensor) when it no longer needs the
-// numpy buffer, possibly on one of its own threads and after run returned.
-void release_array(void* ctx) {
-  if (!Py_IsInitialized() || interpreter_finalizing()) return;  // the array dies with the interpreter
-  PyGILState_STATE st = PyGILState_Ensure();
-  Py_DECREF(static_cast<PyObject*>(ctx));
-  PyGILState_Release(st);
-}
-
-std::vector<int64_t> array_dims(const py::array& a) {
-  std::vector<int64_t> dims(static_cast<size_t>(a.ndim()));
-  for (size_t i = 0; i < dims.size(); ++i) dims[i] = static_cast<int64_t>(a.shape(static_cast<py::ssize_t>(i)));
-  return dims;
-}
-
-std::string shape_str(const std::vector<int64_t>& dims, bool unknown_as_none) {
-  std::string s = "(";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i) s += ", ";
-    s += (unknown_as_none && dims[i] < 0) ? "None" : std::to_string(dims[i]);
-  }
-  if (dims.size() == 1) s += ",";
-  return s + ")";
-}
-
-void check_shape(const py::array& a, const TensorShape& want, const std::string& what) {
-  if (want.unknown_rank) return;
-  const auto dims = array_dims(a);
-  bool ok = dims.size() == want.dims.size();
-  for (size_t i = 0; ok && i < dims.size(); ++i) ok = want.dims[i] < 0 || want.dims[i] == dims[i];
-  if (!ok) {
-    throw Error(kInvalidArgument, what + " expects shape " + shape_str(want.dims, true) + ", got " +
-                                      shape_str(dims, false));
-  }
-}
-
-struct Converter {
-  py::object asarray = py::module_::import("numpy").attr("asarray");
-  py::object copyto = py::module_::import("numpy").attr("copyto");
-};
-Converter& np_funcs() {
-  static auto* c = new Converter();
-  return *c;
-}
-
-void append_string(py::handle item, std::vector<std::string>* storage, const std::string& what) {
-  if (PyBytes_Check(item.ptr())) {
-    char* data;
-    Py_ssize_t len;
-    PyBytes_AsStringAndSize(item.ptr(), &data, &len);
-    storage->emplace_back(data, static_cast<size_t>(len));
-  } else if (PyUnicode_Check(item.ptr())) {
-    Py_ssize_t len;
-    const char* data = PyUnicode_AsUTF8AndSize(item.ptr(), &len);
-    if (data == nullptr) throw py::error_already_set();
-    storage->emplace_back(data, static_cast<size_t>(len));
-  } else {
-    throw py::type_error(what + " is a string tensor: its items must be bytes or str, got " +
-                         py::str(py::type::of(item).attr("__name__")).cast<std::string>());
-  }
-}
-
-TensorPtr string_tensor_from(py::handle value, const TensorShape* shape, const std::string& what) {
-  py::array arr;
-  if (py::isinstance<py::array>(value)) {
-    arr = py::reinterpret_borrow<py::array>(value);
-    const char kind = arr.dtype().kind();
-    if (kind != 'O' && kind != 'S' && kind != 'U') {
-      throw py::type_error(what + " expects strings (bytes, str or an object array of them), got an array of " +
-                           np_name(arr.dtype()));
-    }
-    if (kind != 'O') arr = arr.attr("astype")(py::dtype("O"));
-  } else {
-    arr = np_funcs().asarray(value, py::dtype("O"));
-  }
-  if (shape) check_shape(arr, *shape, what);
-  // (not np.ascontiguousarray, which turns a 0-d array into a 1-d one)
-  if ((arr.flags() & py::array::c_style) == 0) arr = arr.attr("copy")();
-  const auto dims = array_dims(arr);
-  const auto n = static_cast<size_t>(arr.size());
-  std::vector<std::string> storage;
-  storage.reserve(n);
-  auto* items = static_cast<PyObject**>(arr.mutable_data());
-  for (size_t i = 0; i < n; ++i) append_string(items[i], &storage, what);
-  std::vector<std::string_view> views(storage.begin(), storage.end());
-  return make_string_tensor(dims, views);
-}
-
-// Converts one feed. `want` is the graph's dtype for the tensor; `shape`,
-// when given, is checked before TensorFlow runs. C-contiguous arrays of the
-// right dtype whose buffer TensorFlow can use in place are not copied.
-TensorPtr to_tensor(py::handle value, int want, const TensorShape* shape, const std::string& what) {
-  if (want == kTfString) return string_tensor_from(value, shape, what);
-  const py::dtype np_want = np_dtype_for(want, what);
-  py::array arr;
-  if (py::isinstance<py::array>(value)) {
-    arr = py::reinterpret_borrow<py::array>(value);
-    if (arr.dtype().num() != np_want.num()) {
-      throw py::type_error(what + " expects " + np_name(np_want) + ", got an array of " + np_name(arr.dtype()) +
-                           " (convert it with .astype(numpy." + np_name(np_want) + ") or pass a list)");
-    }
-  } else {
-    arr = np_funcs().asarray(value, np_want);
-  }
-  if (shape) check_shape(arr, *shape, what);
-  const auto dims = array_dims(arr);
-  const auto nbytes = static_cast<size_t>(arr.nbytes());
-  void* data = const_cast<void*>(arr.data());
-  const bool contiguous = (arr.flags() & py::array::c_style) != 0;
-  if (contiguous && nbytes > 0 && is_aligned(data)) {
-    PyObject* owner = arr.ptr();
-    Py_INCREF(owner);  // dropped by release_array when TensorFlow lets go
-    return wrap_tensor(want, dims, data, nbytes, release_array, owner);
-  }
-  // Copy once into TensorFlow's own aligned memory.
-  TensorPtr t = allocate_tensor(want, dims, nbytes);
-  if (nbytes == 0) return t;
-  if (contiguous) {
-    std::memcpy(tf_api().TensorData(t.get()), data, nbytes);
-  } else {
-    py::array view(np_want, arr.request().shape, tf_api().TensorData(t.get()), py::none());
-    np_funcs().copyto(view, arr);
-  }
-  return t;
-}
-
-// ----------------------------------------------------- TF_Tensor -> numpy ---
-
-py::object to_numpy(TensorPtr t, const std::string& what) {
-  const TfApi& api = tf_api();
-  const int dtype = api.TensorType(t.get());
-  const auto dims = tensor_dims(t.get());
-  std::vector<py::ssize_t> shape(dims.begin(), dims.end());
-  if (dtype == kTfString) {
-    py::array out(py::dtype("O"), shape);
-    auto** items = static_cast<PyObject**>(out.mutable_data());
-    const auto values = string_tensor_values(t.get());
-    for (size_t i = 0; i < values.size(); ++i) {
-      PyObject* b = PyBytes_FromStringAndSize(values[i].data(), static_cast<Py_ssize_t>(values[i].size()));
-      if (b == nullptr) throw py::error_already_set();
-      Py_XDECREF(items[i]);
-      items[i] = b;
-    }
-    return std::move(out);
-  }
-  const py::dtype np = np_dtype_for(dtype, what);
-  // A buffer only this tensor refers to (freshly computed) becomes a
-  // writable array; one shared with the graph (a constant, a variable, an
-  // input) becomes a read-only array.
-  TF_Tensor* raw = t.release();
-  TF_Tensor* moved = api.TensorMaybeMove(raw);
-  const bool writable = moved != nullptr;
-  TF_Tensor* owner = writable ? moved : raw;
-  py::capsule base(owner, "tfbundle.TF_Tensor", [](void* p) { tf_api().DeleteTensor(static_cast<TF_Tensor*>(p)); });
-  py::array out(np, shape, api.TensorData(owner), base);
-  if (!writable) py::detail::array_proxy(out.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-  return std::move(out);
-}
-
 // --------------------------------------------------------------- classes ---
-
-std::string tf_dtype_repr(int dtype) { return dtype_name(dtype); }
 
 py::object shape_to_py(const TensorShape& s) {
   if (s.unknown_rank) return py::none();
@@ -235,16 +38,19 @@ py::object shape_to_py(const TensorShape& s) {
   return std::move(t);
 }
 
-py::dict tensor_info_to_py(const TensorInfo& info) {
+const char* encoding_name(TensorInfo::Encoding e) {
+  switch (e) {
+    case TensorInfo::Encoding::kDense: return "dense";
+    case TensorInfo::Encoding::kCooSparse: return "coo_sparse";
+    case TensorInfo::Encoding::kComposite: return "composite";
+  }
+  return "dense";
+}
+
+// A SignatureDef side as {key: TensorInfo}, in key order.
+py::dict infos_to_py(const std::vector<std::pair<std::string, TensorInfo>>& side) {
   py::dict d;
-  d["tensor_name"] = info.name;
-  d["dtype"] = info.dtype;
-  d["tf_dtype"] = tf_dtype_repr(info.dtype);
-  d["shape"] = shape_to_py(info.shape);
-  const char* enc = info.encoding == TensorInfo::Encoding::kDense       ? "dense"
-                    : info.encoding == TensorInfo::Encoding::kCooSparse ? "coo_sparse"
-                                                                        : "composite";
-  d["encoding"] = enc;
+  for (const auto& [key, info] : side) d[py::str(key)] = py::cast(info);
   return d;
 }
 
@@ -336,6 +142,8 @@ class NativeModel {
     s_->close();
   }
   bool closed() const { return s_->closed(); }
+  const std::optional<MappedRestoreStats>& restore_stats() const { return s_->restore_stats(); }
+  // Benchmark hooks (bench/c_loop.cc): the raw handles, never used to load or run.
   uintptr_t session_handle() const { return reinterpret_cast<uintptr_t>(s_->raw_session()); }
   uintptr_t graph_handle() const { return reinterpret_cast<uintptr_t>(s_->raw_graph()); }
   const std::shared_ptr<Session>& session() const { return s_; }
@@ -369,11 +177,16 @@ class NativeSignature {
     return result;
   }
 
-  // With `run_options` (a serialized RunOptions), returns (arrays, serialized RunMetadata).
-  py::object run(py::dict inputs, std::optional<std::vector<std::string>> outputs, std::optional<py::bytes> run_options) {
+  // `outputs`: a list or tuple of output keys, or None for all of them. With
+  // `run_options` (a serialized RunOptions), returns (arrays, serialized RunMetadata).
+  py::object run(py::dict inputs, py::object outputs, std::optional<py::bytes> run_options) {
     std::vector<size_t> idx;
-    if (outputs) {
-      for (const auto& name : *outputs) idx.push_back(output_index(name));
+    if (!outputs.is_none()) {
+      if (!PyList_Check(outputs.ptr()) && !PyTuple_Check(outputs.ptr())) {
+        throw Error(kInvalidType,
+                    label() + ": outputs must be a list of output keys, got " + python_type_name(outputs));
+      }
+      for (py::handle name : outputs) idx.push_back(output_index(key_from_py(name)));
     } else {
       for (size_t i = 0; i < sig_->outputs.size(); ++i) idx.push_back(i);
     }
@@ -395,6 +208,18 @@ class NativeSignature {
     std::string s;
     for (const auto& k : keys) s += (s.empty() ? "" : ", ") + ("'" + k + "'");
     return s.empty() ? "(none)" : s;
+  }
+
+  // An output key given by the caller: str (or bytes), else InvalidTypeError.
+  std::string key_from_py(py::handle key) const {
+    if (PyUnicode_Check(key.ptr())) {
+      Py_ssize_t len;
+      const char* data = PyUnicode_AsUTF8AndSize(key.ptr(), &len);
+      if (data == nullptr) throw py::error_already_set();
+      return std::string(data, static_cast<size_t>(len));
+    }
+    if (PyBytes_Check(key.ptr())) return std::string(PyBytes_AS_STRING(key.ptr()), PyBytes_GET_SIZE(key.ptr()));
+    throw Error(kInvalidType, label() + ": output keys are str, got " + python_type_name(key));
   }
 
   size_t output_index(const std::string& name) const {
@@ -463,36 +288,6 @@ class NativeSignature {
   std::vector<std::string> input_what_, output_what_;
 };
 
-// TensorFlow copies a buffer handed to TF_NewTensor unless its address is a
-// multiple of EIGEN_MAX_ALIGN_BYTES, which the C API does not expose: find it
-// by offering buffers at growing alignments and watching whether TensorFlow
-// lets go of them at once (a copy) or keeps them.
-size_t probe_alignment() {
-  static size_t cached = 0;
-  if (cached != 0) return cached;
-  constexpr size_t kMax = 256;
-  auto* base = static_cast<char*>(std::aligned_alloc(2 * kMax, 4 * kMax));
-  size_t result = kMax;
-  for (size_t a = 8; a <= kMax; a *= 2) {
-    // An address that is a multiple of a but not of 2a.
-    bool released = false;
-    float* data = reinterpret_cast<float*>(base + a);
-    const int64_t dims[1] = {4};
-    TF_Tensor* t = tf_api().NewTensor(
-        kTfFloat, dims, 1, data, 4 * sizeof(float), [](void*, size_t, void* flag) { *static_cast<bool*>(flag) = true; },
-        &released);
-    const bool copied = released;
-    tf_api().DeleteTensor(t);
-    if (!copied) {
-      result = a;
-      break;
-    }
-  }
-  std::free(base);
-  cached = result;
-  return result;
-}
-
 }  // namespace
 }  // namespace tfbundle
 
@@ -528,16 +323,7 @@ PYBIND11_MODULE(_core, m) {
       py::arg("libraries"), py::arg("quiet") = true,
       "Opens TensorFlow's C library (the given files, in order) and returns its version.");
   m.def("tensorflow_loaded", &tf_api_loaded);
-  m.def(
-      "set_dtypes",
-      [](const std::vector<std::pair<int, py::dtype>>& table) {
-        auto& t = dtypes();
-        for (const auto& [tf, np] : table) t.tf_to_np[tf] = np;
-      },
-      "Registers the numpy dtype of each TF_DataType.");
-  m.def("tensor_alignment", &probe_alignment,
-        "The alignment TensorFlow needs to use a buffer without copying it (probed once).");
-  m.def("dtype_name", &dtype_name);
+  bind_tensor(m);  // DTYPES, dtype_name, tensor_alignment
   m.def(
       "load_library",
       [](const std::string& path) {
@@ -545,18 +331,18 @@ PYBIND11_MODULE(_core, m) {
         TfStatus status;
         TF_Library* lib = tf_api().LoadLibrary(path.c_str(), status);
         status.throw_if_error("could not load the op library " + path);
-        // The library's OpList (OpList.op = 1, OpDef.name = 1), owned by the
+        // The library's OpList, owned by the
         // handle, which is never deleted: TensorFlow cannot unload a library.
         TF_Buffer ops = tf_api().GetOpList(lib);
         std::vector<std::string> names;
         wire::Reader list(std::string_view(static_cast<const char*>(ops.data), ops.length), "OpList");
         wire::Field f;
         while (list.next(&f)) {
-          if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+          if (f.number != pb::OpList::kOp || f.type != wire::kLengthDelimited) continue;
           wire::Reader op(f.bytes, "OpDef");
           wire::Field g;
           while (op.next(&g)) {
-            if (g.number == 1 && g.type == wire::kLengthDelimited) names.emplace_back(g.bytes);
+            if (g.number == pb::OpDef::kName && g.type == wire::kLengthDelimited) names.emplace_back(g.bytes);
           }
         }
         return names;
@@ -577,22 +363,78 @@ PYBIND11_MODULE(_core, m) {
       },
       "The tag-sets of the SavedModel in a folder, read without TensorFlow.");
 
+  py::class_<TensorInfo>(m, "TensorInfo", "A tensor of a SignatureDef (read-only).")
+      .def_readonly("name", &TensorInfo::name, "\"op:index\" (dense tensors)")
+      .def_readonly("dtype", &TensorInfo::dtype, "the TF_DataType value")
+      .def_property_readonly("tf_dtype", [](const TensorInfo& t) { return dtype_name(t.dtype); })
+      .def_property_readonly("shape", [](const TensorInfo& t) { return shape_to_py(t.shape); },
+                             "a tuple with None for unknown dimensions, or None for an unknown rank")
+      .def_property_readonly("encoding", [](const TensorInfo& t) { return encoding_name(t.encoding); },
+                             "\"dense\", \"coo_sparse\" or \"composite\"")
+      .def("__repr__", [](const TensorInfo& t) {
+        return "<TensorInfo " + t.name + " " + dtype_name(t.dtype) + " " + encoding_name(t.encoding) + ">";
+      });
+
+  py::class_<SignatureDef>(m, "SignatureDef", "A SignatureDef of the loaded MetaGraphDef (read-only).")
+      .def_readonly("key", &SignatureDef::key)
+      .def_readonly("method_name", &SignatureDef::method_name)
+      .def_property_readonly("inputs", [](const SignatureDef& s) { return infos_to_py(s.inputs); })
+      .def_property_readonly("outputs", [](const SignatureDef& s) { return infos_to_py(s.outputs); })
+      .def("__repr__", [](const SignatureDef& s) { return "<SignatureDef '" + s.key + "'>"; });
+
+  py::class_<MappedRestoreStats>(m, "RestoreStats",
+                                 "What the restore from memory-mapped shards (restore=\"mmap\") fed (read-only).")
+      .def_readonly("tensors", &MappedRestoreStats::tensors, "tensors fed from the mapping")
+      .def_readonly("zero_copy_tensors", &MappedRestoreStats::zero_copy_tensors)
+      .def_readonly("zero_copy_bytes", &MappedRestoreStats::zero_copy_bytes,
+                    "bytes handed to TensorFlow without a copy (64-byte-aligned in the shard)")
+      .def_readonly("copied_tensors", &MappedRestoreStats::copied_tensors)
+      .def_readonly("copied_bytes", &MappedRestoreStats::copied_bytes,
+                    "bytes copied (misaligned, byte-swapped, read sparsely, or strings)")
+      .def_readonly("copied_sparse_bytes", &MappedRestoreStats::copied_sparse_bytes,
+                    "of the copied bytes, those aligned but copied because the graph gathers from them")
+      .def_readonly("tf_read_tensors", &MappedRestoreStats::tf_read_tensors,
+                    "tensors left to TensorFlow's RestoreV2 (slices not stored as such)")
+      .def("__repr__", [](const MappedRestoreStats& s) {
+        return "<RestoreStats tensors=" + std::to_string(s.tensors) +
+               " zero_copy_tensors=" + std::to_string(s.zero_copy_tensors) +
+               " zero_copy_bytes=" + std::to_string(s.zero_copy_bytes) +
+               " copied_tensors=" + std::to_string(s.copied_tensors) +
+               " copied_bytes=" + std::to_string(s.copied_bytes) +
+               " copied_sparse_bytes=" + std::to_string(s.copied_sparse_bytes) +
+               " tf_read_tensors=" + std::to_string(s.tf_read_tensors) + ">";
+      });
+
   py::class_<NativeModel>(m, "NativeModel")
-      .def_static("load", &NativeModel::load, py::arg("export_dir"), py::arg("tags"), py::arg("intra_op_threads") = 0,
+      .def_static("load", &NativeModel::load, py::kw_only(), py::arg("export_dir") = "",
+                  py::arg("tags") = std::vector<std::string>{}, py::arg("meta_graph") = py::none(),
+                  py::arg("checkpoint_prefix") = py::none(), py::arg("asset_dir") = py::none(),
+                  py::arg("assets") = std::vector<std::pair<std::string, std::string>>{},
+                  py::arg("init_op") = py::none(), py::arg("init_local_variables") = false,
+                  py::arg("restore") = "tensorflow", py::arg("intra_op_threads") = 0,
                   py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
-                  py::arg("visible_devices") = py::none())
-      .def_static("from_meta_graph", &NativeModel::from_meta_graph, py::arg("meta_graph"), py::arg("checkpoint_prefix"),
-                  py::arg("assets"), py::arg("init_op"), py::arg("intra_op_threads") = 0,
-                  py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
-                  py::arg("visible_devices") = py::none())
-      .def("describe", &NativeModel::describe)
+                  py::arg("visible_devices") = py::none(),
+                  "Loads a model (Session::load): a SavedModel folder (export_dir + tags) or a serialized "
+                  "MetaGraphDef (meta_graph), restoring its variables as `restore` says: \"tensorflow\" "
+                  "(TF_LoadSessionFromSavedModel), \"graph\" (the SaverDef's restore op), \"mmap\" (from the "
+                  "memory-mapped checkpoint) or \"none\". The GIL is released while loading.")
+      .def_property_readonly("tags", [](const NativeModel& n) { return n.meta_graph().tags; })
+      .def_property_readonly("tensorflow_version", [](const NativeModel& n) { return n.meta_graph().tensorflow_version; })
+      .def_property_readonly("init_op", [](const NativeModel& n) { return n.meta_graph().init_op_name(); })
+      .def_property_readonly("signature_defs", [](const NativeModel& n) { return n.meta_graph().signatures; },
+                             "The MetaGraphDef's SignatureDefs, sorted by key.")
+      .def("unsupported", &NativeModel::unsupported, py::arg("key"),
+           "The inputs and outputs of a signature that cannot be fed or fetched as tensors: key -> why.")
+      .def_property_readonly("restore_stats", [](const NativeModel& n) { return n.restore_stats(); },
+                             "What restore=\"mmap\" fed (a RestoreStats), None for another restore mode.")
       .def("run", &NativeModel::run, py::arg("fetches"), py::arg("feeds"), py::arg("targets"),
            py::arg("run_options") = py::none())
       .def("devices", &NativeModel::devices)
       .def("close", &NativeModel::close)
       .def_property_readonly("closed", &NativeModel::closed)
-      .def("session_handle", &NativeModel::session_handle)
-      .def("graph_handle", &NativeModel::graph_handle);
+      .def("session_handle", &NativeModel::session_handle,
+           "Benchmark hook: the raw TF_Session* (bench/c_loop.cc runs it directly).")
+      .def("graph_handle", &NativeModel::graph_handle, "Benchmark hook: the raw TF_Graph*.");
 
   py::class_<NativeSignature>(m, "NativeSignature")
       .def(py::init<const NativeModel&, const std::string&>())
@@ -602,5 +444,4 @@ PYBIND11_MODULE(_core, m) {
 
   bind_inspect(m);
   bind_checkpoint(m);
-  bind_restore(m);
 }

@@ -6,8 +6,8 @@
 
 namespace tfbundle {
 
+void bind_tensor(pybind11::module_& m);      // bindings_tensor.cc: the DataType table, tensor alignment
 void bind_inspect(pybind11::module_& m);     // bindings_inspect.cc: SavedModel inspection
 void bind_checkpoint(pybind11::module_& m);  // bindings_checkpoint.cc: TensorBundle reader
-void bind_restore(pybind11::module_& m);     // bindings_restore.cc: restore from mapped shards
 
 }  // namespace tfbundle

@@ -5,6 +5,7 @@
 // stays valid after the reader is closed and the mapping goes away with the
 // last array. Strings are decoded into object arrays of bytes (a copy), and
 // data written on a machine of the other byte order is copied and swapped.
+// The numpy dtypes and arrays are made as for model outputs (bindings_tensor.h).
 // Index parsing, string decoding and CRC checks run without the GIL.
 #include <Python.h>
 #include <pybind11/numpy.h>
@@ -12,9 +13,9 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
-#include <unordered_map>
 
 #include "bindings.h"
+#include "bindings_tensor.h"
 #include "crc32c.h"
 #include "sstable.h"
 #include "status.h"
@@ -38,7 +39,9 @@ py::str key_to_py(const std::string& key) {
 
 std::string key_from_py(const py::handle& key) {
   if (PyBytes_Check(key.ptr())) return std::string(PyBytes_AS_STRING(key.ptr()), PyBytes_GET_SIZE(key.ptr()));
-  if (!PyUnicode_Check(key.ptr())) throw py::type_error("a checkpoint key must be str or bytes");
+  if (!PyUnicode_Check(key.ptr())) {
+    throw Error(kInvalidType, "a checkpoint key must be str or bytes, got " + python_type_name(key));
+  }
   PyObject* b = PyUnicode_AsEncodedString(key.ptr(), "utf-8", "surrogateescape");
   if (b == nullptr) throw py::error_already_set();
   std::string out(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
@@ -46,60 +49,14 @@ std::string key_from_py(const py::handle& key) {
   return out;
 }
 
-// numpy dtypes of the fixed-size TensorFlow dtypes, made on first use;
-// ml_dtypes (bfloat16, float8, int4...) is imported only when one is needed.
-std::unordered_map<int, py::object>& numpy_dtypes() {
-  static auto* table = [] {
-    auto* t = new std::unordered_map<int, py::object>();  // never destroyed: outlives interpreter teardown
-    const std::pair<int, const char*> builtin[] = {
-        {kDtFloat, "float32"},   {kDtDouble, "float64"},  {kDtInt32, "int32"},     {kDtUint8, "uint8"},
-        {kDtInt16, "int16"},     {kDtInt8, "int8"},       {kDtComplex64, "complex64"}, {kDtInt64, "int64"},
-        {kDtBool, "bool"},       {kDtQint8, "int8"},      {kDtQuint8, "uint8"},    {kDtQint32, "int32"},
-        {kDtQint16, "int16"},    {kDtQuint16, "uint16"},  {kDtUint16, "uint16"},   {kDtComplex128, "complex128"},
-        {kDtHalf, "float16"},    {kDtUint32, "uint32"},   {kDtUint64, "uint64"},
-    };
-    for (const auto& [dt, name] : builtin) (*t)[dt] = py::dtype(name);
-    return t;
-  }();
-  return *table;
-}
-
-const char* ml_dtypes_name(int dtype) {
-  switch (dtype) {
-    case kDtBfloat16: return "bfloat16";
-    case kDtFloat8E5m2: return "float8_e5m2";
-    case kDtFloat8E4m3fn: return "float8_e4m3fn";
-    case kDtFloat8E4m3fnuz: return "float8_e4m3fnuz";
-    case kDtFloat8E4m3b11fnuz: return "float8_e4m3b11fnuz";
-    case kDtFloat8E5m2fnuz: return "float8_e5m2fnuz";
-    case kDtInt4: return "int4";
-    case kDtUint4: return "uint4";
-    case kDtInt2: return "int2";
-    case kDtUint2: return "uint2";
-    case kDtFloat4E2m1fn: return "float4_e2m1fn";
-    default: return nullptr;
-  }
-}
-
 py::dtype numpy_dtype(const BundleReader& reader, const BundleEntry& e) {
-  auto& table = numpy_dtypes();
-  auto it = table.find(e.dtype);
-  if (it == table.end() && ml_dtypes_name(e.dtype) != nullptr) {
-    try {
-      py::module_ ml = py::module_::import("ml_dtypes");
-      if (py::hasattr(ml, ml_dtypes_name(e.dtype))) {
-        it = table.emplace(e.dtype, py::dtype::from_args(ml.attr(ml_dtypes_name(e.dtype)))).first;
-      }
-    } catch (py::error_already_set&) {
-      // Without ml_dtypes the dtype is reported as unsupported below.
-    }
-  }
-  if (it == table.end()) {
+  PyObject* d = numpy_dtype_or_null(e.dtype, false);
+  if (d == nullptr) {
     throw Error(kUnimplemented, "checkpoint entry " + quote_key(e.key) + " in " + reader.index_path() + " has dtype " +
                                     dtype_name(e.dtype) + ", which has no numpy form" +
-                                    (e.dtype >= kDtBfloat16 ? " (install a recent ml_dtypes)" : ""));
+                                    (e.dtype >= pb::DT_BFLOAT16 ? " (install a recent ml_dtypes)" : ""));
   }
-  return py::reinterpret_borrow<py::dtype>(it->second);
+  return py::reinterpret_borrow<py::dtype>(d);
 }
 
 py::tuple shape_tuple(const std::vector<int64_t>& shape) {
@@ -107,18 +64,6 @@ py::tuple shape_tuple(const std::vector<int64_t>& shape) {
   for (size_t i = 0; i < shape.size(); ++i) t[i] = py::int_(shape[i]);
   return t;
 }
-
-std::vector<py::ssize_t> c_strides(const std::vector<int64_t>& shape, py::ssize_t itemsize) {
-  std::vector<py::ssize_t> strides(shape.size());
-  py::ssize_t s = itemsize;
-  for (size_t i = shape.size(); i-- > 0;) {
-    strides[i] = s;
-    s *= static_cast<py::ssize_t>(shape[i]);
-  }
-  return strides;
-}
-
-void make_read_only(py::array& a) { a.attr("setflags")(py::arg("write") = false); }
 
 const BundleEntry& find_entry(const BundleReader& reader, const std::string& key) {
   const BundleEntry* e = reader.index().find(key);
@@ -136,10 +81,9 @@ py::array numeric_array(const BundleReader& reader, const BundleEntry& e, bool v
     py::gil_scoped_release release;
     bytes = reader.tensor_bytes(e, verify);
   }
-  std::vector<py::ssize_t> shape(e.shape.begin(), e.shape.end());
-  const std::vector<py::ssize_t> strides = c_strides(e.shape, dtype.itemsize());
   if (reader.needs_byte_swap()) {
-    py::array out(dtype, shape, strides);
+    std::vector<py::ssize_t> shape(e.shape.begin(), e.shape.end());
+    py::array out(dtype, shape);
     if (bytes.size > 0) {
       std::memcpy(out.mutable_data(), bytes.data, bytes.size);
       byte_swap_elements(static_cast<char*>(out.mutable_data()), bytes.size, e.dtype);
@@ -148,9 +92,7 @@ py::array numeric_array(const BundleReader& reader, const BundleEntry& e, bool v
   }
   auto* holder = new Owner(bytes.owner);
   py::capsule base(holder, "tfbundle.MappedShard", [](void* p) { delete static_cast<Owner*>(p); });
-  py::array out(dtype, shape, strides, bytes.data, base);
-  make_read_only(out);
-  return out;
+  return view_array(dtype, e.shape, bytes.data, std::move(base), false);
 }
 
 py::array string_array(const BundleReader& reader, const BundleEntry& e, bool verify) {
@@ -160,18 +102,11 @@ py::array string_array(const BundleReader& reader, const BundleEntry& e, bool ve
     py::gil_scoped_release release;
     elements = reader.string_elements(e, verify, &owner);
   }
-  py::list items(elements.size());
-  for (size_t i = 0; i < elements.size(); ++i) {
-    items[i] = py::bytes(elements[i].data(), elements[i].size());
-  }
-  py::module_ np = py::module_::import("numpy");
-  py::object flat = np.attr("empty")(py::int_(elements.size()), py::arg("dtype") = "O");
-  flat[py::slice(py::none(), py::none(), py::none())] = items;
-  return flat.attr("reshape")(shape_tuple(e.shape)).cast<py::array>();
+  return bytes_array(elements, e.shape);
 }
 
 py::array tensor_array(const BundleReader& reader, const BundleEntry& e, bool verify) {
-  if (e.dtype == kDtString) return string_array(reader, e, verify);
+  if (e.dtype == pb::DT_STRING) return string_array(reader, e, verify);
   return numeric_array(reader, e, verify);
 }
 
@@ -181,23 +116,47 @@ py::tuple extents_tuple(const TensorSlice& slice) {
   return t;
 }
 
-// (key, dtype, shape, shard_id, offset, size, crc32c, slices) of an entry.
-py::tuple entry_tuple(const BundleEntry& e) {
-  py::tuple slices(e.slices.size());
-  for (size_t i = 0; i < e.slices.size(); ++i) slices[i] = extents_tuple(e.slices[i]);
-  return py::make_tuple(key_to_py(e.key), e.dtype, shape_tuple(e.shape), e.shard_id, e.offset, e.size,
-                        e.crc32c, slices);
-}
-
 std::vector<std::string> bytes_list(const py::list& shards) {
   std::vector<std::string> out;
-  for (const py::handle& s : shards) out.push_back(s.cast<std::string>());
+  for (const py::handle& s : shards) {
+    try {
+      out.push_back(s.cast<std::string>());
+    } catch (const py::cast_error&) {
+      throw Error(kInvalidType, "a data shard must be bytes, got " + python_type_name(s));
+    }
+  }
   return out;
 }
+
+// An index entry as Python sees it (_core.CheckpointEntry): a copy, so that
+// it does not keep the reader alive.
+py::object entry_to_py(const BundleEntry& e) { return py::cast(e); }
 
 }  // namespace
 
 void bind_checkpoint(py::module_& m) {
+  py::class_<BundleEntry>(m, "CheckpointEntry", "One tensor's entry in a checkpoint's index (read-only).")
+      .def_property_readonly("key", [](const BundleEntry& e) { return key_to_py(e.key); },
+                             "the tensor's name (bytes that are not UTF-8 decoded with surrogateescape)")
+      .def_readonly("dtype", &BundleEntry::dtype, "the DataType value")
+      .def_property_readonly("shape", [](const BundleEntry& e) { return shape_tuple(e.shape); })
+      .def_readonly("shard_id", &BundleEntry::shard_id, "the data shard holding its bytes")
+      .def_readonly("offset", &BundleEntry::offset, "where its bytes start in the shard")
+      .def_readonly("size", &BundleEntry::size, "how many bytes it takes in the shard")
+      .def_readonly("crc32c", &BundleEntry::crc32c, "the masked CRC-32C of its bytes, as stored")
+      .def_property_readonly(
+          "slices",
+          [](const BundleEntry& e) {
+            py::tuple t(e.slices.size());
+            for (size_t i = 0; i < e.slices.size(); ++i) t[i] = extents_tuple(e.slices[i]);
+            return t;
+          },
+          "a partitioned tensor's stored slices, each ((start, length), ...) per dimension; () if not partitioned")
+      .def("__repr__", [](const BundleEntry& e) {
+        return "<CheckpointEntry " + quote_key(e.key) + " " + dtype_name(e.dtype) + " " +
+               std::to_string(e.shape.size()) + "-d, shard " + std::to_string(e.shard_id) + ">";
+      });
+
   py::class_<BundleReader, std::shared_ptr<BundleReader>> cls(m, "BundleReader", R"doc(
 A TensorBundle (checkpoint) reader over memory-mapped data shards.
 
@@ -243,14 +202,15 @@ SavedModel or checkpoint folder and offers friendly names.
           [](const BundleReader& r) {
             py::list out;
             for (const BundleEntry& e : r.index().entries()) {
-              if (!e.is_slice_key()) out.append(entry_tuple(e));
+              if (!e.is_slice_key()) out.append(entry_to_py(e));
             }
             return out;
           },
-          "(key, dtype, shape, shard_id, offset, size, crc32c, slices) of every tensor.")
+          "The index entry (a CheckpointEntry) of every tensor, in key order, slice keys left out.")
       .def(
-          "entry", [](const BundleReader& r, const py::object& key) { return entry_tuple(find_entry(r, key_from_py(key))); },
-          py::arg("key"))
+          "entry",
+          [](const BundleReader& r, const py::object& key) { return entry_to_py(find_entry(r, key_from_py(key))); },
+          py::arg("key"), "The index entry (a CheckpointEntry) stored under key, slice keys included.")
       .def("__contains__",
            [](const BundleReader& r, const py::object& key) { return r.index().find(key_from_py(key)) != nullptr; })
       .def(

@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "model_files.h"
 #include "op_registry.h"
+#include "proto_fields.h"
 #include "status.h"
 #include "tensor_bundle.h"
 #include "text_format.h"
@@ -47,9 +49,10 @@ struct NodeView {
   std::string_view op;
   std::vector<std::pair<std::string_view, std::string_view>> attrs;  // key -> AttrValue bytes
 
+  // The value of `key`; of a key given twice, the last, as protobuf's map parsing keeps.
   const std::string_view* attr(std::string_view key) const {
-    for (const auto& a : attrs) {
-      if (a.first == key) return &a.second;
+    for (auto it = attrs.rbegin(); it != attrs.rend(); ++it) {
+      if (it->first == key) return &it->second;
     }
     return nullptr;
   }
@@ -61,16 +64,16 @@ NodeView parse_node(std::string_view bytes, bool with_attrs) {
   Field f;
   while (r.next(&f)) {
     if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == 2) {
+    if (f.number == pb::NodeDef::kOp) {
       n.op = f.bytes;
-    } else if (f.number == 5 && with_attrs) {
+    } else if (f.number == pb::NodeDef::kAttr && with_attrs) {
       std::string_view key, value;
       Reader e(f.bytes, "NodeDef.attr entry");
       Field g;
       while (e.next(&g)) {
         if (g.type != wire::kLengthDelimited) continue;
-        if (g.number == 1) key = g.bytes;
-        if (g.number == 2) value = g.bytes;
+        if (g.number == pb::MapEntry::kKey) key = g.bytes;
+        if (g.number == pb::MapEntry::kValue) value = g.bytes;
       }
       n.attrs.emplace_back(key, value);
     }
@@ -90,7 +93,7 @@ AttrOneof attr_oneof(std::string_view attr_value) {
   Reader r(attr_value, "AttrValue");
   Field f;
   while (r.next(&f)) {
-    if (f.number >= 1 && f.number <= 10) {
+    if (pb::AttrValue::in_oneof_value(f.number)) {
       out.number = f.number;
       out.field = f;
     }
@@ -103,7 +106,7 @@ std::string_view name_attr_list_name(std::string_view bytes) {
   Reader r(bytes, "NameAttrList");
   Field f;
   while (r.next(&f)) {
-    if (f.number == 1 && f.type == wire::kLengthDelimited) name = f.bytes;
+    if (f.number == pb::NameAttrList::kName && f.type == wire::kLengthDelimited) name = f.bytes;
   }
   return name;
 }
@@ -111,7 +114,7 @@ std::string_view name_attr_list_name(std::string_view bytes) {
 // AttrValue.func.name ("" when the attr holds no function).
 std::string_view attr_func_name(std::string_view attr_value) {
   const AttrOneof v = attr_oneof(attr_value);
-  if (v.number != 10 || v.field.type != wire::kLengthDelimited) return {};
+  if (v.number != pb::AttrValue::kFunc || v.field.type != wire::kLengthDelimited) return {};
   return name_attr_list_name(v.field.bytes);
 }
 
@@ -135,9 +138,9 @@ void parse_op_def_signature(std::string_view bytes, LibraryFunction* fn) {
   Field f;
   while (r.next(&f)) {
     if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == 1) fn->name = std::string(f.bytes);
-    if (f.number == 2) ++fn->input_args;
-    if (f.number == 3) ++fn->output_args;
+    if (f.number == pb::OpDef::kName) fn->name = std::string(f.bytes);
+    if (f.number == pb::OpDef::kInputArg) ++fn->input_args;
+    if (f.number == pb::OpDef::kOutputArg) ++fn->output_args;
   }
 }
 
@@ -146,30 +149,30 @@ Library parse_library(std::string_view graph_def) {
   Reader r(graph_def, "GraphDef");
   Field f;
   while (r.next(&f)) {
-    if (f.number != 2 || f.type != wire::kLengthDelimited) continue;
+    if (f.number != pb::GraphDef::kLibrary || f.type != wire::kLengthDelimited) continue;
     Reader l(f.bytes, "FunctionDefLibrary");
     Field g;
     while (l.next(&g)) {
       if (g.type != wire::kLengthDelimited) continue;
-      if (g.number == 1) {
+      if (g.number == pb::FunctionDefLibrary::kFunction) {
         LibraryFunction fn;
         Reader d(g.bytes, "FunctionDef");
         Field h;
         while (d.next(&h)) {
           if (h.type != wire::kLengthDelimited) continue;
-          if (h.number == 1) parse_op_def_signature(h.bytes, &fn);
-          if (h.number == 3) fn.nodes.push_back(h.bytes);
+          if (h.number == pb::FunctionDef::kSignature) parse_op_def_signature(h.bytes, &fn);
+          if (h.number == pb::FunctionDef::kNodeDef) fn.nodes.push_back(h.bytes);
         }
         lib.by_name[fn.name] = lib.functions.size();
         lib.functions.push_back(std::move(fn));
-      } else if (g.number == 3) {
+      } else if (g.number == pb::FunctionDefLibrary::kRegisteredGradients) {
         std::string func, op_type;
         Reader d(g.bytes, "RegisteredGradient");
         Field h;
         while (d.next(&h)) {
           if (h.type != wire::kLengthDelimited) continue;
-          if (h.number == 1) func = std::string(h.bytes);
-          if (h.number == 2) op_type = std::string(h.bytes);
+          if (h.number == pb::RegisteredGradient::kGradientFunc) func = std::string(h.bytes);
+          if (h.number == pb::RegisteredGradient::kRegisteredOpType) op_type = std::string(h.bytes);
         }
         if (!op_type.empty()) lib.gradient_names[op_type] = func;
       }
@@ -185,13 +188,15 @@ bool is_call_op(std::string_view op) { return op == "PartitionedCall" || op == "
 void attr_functions(const NodeView& node, std::vector<std::string>* out) {
   for (const auto& [key, value] : node.attrs) {
     const AttrOneof v = attr_oneof(value);
-    if (v.number == 10) {
+    if (v.number == pb::AttrValue::kFunc) {
       out->emplace_back(name_attr_list_name(v.field.bytes));
-    } else if (v.number == 1) {
+    } else if (v.number == pb::AttrValue::kList) {
       Reader l(v.field.bytes, "AttrValue.ListValue");
       Field g;
       while (l.next(&g)) {
-        if (g.number == 9 && g.type == wire::kLengthDelimited) out->emplace_back(name_attr_list_name(g.bytes));
+        if (g.number == pb::AttrValue::ListValue::kFunc && g.type == wire::kLengthDelimited) {
+          out->emplace_back(name_attr_list_name(g.bytes));
+        }
       }
     }
   }
@@ -213,7 +218,7 @@ std::set<std::string> function_deps(const LibraryFunction& fn, const Library& li
     if (!is_call_op(node.op)) {
       if (const std::string_view* a = node.attr("_gradient_op_type")) {
         const AttrOneof v = attr_oneof(*a);
-        if (v.number == 2) grad_op_type = std::string(v.field.bytes);
+        if (v.number == pb::AttrValue::kS) grad_op_type = std::string(v.field.bytes);
       }
     }
     if (lib.by_name.count(std::string(node.op))) {
@@ -270,7 +275,7 @@ int64_t list_type_count(std::string_view list_value) {
   Reader r(list_value, "AttrValue.ListValue");
   Field f;
   while (r.next(&f)) {
-    if (f.number == 6) wire::for_each_varint(f, [&](uint64_t) { ++n; });
+    if (f.number == pb::AttrValue::ListValue::kType) wire::for_each_varint(f, [&](uint64_t) { ++n; });
   }
   return n;
 }
@@ -315,9 +320,9 @@ bool count_outputs(const RegisteredOp& op, const NodeView& node, int64_t* count,
     }
     const AttrOneof v = attr_oneof(*value);
     if (kind == '#') {
-      *count += v.number == 3 ? static_cast<int64_t>(v.field.value) : 0;
+      *count += v.number == pb::AttrValue::kI ? static_cast<int64_t>(v.field.value) : 0;
     } else {
-      *count += v.number == 1 ? list_type_count(v.field.bytes) : 0;
+      *count += v.number == pb::AttrValue::kList ? list_type_count(v.field.bytes) : 0;
     }
   }
   return true;
@@ -358,8 +363,10 @@ SavedModelContents parse_saved_model_contents(std::string_view bytes, const std:
     Reader r(bytes, "SavedModel");
     Field f;
     while (r.next(&f)) {
-      if (f.number == 1 && f.type == wire::kVarint) out.schema_version = static_cast<int64_t>(f.value);
-      if (f.number == 2 && f.type == wire::kLengthDelimited) {
+      if (f.number == pb::SavedModel::kSavedModelSchemaVersion && f.type == wire::kVarint) {
+        out.schema_version = static_cast<int64_t>(f.value);
+      }
+      if (f.number == pb::SavedModel::kMetaGraphs && f.type == wire::kLengthDelimited) {
         MetaGraphEntry e;
         e.meta_graph = parse_meta_graph(f.bytes);
         e.bytes = f.bytes;
@@ -396,12 +403,24 @@ std::unordered_set<std::string> reachable_functions(std::vector<std::string> roo
   return seen;
 }
 
+// The string value of attr `key`, or nullopt when it is absent or not a string.
+std::optional<std::string_view> string_attr(const NodeView& node, std::string_view key) {
+  if (const std::string_view* a = node.attr(key)) {
+    const AttrOneof v = attr_oneof(*a);
+    if (v.number == pb::AttrValue::kS) return v.field.bytes;
+  }
+  return std::nullopt;
+}
+
+// The op type as the policy judges it: a few op types are harmless unless an attr names a file.
 std::string policy_key(const NodeView& node) {
   if (node.op == "PrintV2") {
-    if (const std::string_view* a = node.attr("output_stream")) {
-      const AttrOneof v = attr_oneof(*a);
-      if (v.number == 2 && v.field.bytes.substr(0, 7) == "file://") return "PrintV2(file)";
-    }
+    const auto stream = string_attr(node, "output_stream");
+    if (stream && stream->substr(0, 7) == "file://") return "PrintV2(file)";
+  } else if (node.op == "DecodeProtoV2" || node.op == "EncodeProto") {
+    // descriptor_source: "local://" (the default), "bytes://<FileDescriptorSet>", or a file path.
+    const auto source = string_attr(node, "descriptor_source");
+    if (source && *source != "local://" && source->substr(0, 8) != "bytes://") return std::string(node.op) + "(file)";
   }
   return std::string(node.op);
 }
@@ -420,15 +439,15 @@ GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
     Reader r(graph_def, "GraphDef");
     Field f;
     while (r.next(&f)) {
-      if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+      if (f.number != pb::GraphDef::kNode || f.type != wire::kLengthDelimited) continue;
       GraphNode n;
       n.bytes = f.bytes;
       Reader nr(f.bytes, "NodeDef");
       Field g;
       while (nr.next(&g)) {
         if (g.type != wire::kLengthDelimited) continue;
-        if (g.number == 1) n.name = g.bytes;
-        if (g.number == 3) n.inputs.push_back(input_node(g.bytes));
+        if (g.number == pb::NodeDef::kName) n.name = g.bytes;
+        if (g.number == pb::NodeDef::kInput) n.inputs.push_back(input_node(g.bytes));
       }
       graph_nodes.push_back(std::move(n));
     }
@@ -551,7 +570,6 @@ VariablesSummary summarize_variables(const std::string& export_dir) {
   out.format = "v2";
   const BundleIndex index = BundleIndex::parse(MappedFile::read(index_path), index_path);
   out.num_shards = index.header().num_shards;
-  std::vector<bool> used_shards(static_cast<size_t>(std::max(out.num_shards, 0)), false);
   for (const BundleEntry& e : index.entries()) {
     if (e.key == "_CHECKPOINTABLE_OBJECT_GRAPH") {
       out.has_object_graph = true;
@@ -559,10 +577,16 @@ VariablesSummary summarize_variables(const std::string& export_dir) {
     }
     if (!e.is_slice_key()) ++out.count;
     if (e.partitioned()) continue;  // its slices carry the data
-    out.total_bytes += e.size;
-    if (e.shard_id >= 0 && static_cast<size_t>(e.shard_id) < used_shards.size()) used_shards[e.shard_id] = true;
+    // Sizes are read from the file: a corrupt index can hold negative ones or ones whose sum overflows.
+    if (e.size < 0 || __builtin_add_overflow(out.total_bytes, e.size, &out.total_bytes)) {
+      throw Error(kDataLoss, "TensorBundle index " + index_path + " is corrupt: entry " + quote_key(e.key) +
+                                 " has an impossible size (" + std::to_string(e.size) + " bytes)");
+    }
   }
-  for (int32_t i = 0; i < out.num_shards; ++i) {
+  // The shard count is read from the file too (up to 2^31 - 1): stop after kMaxMissingShards
+  // missing files, so that a corrupt count costs at most that many more lookups than there are files.
+  constexpr size_t kMaxMissingShards = 100;
+  for (int32_t i = 0; i < out.num_shards && out.missing_shards.size() < kMaxMissingShards; ++i) {
     char name[64];
     std::snprintf(name, sizeof(name), "variables.data-%05d-of-%05d", i, out.num_shards);
     if (!is_file(dir + "/" + name)) out.missing_shards.push_back(name);
@@ -580,21 +604,23 @@ std::optional<Fingerprint> read_fingerprint(const std::string& export_dir) {
     Field f;
     while (r.next(&f)) {
       switch (f.number) {
-        case 1: fp.saved_model_checksum = f.value; break;
-        case 2: fp.graph_def_program_hash = f.value; break;
-        case 3: fp.signature_def_hash = f.value; break;
-        case 4: fp.saved_object_graph_hash = f.value; break;
-        case 5: fp.checkpoint_hash = f.value; break;
-        case 6:
+        case pb::FingerprintDef::kSavedModelChecksum: fp.saved_model_checksum = f.value; break;
+        case pb::FingerprintDef::kGraphDefProgramHash: fp.graph_def_program_hash = f.value; break;
+        case pb::FingerprintDef::kSignatureDefHash: fp.signature_def_hash = f.value; break;
+        case pb::FingerprintDef::kSavedObjectGraphHash: fp.saved_object_graph_hash = f.value; break;
+        case pb::FingerprintDef::kCheckpointHash: fp.checkpoint_hash = f.value; break;
+        case pb::FingerprintDef::kVersion:
           if (f.type == wire::kLengthDelimited) {
             Reader v(f.bytes, "VersionDef");
             Field g;
             while (v.next(&g)) {
-              if (g.number == 1 && g.type == wire::kVarint) fp.producer = static_cast<int32_t>(g.value);
+              if (g.number == pb::VersionDef::kProducer && g.type == wire::kVarint) {
+                fp.producer = static_cast<int32_t>(g.value);
+              }
             }
           }
           break;
-        case 7:
+        case pb::FingerprintDef::kUuid:
           if (f.type == wire::kLengthDelimited) fp.uuid = std::string(f.bytes);
           break;
         default: break;
@@ -606,13 +632,20 @@ std::optional<Fingerprint> read_fingerprint(const std::string& export_dir) {
 
 namespace {
 
+// A TensorSpecProto, or the same fields of a BoundedTensorSpecProto.
+static_assert(pb::BoundedTensorSpecProto::kName == pb::TensorSpecProto::kName &&
+              pb::BoundedTensorSpecProto::kShape == pb::TensorSpecProto::kShape &&
+              pb::BoundedTensorSpecProto::kDtype == pb::TensorSpecProto::kDtype);
+
 void parse_spec(std::string_view bytes, StructuredValue* v) {
   Reader r(bytes, "TensorSpecProto");
   Field f;
   while (r.next(&f)) {
-    if (f.number == 1 && f.type == wire::kLengthDelimited) v->string = std::string(f.bytes);
-    if (f.number == 2 && f.type == wire::kLengthDelimited) v->shape = parse_tensor_shape(f.bytes);
-    if (f.number == 3 && f.type == wire::kVarint) v->dtype = static_cast<int>(f.value);
+    if (f.number == pb::TensorSpecProto::kName && f.type == wire::kLengthDelimited) v->string = std::string(f.bytes);
+    if (f.number == pb::TensorSpecProto::kShape && f.type == wire::kLengthDelimited) {
+      v->shape = parse_tensor_shape(f.bytes);
+    }
+    if (f.number == pb::TensorSpecProto::kDtype && f.type == wire::kVarint) v->dtype = static_cast<int>(f.value);
   }
 }
 
@@ -624,74 +657,92 @@ StructuredValue parse_structured(std::string_view bytes, int depth) {
   Field f;
   while (r.next(&f)) {
     const bool ld = f.type == wire::kLengthDelimited;
+    namespace sv = pb::StructuredValue;
     switch (f.number) {
-      case 1: v = StructuredValue(); v.kind = StructuredValue::kNone; break;
-      case 11: v.kind = StructuredValue::kFloat64; {
+      case sv::kNoneValue: v = StructuredValue(); v.kind = StructuredValue::kNone; break;
+      case sv::kFloat64Value: v.kind = StructuredValue::kFloat64; {
           double d;
           static_assert(sizeof(d) == sizeof(f.value));
           std::memcpy(&d, &f.value, sizeof(d));
           v.float64 = d;
         }
         break;
-      case 12:
+      case sv::kInt64Value:
         v.kind = StructuredValue::kInt64;
         v.int64 = static_cast<int64_t>(f.value >> 1) ^ -static_cast<int64_t>(f.value & 1);  // zigzag
         break;
-      case 13: if (ld) { v.kind = StructuredValue::kString; v.string = std::string(f.bytes); } break;
-      case 14: v.kind = StructuredValue::kBool; v.boolean = f.value != 0; break;
-      case 31: if (ld) { v.kind = StructuredValue::kTensorShape; v.shape = parse_tensor_shape(f.bytes); } break;
-      case 32: v.kind = StructuredValue::kDType; v.dtype = static_cast<int>(f.value); break;
-      case 33: if (ld) { v = StructuredValue(); v.kind = StructuredValue::kTensorSpec; parse_spec(f.bytes, &v); } break;
-      case 35: if (ld) { v = StructuredValue(); v.kind = StructuredValue::kBoundedTensorSpec; parse_spec(f.bytes, &v); } break;
-      case 34:
+      case sv::kStringValue: if (ld) { v.kind = StructuredValue::kString; v.string = std::string(f.bytes); } break;
+      case sv::kBoolValue: v.kind = StructuredValue::kBool; v.boolean = f.value != 0; break;
+      case sv::kTensorShapeValue:
+        if (ld) { v.kind = StructuredValue::kTensorShape; v.shape = parse_tensor_shape(f.bytes); }
+        break;
+      case sv::kTensorDtypeValue: v.kind = StructuredValue::kDType; v.dtype = static_cast<int>(f.value); break;
+      case sv::kTensorSpecValue:
+        if (ld) { v = StructuredValue(); v.kind = StructuredValue::kTensorSpec; parse_spec(f.bytes, &v); }
+        break;
+      case sv::kBoundedTensorSpecValue:
+        if (ld) { v = StructuredValue(); v.kind = StructuredValue::kBoundedTensorSpec; parse_spec(f.bytes, &v); }
+        break;
+      case sv::kTypeSpecValue:
         if (ld) {
           v = StructuredValue();
           v.kind = StructuredValue::kTypeSpec;
           Reader t(f.bytes, "TypeSpecProto");
           Field g;
           while (t.next(&g)) {
-            if (g.number == 1 && g.type == wire::kVarint) v.type_spec_class = static_cast<int>(g.value);
-            if (g.number == 2 && g.type == wire::kLengthDelimited) v.items = {parse_structured(g.bytes, depth + 1)};
-            if (g.number == 3 && g.type == wire::kLengthDelimited) v.string = std::string(g.bytes);
+            namespace ts = pb::TypeSpecProto;
+            if (g.number == ts::kTypeSpecClass && g.type == wire::kVarint) v.type_spec_class = static_cast<int>(g.value);
+            if (g.number == ts::kTypeState && g.type == wire::kLengthDelimited) {
+              v.items = {parse_structured(g.bytes, depth + 1)};
+            }
+            if (g.number == ts::kTypeSpecClassName && g.type == wire::kLengthDelimited) v.string = std::string(g.bytes);
           }
         }
         break;
-      case 51:
-      case 52:
+      case sv::kListValue:
+      case sv::kTupleValue:
+        static_assert(pb::ListValue::kValues == pb::TupleValue::kValues);
         if (ld) {
           v = StructuredValue();
-          v.kind = f.number == 51 ? StructuredValue::kList : StructuredValue::kTuple;
+          v.kind = f.number == sv::kListValue ? StructuredValue::kList : StructuredValue::kTuple;
           Reader l(f.bytes, "ListValue");
           Field g;
           while (l.next(&g)) {
-            if (g.number == 1 && g.type == wire::kLengthDelimited) v.items.push_back(parse_structured(g.bytes, depth + 1));
+            if (g.number == pb::ListValue::kValues && g.type == wire::kLengthDelimited) {
+              v.items.push_back(parse_structured(g.bytes, depth + 1));
+            }
           }
         }
         break;
-      case 53:
-      case 54:
+      case sv::kDictValue:
+      case sv::kNamedTupleValue:
+        // DictValue.fields map entries and NamedTupleValue.values PairValues: key = 1, value = 2.
+        static_assert(pb::PairValue::kKey == pb::MapEntry::kKey && pb::PairValue::kValue == pb::MapEntry::kValue);
         if (ld) {
           v = StructuredValue();
-          v.kind = f.number == 53 ? StructuredValue::kDict : StructuredValue::kNamedTuple;
+          v.kind = f.number == sv::kDictValue ? StructuredValue::kDict : StructuredValue::kNamedTuple;
           Reader l(f.bytes, "DictValue");
           Field g;
           while (l.next(&g)) {
             if (g.type != wire::kLengthDelimited) continue;
-            if (f.number == 54 && g.number == 1) {
+            if (f.number == sv::kNamedTupleValue && g.number == pb::NamedTupleValue::kName) {
               v.string = std::string(g.bytes);
               continue;
             }
-            if ((f.number == 53 && g.number == 1) || (f.number == 54 && g.number == 2)) {
+            if ((f.number == sv::kDictValue && g.number == pb::DictValue::kFields) ||
+                (f.number == sv::kNamedTupleValue && g.number == pb::NamedTupleValue::kValues)) {
               std::string key;
               StructuredValue item;
               Reader e(g.bytes, "DictValue entry");
               Field h;
               while (e.next(&h)) {
-                if (h.number == 1 && h.type == wire::kLengthDelimited) key = std::string(h.bytes);
-                if (h.number == 2 && h.type == wire::kLengthDelimited) item = parse_structured(h.bytes, depth + 1);
+                if (h.number == pb::PairValue::kKey && h.type == wire::kLengthDelimited) key = std::string(h.bytes);
+                if (h.number == pb::PairValue::kValue && h.type == wire::kLengthDelimited) {
+                  item = parse_structured(h.bytes, depth + 1);
+                }
               }
               // A map keeps one value per key: a repeated key replaces the earlier entry.
-              auto it = f.number == 53 ? std::find(v.keys.begin(), v.keys.end(), key) : v.keys.end();
+              auto it = f.number == sv::kDictValue ? std::find(v.keys.begin(), v.keys.end(), key) : v.keys.end();
               if (it != v.keys.end()) {
                 v.items[static_cast<size_t>(it - v.keys.begin())] = std::move(item);
               } else {
@@ -702,8 +753,8 @@ StructuredValue parse_structured(std::string_view bytes, int depth) {
           }
         }
         break;
-      case 55: v = StructuredValue(); v.kind = StructuredValue::kTensor; break;
-      case 56: v = StructuredValue(); v.kind = StructuredValue::kNumpy; break;
+      case sv::kTensorValue: v = StructuredValue(); v.kind = StructuredValue::kTensor; break;
+      case sv::kNumpyValue: v = StructuredValue(); v.kind = StructuredValue::kNumpy; break;
       default: break;
     }
   }
@@ -759,16 +810,16 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
     Field f;
     while (r.next(&f)) {
       if (f.type != wire::kLengthDelimited) continue;
-      if (f.number == 1) nodes.push_back(f.bytes);
-      if (f.number == 2) {
+      if (f.number == pb::SavedObjectGraph::kNodes) nodes.push_back(f.bytes);
+      if (f.number == pb::SavedObjectGraph::kConcreteFunctions) {
         std::string key;
         std::string_view value;
         Reader e(f.bytes, "SavedObjectGraph.concrete_functions entry");
         Field g;
         while (e.next(&g)) {
           if (g.type != wire::kLengthDelimited) continue;
-          if (g.number == 1) key = std::string(g.bytes);
-          if (g.number == 2) value = g.bytes;
+          if (g.number == pb::MapEntry::kKey) key = std::string(g.bytes);
+          if (g.number == pb::MapEntry::kValue) value = g.bytes;
         }
         concrete[key] = value;
       }
@@ -783,8 +834,9 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
     Reader r(it->second, "SavedConcreteFunction");
     Field f;
     while (r.next(&f)) {
-      if (f.number == 3 && f.type == wire::kLengthDelimited) in = parse_structured_value(f.bytes);
-      if (f.number == 4 && f.type == wire::kLengthDelimited) output = parse_structured_value(f.bytes);
+      if (f.type != wire::kLengthDelimited) continue;
+      if (f.number == pb::SavedConcreteFunction::kCanonicalizedInputSignature) in = parse_structured_value(f.bytes);
+      if (f.number == pb::SavedConcreteFunction::kOutputSignature) output = parse_structured_value(f.bytes);
     }
     *decodable = in.decodable() && output.decodable();
     *has_input = true;
@@ -840,7 +892,7 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
     Reader r(node, "SavedObject");
     Field f;
     while (r.next(&f)) {
-      if (f.number == 3 && f.type == wire::kLengthDelimited) {
+      if (f.number == pb::SavedObject::kSlotVariables && f.type == wire::kLengthDelimited) {
         return fail("unknown", "'_UserObject' object has no attribute 'add_slot' (optimizer slot variables)");
       }
     }
@@ -853,14 +905,15 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
     Reader r(nodes[0], "SavedObject");
     Field f;
     while (r.next(&f)) {
-      if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+      if (f.number != pb::SavedObject::kChildren || f.type != wire::kLengthDelimited) continue;
       int64_t id = -1;
       std::string local;
       Reader c(f.bytes, "ObjectReference");
       Field g;
       while (c.next(&g)) {
-        if (g.number == 1 && g.type == wire::kVarint) id = static_cast<int64_t>(static_cast<int32_t>(g.value));
-        if (g.number == 2 && g.type == wire::kLengthDelimited) local = std::string(g.bytes);
+        namespace ref = pb::TrackableObjectGraph::TrackableObject::ObjectReference;
+        if (g.number == ref::kNodeId && g.type == wire::kVarint) id = static_cast<int64_t>(static_cast<int32_t>(g.value));
+        if (g.number == ref::kLocalName && g.type == wire::kLengthDelimited) local = std::string(g.bytes);
       }
       if (id < 0 || static_cast<size_t>(id) >= nodes.size()) {
         return fail("unknown", "the root object names node " + std::to_string(id) + ", which does not exist");
@@ -877,19 +930,22 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
     Field f;
     while (r.next(&f)) {
       if (f.type != wire::kLengthDelimited) continue;
-      if (f.number == 6 || f.number == 8) {
+      if (f.number == pb::SavedObject::kFunction || f.number == pb::SavedObject::kBareConcreteFunction) {
         is_function = true;
-        rf.bare = f.number == 8;
+        rf.bare = f.number == pb::SavedObject::kBareConcreteFunction;
         names.clear();
         rf.argument_keywords.clear();
-        Reader k(f.bytes, f.number == 6 ? "SavedFunction" : "SavedBareConcreteFunction");
+        Reader k(f.bytes, rf.bare ? "SavedBareConcreteFunction" : "SavedFunction");
+        static_assert(pb::SavedFunction::kConcreteFunctions == pb::SavedBareConcreteFunction::kConcreteFunctionName);
         Field g;
         while (k.next(&g)) {
           if (g.type != wire::kLengthDelimited) continue;
-          if (g.number == 1) names.emplace_back(g.bytes);
-          if (f.number == 8 && g.number == 2) rf.argument_keywords.emplace_back(g.bytes);
+          if (g.number == pb::SavedFunction::kConcreteFunctions) names.emplace_back(g.bytes);
+          if (rf.bare && g.number == pb::SavedBareConcreteFunction::kArgumentKeywords) {
+            rf.argument_keywords.emplace_back(g.bytes);
+          }
         }
-      } else if (f.number >= 4 && f.number <= 12) {
+      } else if (pb::SavedObject::in_oneof_kind(f.number)) {
         is_function = false;  // another member of the `kind` oneof, set later
       }
     }

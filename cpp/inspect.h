@@ -115,11 +115,12 @@ struct VariablesSummary {
   int64_t total_bytes = 0;  // bytes of tensor data the index points to
   int32_t num_shards = 0;
   bool has_object_graph = false;  // the _CHECKPOINTABLE_OBJECT_GRAPH entry (TF2), not counted above
-  std::vector<std::string> missing_shards;  // data files the index names but the folder lacks
+  std::vector<std::string> missing_shards;  // data files the index names but the folder lacks (the first 100)
 };
 
 // Reads variables/variables.index (header and entries only; no tensor data).
-// Throws as BundleIndex::parse for a malformed index.
+// Throws as BundleIndex::parse for a malformed index, and DATA_LOSS for an
+// entry of negative size or sizes whose sum overflows.
 VariablesSummary summarize_variables(const std::string& export_dir);
 
 struct Fingerprint {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 
+#include "proto_fields.h"
 #include "status.h"
 #include "tensor.h"
 #include "tensor_bundle.h"
@@ -148,21 +149,20 @@ struct GraphNode {
   std::vector<std::string> inputs;
 };
 
-// GraphDef: node = 1. NodeDef: name = 1, op = 2, input = 3.
 std::vector<GraphNode> graph_nodes(std::string_view graph_def) {
   std::vector<GraphNode> nodes;
   wire::Reader graph(graph_def, "GraphDef");
   wire::Field f;
   while (graph.next(&f)) {
-    if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+    if (f.number != pb::GraphDef::kNode || f.type != wire::kLengthDelimited) continue;
     wire::Reader node(f.bytes, "NodeDef");
     wire::Field g;
     GraphNode n;
     while (node.next(&g)) {
       if (g.type != wire::kLengthDelimited) continue;
-      if (g.number == 1) n.name.assign(g.bytes);
-      else if (g.number == 2) n.op.assign(g.bytes);
-      else if (g.number == 3) n.inputs.emplace_back(g.bytes);
+      if (g.number == pb::NodeDef::kName) n.name.assign(g.bytes);
+      else if (g.number == pb::NodeDef::kOp) n.op.assign(g.bytes);
+      else if (g.number == pb::NodeDef::kInput) n.inputs.emplace_back(g.bytes);
     }
     nodes.push_back(std::move(n));
   }
@@ -257,7 +257,6 @@ const BundleEntry* stored_slice(const BundleReader& reader, const BundleEntry& f
 }  // namespace
 
 std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const std::string& restore_op_name) {
-  // GraphDef: node = 1. NodeDef: name = 1, op = 2, input = 3.
   std::string op_name = restore_op_name;
   if (!op_name.empty() && op_name[0] == '^') op_name.erase(0, 1);
   op_name = split_input(op_name).first;
@@ -355,7 +354,7 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
                                           dtype_name(want));
       }
       TensorPtr value;
-      if (entry->dtype == kDtString) {
+      if (entry->dtype == pb::DT_STRING) {
         std::shared_ptr<const MappedFile> owner;
         const std::vector<std::string_view> elems = reader->string_elements(*entry, false, &owner);
         value = make_string_tensor(entry->shape, elems);

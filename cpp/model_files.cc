@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 
+#include "proto_fields.h"
 #include "saved_model.h"
 #include "status.h"
 #include "wire.h"
@@ -27,16 +28,15 @@ std::string describe_sets(const std::vector<std::vector<std::string>>& sets) {
 }
 
 std::vector<std::string> tags_of(std::string_view meta_graph) {
-  // MetaGraphDef.meta_info_def = 1; MetaInfoDef.tags = 4.
   std::vector<std::string> tags;
   wire::Reader r(meta_graph, "MetaGraphDef");
   wire::Field f;
   while (r.next(&f)) {
-    if (f.number != 1 || f.type != wire::kLengthDelimited) continue;
+    if (f.number != pb::MetaGraphDef::kMetaInfoDef || f.type != wire::kLengthDelimited) continue;
     wire::Reader info(f.bytes, "MetaInfoDef");
     wire::Field g;
     while (info.next(&g)) {
-      if (g.number == 4 && g.type == wire::kLengthDelimited) tags.emplace_back(g.bytes);
+      if (g.number == pb::MetaGraphDef::MetaInfoDef::kTags && g.type == wire::kLengthDelimited) tags.emplace_back(g.bytes);
     }
   }
   return tags;
@@ -47,7 +47,7 @@ void for_each_meta_graph(std::string_view saved_model, Fn&& fn) {
   wire::Reader r(saved_model, "saved_model.pb");
   wire::Field f;
   while (r.next(&f)) {
-    if (f.number == 2 && f.type == wire::kLengthDelimited) fn(f.bytes);
+    if (f.number == pb::SavedModel::kMetaGraphs && f.type == wire::kLengthDelimited) fn(f.bytes);
   }
 }
 
@@ -145,7 +145,7 @@ CheckpointFormat checkpoint_format(const std::string& prefix) {
 
 std::string saver_restore_path(const std::string& prefix) {
   if (is_file(prefix + ".index") || is_file(prefix) || !has_v1_shards(prefix)) return prefix;
-  return prefix + "-?????-of-?????";
+  return prefix + "-?????" + "-of-?????";  // two literals: "??-" would be a trigraph
 }
 
 }  // namespace tfbundle

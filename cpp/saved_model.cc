@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "proto_fields.h"
 #include "status.h"
 #include "wire.h"
 
@@ -21,15 +22,15 @@ TensorShape parse_tensor_shape(std::string_view bytes) {
   Reader r(bytes, "TensorShapeProto");
   Field f;
   while (r.next(&f)) {
-    if (f.number == 2 && f.type == wire::kLengthDelimited) {
+    if (f.number == pb::TensorShapeProto::kDim && f.type == wire::kLengthDelimited) {
       int64_t size = 0;
       Reader d(f.bytes, "TensorShapeProto.Dim");
       Field g;
       while (d.next(&g)) {
-        if (g.number == 1 && g.type == wire::kVarint) size = static_cast<int64_t>(g.value);
+        if (g.number == pb::TensorShapeProto::Dim::kSize && g.type == wire::kVarint) size = static_cast<int64_t>(g.value);
       }
       shape.dims.push_back(size);
-    } else if (f.number == 3 && f.type == wire::kVarint) {
+    } else if (f.number == pb::TensorShapeProto::kUnknownRank && f.type == wire::kVarint) {
       shape.unknown_rank = f.value != 0;
     }
   }
@@ -51,26 +52,28 @@ TensorInfo parse_tensor_info(std::string_view bytes, int depth = 0) {
   Field f;
   while (r.next(&f)) {
     switch (f.number) {
-      case 1: info.name = str(f); break;
-      case 2: info.dtype = static_cast<int>(f.value); break;
-      case 3: info.shape = parse_tensor_shape(f.bytes); break;
-      case 4: {
+      case pb::TensorInfo::kName: info.name = str(f); break;
+      case pb::TensorInfo::kDtype: info.dtype = static_cast<int>(f.value); break;
+      case pb::TensorInfo::kTensorShape: info.shape = parse_tensor_shape(f.bytes); break;
+      case pb::TensorInfo::kCooSparse: {
         info.encoding = TensorInfo::Encoding::kCooSparse;
         Reader c(f.bytes, "TensorInfo.CooSparse");
         Field g;
         while (c.next(&g)) {
-          if (g.number == 1) info.coo_values = str(g);
-          if (g.number == 2) info.coo_indices = str(g);
-          if (g.number == 3) info.coo_dense_shape = str(g);
+          if (g.number == pb::TensorInfo::CooSparse::kValuesTensorName) info.coo_values = str(g);
+          if (g.number == pb::TensorInfo::CooSparse::kIndicesTensorName) info.coo_indices = str(g);
+          if (g.number == pb::TensorInfo::CooSparse::kDenseShapeTensorName) info.coo_dense_shape = str(g);
         }
         break;
       }
-      case 5: {
+      case pb::TensorInfo::kCompositeTensor: {
         info.encoding = TensorInfo::Encoding::kComposite;
         Reader c(f.bytes, "TensorInfo.CompositeTensor");
         Field g;
         while (c.next(&g)) {
-          if (g.number == 2 && g.type == wire::kLengthDelimited) info.components.push_back(parse_tensor_info(g.bytes, depth + 1));
+          if (g.number == pb::TensorInfo::CompositeTensor::kComponents && g.type == wire::kLengthDelimited) {
+            info.components.push_back(parse_tensor_info(g.bytes, depth + 1));
+          }
         }
         break;
       }
@@ -80,7 +83,7 @@ TensorInfo parse_tensor_info(std::string_view bytes, int depth = 0) {
   return info;
 }
 
-// A map<string, Message> entry: key = 1, value = 2.
+// A map<string, Message> entry.
 template <typename Fn>
 void parse_map_entry(std::string_view bytes, const char* what, Fn&& on_entry) {
   std::string key;
@@ -88,8 +91,8 @@ void parse_map_entry(std::string_view bytes, const char* what, Fn&& on_entry) {
   Reader r(bytes, what);
   Field f;
   while (r.next(&f)) {
-    if (f.number == 1 && f.type == wire::kLengthDelimited) key = str(f);
-    if (f.number == 2 && f.type == wire::kLengthDelimited) value = f.bytes;
+    if (f.number == pb::MapEntry::kKey && f.type == wire::kLengthDelimited) key = str(f);
+    if (f.number == pb::MapEntry::kValue && f.type == wire::kLengthDelimited) value = f.bytes;
   }
   on_entry(std::move(key), value);
 }
@@ -106,12 +109,12 @@ SignatureDef parse_signature(std::string key, std::string_view bytes) {
   Reader r(bytes, "SignatureDef");
   Field f;
   while (r.next(&f)) {
-    if ((f.number == 1 || f.number == 2) && f.type == wire::kLengthDelimited) {
-      NamedInfos* dst = f.number == 1 ? &sig.inputs : &sig.outputs;
+    if ((f.number == pb::SignatureDef::kInputs || f.number == pb::SignatureDef::kOutputs) && f.type == wire::kLengthDelimited) {
+      NamedInfos* dst = f.number == pb::SignatureDef::kInputs ? &sig.inputs : &sig.outputs;
       parse_map_entry(f.bytes, "SignatureDef map entry", [&](std::string k, std::string_view v) {
         dst->emplace_back(std::move(k), parse_tensor_info(v));
       });
-    } else if (f.number == 3 && f.type == wire::kLengthDelimited) {
+    } else if (f.number == pb::SignatureDef::kMethodName && f.type == wire::kLengthDelimited) {
       sig.method_name = str(f);
     }
   }
@@ -125,11 +128,11 @@ void parse_meta_info(std::string_view bytes, MetaGraph* mg) {
   Field f;
   while (r.next(&f)) {
     switch (f.number) {
-      case 1: mg->meta_graph_version = str(f); break;
-      case 4: mg->tags.push_back(str(f)); break;
-      case 5: mg->tensorflow_version = str(f); break;
-      case 6: mg->tensorflow_git_version = str(f); break;
-      case 7: mg->stripped_default_attrs = f.value != 0; break;
+      case pb::MetaGraphDef::MetaInfoDef::kMetaGraphVersion: mg->meta_graph_version = str(f); break;
+      case pb::MetaGraphDef::MetaInfoDef::kTags: mg->tags.push_back(str(f)); break;
+      case pb::MetaGraphDef::MetaInfoDef::kTensorflowVersion: mg->tensorflow_version = str(f); break;
+      case pb::MetaGraphDef::MetaInfoDef::kTensorflowGitVersion: mg->tensorflow_git_version = str(f); break;
+      case pb::MetaGraphDef::MetaInfoDef::kStrippedDefaultAttrs: mg->stripped_default_attrs = f.value != 0; break;
       default: break;
     }
   }
@@ -141,11 +144,11 @@ SaverDef parse_saver(std::string_view bytes) {
   Field f;
   while (r.next(&f)) {
     switch (f.number) {
-      case 1: s.filename_tensor_name = str(f); break;
-      case 2: s.save_tensor_name = str(f); break;
-      case 3: s.restore_op_name = str(f); break;
-      case 5: s.sharded = f.value != 0; break;
-      case 7: s.version = static_cast<int>(f.value); break;
+      case pb::SaverDef::kFilenameTensorName: s.filename_tensor_name = str(f); break;
+      case pb::SaverDef::kSaveTensorName: s.save_tensor_name = str(f); break;
+      case pb::SaverDef::kRestoreOpName: s.restore_op_name = str(f); break;
+      case pb::SaverDef::kSharded: s.sharded = f.value != 0; break;
+      case pb::SaverDef::kVersion: s.version = static_cast<int>(f.value); break;
       default: break;
     }
   }
@@ -157,8 +160,10 @@ AssetFile parse_asset(std::string_view bytes) {
   Reader r(bytes, "AssetFileDef");
   Field f;
   while (r.next(&f)) {
-    if (f.number == 1 && f.type == wire::kLengthDelimited) a.tensor_name = parse_tensor_info(f.bytes).name;
-    if (f.number == 2) a.filename = str(f);
+    if (f.number == pb::AssetFileDef::kTensorInfo && f.type == wire::kLengthDelimited) {
+      a.tensor_name = parse_tensor_info(f.bytes).name;
+    }
+    if (f.number == pb::AssetFileDef::kFilename) a.filename = str(f);
   }
   return a;
 }
@@ -166,43 +171,43 @@ AssetFile parse_asset(std::string_view bytes) {
 // Reads the node_list collections, the initializers of the "local_variables"
 // collection (a bytes_list of VariableDefs) and the AssetFileDefs of the
 // "saved_model_assets" collection (an any_list) into `packed_assets`.
-// CollectionDef: node_list = 1, bytes_list = 2, any_list = 5; each list's
-// value = 1. VariableDef: initializer_name = 2. Any: value = 2.
 void parse_collection(std::string key, std::string_view bytes, MetaGraph* mg, std::vector<AssetFile>* packed_assets) {
   Reader r(bytes, "CollectionDef");
   Field f;
   while (r.next(&f)) {
     if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == 1) {
+    if (f.number == pb::CollectionDef::kNodeList) {
       auto& names = mg->node_collections[key];
       Reader n(f.bytes, "CollectionDef.NodeList");
       Field g;
       while (n.next(&g)) {
-        if (g.number == 1) names.push_back(str(g));
+        if (g.number == pb::CollectionDef::NodeList::kValue) names.push_back(str(g));
       }
-    } else if (f.number == 2 && key == "local_variables") {
+    } else if (f.number == pb::CollectionDef::kBytesList && key == "local_variables") {
       Reader list(f.bytes, "CollectionDef.BytesList");
       Field g;
       while (list.next(&g)) {
-        if (g.number != 1 || g.type != wire::kLengthDelimited) continue;
+        if (g.number != pb::CollectionDef::BytesList::kValue || g.type != wire::kLengthDelimited) continue;
         Reader var(g.bytes, "VariableDef");
         Field h;
         while (var.next(&h)) {
-          if (h.number == 2 && h.type == wire::kLengthDelimited) {
+          if (h.number == pb::VariableDef::kInitializerName && h.type == wire::kLengthDelimited) {
             mg->local_variable_initializers.push_back(str(h));
             break;
           }
         }
       }
-    } else if (f.number == 5 && key == "saved_model_assets") {
+    } else if (f.number == pb::CollectionDef::kAnyList && key == "saved_model_assets") {
       Reader list(f.bytes, "CollectionDef.AnyList");
       Field g;
       while (list.next(&g)) {
-        if (g.number != 1 || g.type != wire::kLengthDelimited) continue;
+        if (g.number != pb::CollectionDef::AnyList::kValue || g.type != wire::kLengthDelimited) continue;
         Reader any(g.bytes, "Any");
         Field h;
         while (any.next(&h)) {
-          if (h.number == 2 && h.type == wire::kLengthDelimited) packed_assets->push_back(parse_asset(h.bytes));
+          if (h.number == pb::protobuf::Any::kValue && h.type == wire::kLengthDelimited) {
+            packed_assets->push_back(parse_asset(h.bytes));
+          }
         }
       }
     }
@@ -213,7 +218,7 @@ void count_node_ops(std::string_view node_def, std::map<std::string, int64_t>* c
   Reader r(node_def, "NodeDef");
   Field f;
   while (r.next(&f)) {
-    if (f.number == 2 && f.type == wire::kLengthDelimited) ++(*counts)[str(f)];
+    if (f.number == pb::NodeDef::kOp && f.type == wire::kLengthDelimited) ++(*counts)[str(f)];
   }
 }
 
@@ -227,20 +232,20 @@ MetaGraph parse_meta_graph(std::string_view bytes) {
   while (r.next(&f)) {
     if (f.type != wire::kLengthDelimited) continue;
     switch (f.number) {
-      case 1: parse_meta_info(f.bytes, &mg); break;
-      case 2: mg.graph_def = f.bytes; break;
-      case 3: mg.saver = parse_saver(f.bytes); break;
-      case 4:
+      case pb::MetaGraphDef::kMetaInfoDef: parse_meta_info(f.bytes, &mg); break;
+      case pb::MetaGraphDef::kGraphDef: mg.graph_def = f.bytes; break;
+      case pb::MetaGraphDef::kSaverDef: mg.saver = parse_saver(f.bytes); break;
+      case pb::MetaGraphDef::kCollectionDef:
         parse_map_entry(f.bytes, "MetaGraphDef.collection_def entry",
                         [&](std::string k, std::string_view v) { parse_collection(std::move(k), v, &mg, &packed_assets); });
         break;
-      case 5:
+      case pb::MetaGraphDef::kSignatureDef:
         parse_map_entry(f.bytes, "MetaGraphDef.signature_def entry", [&](std::string k, std::string_view v) {
           mg.signatures.push_back(parse_signature(std::move(k), v));
         });
         break;
-      case 6: mg.assets.push_back(parse_asset(f.bytes)); break;
-      case 7:
+      case pb::MetaGraphDef::kAssetFileDef: mg.assets.push_back(parse_asset(f.bytes)); break;
+      case pb::MetaGraphDef::kObjectGraphDef:
         mg.has_object_graph = true;
         mg.object_graph_def = f.bytes;
         break;
@@ -258,8 +263,12 @@ SavedModelProto parse_saved_model(std::string_view bytes) {
   Reader r(bytes, "SavedModel");
   Field f;
   while (r.next(&f)) {
-    if (f.number == 1 && f.type == wire::kVarint) sm.schema_version = static_cast<int64_t>(f.value);
-    if (f.number == 2 && f.type == wire::kLengthDelimited) sm.meta_graphs.push_back(parse_meta_graph(f.bytes));
+    if (f.number == pb::SavedModel::kSavedModelSchemaVersion && f.type == wire::kVarint) {
+      sm.schema_version = static_cast<int64_t>(f.value);
+    }
+    if (f.number == pb::SavedModel::kMetaGraphs && f.type == wire::kLengthDelimited) {
+      sm.meta_graphs.push_back(parse_meta_graph(f.bytes));
+    }
   }
   return sm;
 }
@@ -296,17 +305,17 @@ std::map<std::string, int64_t> graph_op_counts(std::string_view graph_def) {
   Field f;
   while (r.next(&f)) {
     if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == 1) {
+    if (f.number == pb::GraphDef::kNode) {
       count_node_ops(f.bytes, &counts);
-    } else if (f.number == 2) {  // FunctionDefLibrary
+    } else if (f.number == pb::GraphDef::kLibrary) {
       Reader lib(f.bytes, "FunctionDefLibrary");
       Field g;
       while (lib.next(&g)) {
-        if (g.number != 1 || g.type != wire::kLengthDelimited) continue;
+        if (g.number != pb::FunctionDefLibrary::kFunction || g.type != wire::kLengthDelimited) continue;
         Reader fn(g.bytes, "FunctionDef");
         Field h;
         while (fn.next(&h)) {
-          if (h.number == 3 && h.type == wire::kLengthDelimited) count_node_ops(h.bytes, &counts);
+          if (h.number == pb::FunctionDef::kNodeDef && h.type == wire::kLengthDelimited) count_node_ops(h.bytes, &counts);
         }
       }
     }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "model_files.h"
+#include "proto_fields.h"
 #include "status.h"
 #include "wire.h"
 
@@ -72,18 +73,20 @@ std::set<Session*>& live_sessions() {
 }  // namespace
 
 std::string serialize_config(const SessionConfig& config) {
-  // ConfigProto (tensorflow/core/protobuf/config.proto): intra_op_parallelism_threads = 2,
-  // inter_op_parallelism_threads = 5, gpu_options = 6, allow_soft_placement = 7.
-  // GPUOptions: allow_growth = 4, visible_device_list = 5.
+  namespace cp = pb::ConfigProto;
   wire::Writer w;
-  if (config.intra_op_threads > 0) w.varint_field(2, static_cast<uint64_t>(config.intra_op_threads));
+  if (config.intra_op_threads > 0) {
+    w.varint_field(cp::kIntraOpParallelismThreads, static_cast<uint64_t>(config.intra_op_threads));
+  }
   // A negative inter_op_parallelism_threads runs every op in the caller's thread.
-  if (config.inter_op_threads != 0) w.varint_field(5, static_cast<uint64_t>(static_cast<int64_t>(config.inter_op_threads)));
+  if (config.inter_op_threads != 0) {
+    w.varint_field(cp::kInterOpParallelismThreads, static_cast<uint64_t>(static_cast<int64_t>(config.inter_op_threads)));
+  }
   wire::Writer gpu;
-  if (config.gpu_memory_growth.has_value()) gpu.varint_field(4, *config.gpu_memory_growth ? 1 : 0);
-  if (config.visible_devices.has_value()) gpu.bytes_field(5, *config.visible_devices);
-  if (!gpu.data().empty()) w.bytes_field(6, gpu.data());
-  if (config.allow_soft_placement) w.varint_field(7, 1);
+  if (config.gpu_memory_growth.has_value()) gpu.varint_field(pb::GPUOptions::kAllowGrowth, *config.gpu_memory_growth ? 1 : 0);
+  if (config.visible_devices.has_value()) gpu.bytes_field(pb::GPUOptions::kVisibleDeviceList, *config.visible_devices);
+  if (!gpu.data().empty()) w.bytes_field(cp::kGpuOptions, gpu.data());
+  if (config.allow_soft_placement) w.varint_field(cp::kAllowSoftPlacement, 1);
   return w.data();
 }
 
@@ -157,6 +160,7 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
                                     " is in an older checkpoint format (V1): load it with the default restore");
   }
   s->import_graph(request.config);
+  if (request.restore == RestoreMode::kMapped) s->restore_stats_ = MappedRestoreStats{};  // zeros: nothing to restore
   if (!plan.checkpoint_prefix.empty()) {
     if (request.restore == RestoreMode::kMapped) {
       s->restore_mapped(plan);

@@ -31,6 +31,10 @@ enum Code : int {
   // tfbundle's own: use after close() (FAILED_PRECONDITION to TensorFlow's
   // eyes; the bindings raise tfbundle.errors.ClosedError for it).
   kClosed = 1000,
+  // tfbundle's own: an argument of the wrong Python type or numpy dtype
+  // (INVALID_ARGUMENT to TensorFlow's eyes; the bindings raise
+  // tfbundle.errors.InvalidTypeError, also a TypeError, for it).
+  kInvalidType = 1001,
 };
 
 class Error : public std::runtime_error {

@@ -89,7 +89,7 @@ TensorPtr make_string_tensor(const std::vector<int64_t>& dims, const std::vector
     api.StringCopy(&items[i], values[i].data(), values[i].size());
   }
   auto* owner = new StringBuffer{items, n};
-  TF_Tensor* t = api.NewTensor(kTfString, dims.data(), static_cast<int>(dims.size()), items, len, free_strings, owner);
+  TF_Tensor* t = api.NewTensor(pb::DT_STRING, dims.data(), static_cast<int>(dims.size()), items, len, free_strings, owner);
   if (t == nullptr) {
     free_strings(items, len, owner);
     throw Error(kInvalidArgument, "TensorFlow refused a string tensor");

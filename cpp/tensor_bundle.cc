@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "crc32c.h"
+#include "proto_fields.h"
 #include "sstable.h"
 #include "status.h"
 #include "tf_c_api.h"
@@ -65,19 +66,19 @@ std::vector<int64_t> parse_shape(std::string_view bytes, bool* unknown_rank) {
   wire::Reader r(bytes, "TensorShapeProto");
   wire::Field f;
   while (r.next(&f)) {
-    if (f.number == 2) {
+    if (f.number == pb::TensorShapeProto::kDim) {
       expect_type(f, wire::kLengthDelimited);
       int64_t size = 0;
       wire::Reader d(f.bytes, "TensorShapeProto.Dim");
       wire::Field g;
       while (d.next(&g)) {
-        if (g.number == 1) {
+        if (g.number == pb::TensorShapeProto::Dim::kSize) {
           expect_type(g, wire::kVarint);
           size = static_cast<int64_t>(g.value);
         }
       }
       dims.push_back(size);
-    } else if (f.number == 3) {
+    } else if (f.number == pb::TensorShapeProto::kUnknownRank) {
       expect_type(f, wire::kVarint);
       *unknown_rank = f.value != 0;
     }
@@ -90,16 +91,16 @@ TensorSlice parse_slice(std::string_view bytes) {
   wire::Reader r(bytes, "TensorSliceProto");
   wire::Field f;
   while (r.next(&f)) {
-    if (f.number != 1) continue;
+    if (f.number != pb::TensorSliceProto::kExtent) continue;
     expect_type(f, wire::kLengthDelimited);
     SliceExtent e;
     wire::Reader x(f.bytes, "TensorSliceProto.Extent");
     wire::Field g;
     while (x.next(&g)) {
-      if (g.number == 1) {
+      if (g.number == pb::TensorSliceProto::Extent::kStart) {
         expect_type(g, wire::kVarint);
         e.start = static_cast<int64_t>(g.value);
-      } else if (g.number == 2) {
+      } else if (g.number == pb::TensorSliceProto::Extent::kLength) {
         expect_type(g, wire::kVarint);
         e.length = static_cast<int64_t>(g.value);
       }
@@ -113,15 +114,16 @@ BundleEntry parse_entry(std::string_view bytes) {
   BundleEntry e;
   wire::Reader r(bytes, "BundleEntryProto");
   wire::Field f;
+  namespace be = pb::BundleEntryProto;
   while (r.next(&f)) {
     switch (f.number) {
-      case 1: expect_type(f, wire::kVarint); e.dtype = static_cast<int>(static_cast<int32_t>(f.value)); break;
-      case 2: expect_type(f, wire::kLengthDelimited); e.shape = parse_shape(f.bytes, &e.unknown_rank); break;
-      case 3: expect_type(f, wire::kVarint); e.shard_id = static_cast<int32_t>(f.value); break;
-      case 4: expect_type(f, wire::kVarint); e.offset = static_cast<int64_t>(f.value); break;
-      case 5: expect_type(f, wire::kVarint); e.size = static_cast<int64_t>(f.value); break;
-      case 6: expect_type(f, wire::kFixed32); e.crc32c = static_cast<uint32_t>(f.value); break;
-      case 7: expect_type(f, wire::kLengthDelimited); e.slices.push_back(parse_slice(f.bytes)); break;
+      case be::kDtype: expect_type(f, wire::kVarint); e.dtype = static_cast<int>(static_cast<int32_t>(f.value)); break;
+      case be::kShape: expect_type(f, wire::kLengthDelimited); e.shape = parse_shape(f.bytes, &e.unknown_rank); break;
+      case be::kShardId: expect_type(f, wire::kVarint); e.shard_id = static_cast<int32_t>(f.value); break;
+      case be::kOffset: expect_type(f, wire::kVarint); e.offset = static_cast<int64_t>(f.value); break;
+      case be::kSize: expect_type(f, wire::kVarint); e.size = static_cast<int64_t>(f.value); break;
+      case be::kCrc32c: expect_type(f, wire::kFixed32); e.crc32c = static_cast<uint32_t>(f.value); break;
+      case be::kSlices: expect_type(f, wire::kLengthDelimited); e.slices.push_back(parse_slice(f.bytes)); break;
       default: break;
     }
   }
@@ -135,20 +137,20 @@ BundleHeader parse_header(std::string_view bytes) {
   int64_t endianness = 0;
   while (r.next(&f)) {
     switch (f.number) {
-      case 1: expect_type(f, wire::kVarint); h.num_shards = static_cast<int32_t>(f.value); break;
-      case 2: expect_type(f, wire::kVarint); endianness = static_cast<int64_t>(f.value); break;
-      case 3: {
+      case pb::BundleHeaderProto::kNumShards: expect_type(f, wire::kVarint); h.num_shards = static_cast<int32_t>(f.value); break;
+      case pb::BundleHeaderProto::kEndianness: expect_type(f, wire::kVarint); endianness = static_cast<int64_t>(f.value); break;
+      case pb::BundleHeaderProto::kVersion: {
         expect_type(f, wire::kLengthDelimited);
         wire::Reader v(f.bytes, "VersionDef");
         wire::Field g;
         while (v.next(&g)) {
-          if (g.number == 1) {
+          if (g.number == pb::VersionDef::kProducer) {
             expect_type(g, wire::kVarint);
             h.producer = static_cast<int32_t>(g.value);
-          } else if (g.number == 2) {
+          } else if (g.number == pb::VersionDef::kMinConsumer) {
             expect_type(g, wire::kVarint);
             h.min_consumer = static_cast<int32_t>(g.value);
-          } else if (g.number == 3) {
+          } else if (g.number == pb::VersionDef::kBadConsumers) {
             if (!wire::for_each_varint(g, [&](uint64_t x) { h.bad_consumers.push_back(static_cast<int32_t>(x)); })) {
               throw Error(kDataLoss, "VersionDef.bad_consumers is malformed");
             }
@@ -159,10 +161,10 @@ BundleHeader parse_header(std::string_view bytes) {
       default: break;
     }
   }
-  if (endianness != 0 && endianness != 1) {
+  if (endianness != pb::BundleHeaderProto::LITTLE && endianness != pb::BundleHeaderProto::BIG) {
     throw Error(kDataLoss, "unknown endianness " + std::to_string(endianness));
   }
-  h.big_endian = endianness == 1;
+  h.big_endian = endianness == pb::BundleHeaderProto::BIG;
   return h;
 }
 
@@ -265,17 +267,8 @@ uint32_t extend_uint(uint32_t crc, uint64_t v, int nbytes, bool big_endian) {
 }  // namespace
 
 int bundle_dtype_size(int dtype) {
-  switch (dtype) {
-    case kDtFloat: case kDtInt32: case kDtQint32: case kDtUint32: return 4;
-    case kDtDouble: case kDtInt64: case kDtUint64: case kDtComplex64: return 8;
-    case kDtComplex128: return 16;
-    case kDtInt16: case kDtUint16: case kDtQint16: case kDtQuint16: case kDtBfloat16: case kDtHalf: return 2;
-    case kDtUint8: case kDtInt8: case kDtBool: case kDtQint8: case kDtQuint8:
-    case kDtFloat8E5m2: case kDtFloat8E4m3fn: case kDtFloat8E4m3fnuz: case kDtFloat8E4m3b11fnuz:
-    case kDtFloat8E5m2fnuz: case kDtInt4: case kDtUint4: case kDtInt2: case kDtUint2: case kDtFloat4E2m1fn:
-      return 1;
-    default: return 0;
-  }
+  const DataTypeInfo* d = find_data_type(dtype);
+  return d != nullptr ? d->element_size : 0;
 }
 
 std::string encode_slice_key(std::string_view name, const TensorSlice& slice) {
@@ -453,7 +446,7 @@ TensorBytes BundleReader::tensor_bytes(const BundleEntry& entry, bool verify) co
   }
   const int esize = bundle_dtype_size(entry.dtype);
   if (esize == 0) {
-    if (entry.dtype == kDtString) fail(kInvalidArgument, entry, "holds strings, not fixed-size elements");
+    if (entry.dtype == pb::DT_STRING) fail(kInvalidArgument, entry, "holds strings, not fixed-size elements");
     fail(kUnimplemented, entry, "has dtype " + dtype_name(entry.dtype) +
                                     ", which cannot be read as an array (only numeric and string tensors can)");
   }
@@ -486,7 +479,7 @@ std::vector<std::string_view> BundleReader::string_elements(const BundleEntry& e
   if (entry.partitioned()) {
     fail(kInvalidArgument, entry, "is a partitioned variable: read it with reassemble()");
   }
-  if (entry.dtype != kDtString) fail(kInvalidArgument, entry, "does not hold strings");
+  if (entry.dtype != pb::DT_STRING) fail(kInvalidArgument, entry, "does not hold strings");
   const int64_t n = num_elements(entry);
   const std::string_view bytes = entry_bytes(entry, owner);
   std::vector<std::string_view> out;
@@ -603,7 +596,7 @@ void BundleReader::verify_entry(const BundleEntry& entry) const {
     for (const SlicePart& part : slice_parts(entry)) verify_entry(*part.entry);
     return;
   }
-  if (entry.dtype == kDtString) {
+  if (entry.dtype == pb::DT_STRING) {
     std::shared_ptr<const MappedFile> owner;
     string_elements(entry, true, &owner);
   } else if (bundle_dtype_size(entry.dtype) > 0) {
@@ -631,48 +624,53 @@ std::vector<std::pair<std::string, std::string>> BundleReader::verify_all() cons
 
 void byte_swap_elements(char* data, size_t size, int dtype) {
   size_t width = static_cast<size_t>(bundle_dtype_size(dtype));
-  if (dtype == kDtComplex64 || dtype == kDtComplex128) width /= 2;
+  if (dtype == pb::DT_COMPLEX64 || dtype == pb::DT_COMPLEX128) width /= 2;
   if (width <= 1) return;
   for (size_t i = 0; i + width <= size; i += width) std::reverse(data + i, data + i + width);
 }
 
 std::vector<ObjectGraphNode> parse_object_graph(std::string_view bytes) {
   std::vector<ObjectGraphNode> nodes;
+  namespace to = pb::TrackableObjectGraph::TrackableObject;
   wire::Reader r(bytes, "TrackableObjectGraph");
   wire::Field f;
   while (r.next(&f)) {
-    if (f.number != 1) continue;
+    if (f.number != pb::TrackableObjectGraph::kNodes) continue;
     expect_type(f, wire::kLengthDelimited);
     ObjectGraphNode node;
     wire::Reader n(f.bytes, "TrackableObject");
     wire::Field g;
     while (n.next(&g)) {
-      if (g.number < 1 || g.number > 3) continue;
+      if (g.number != to::kChildren && g.number != to::kAttributes && g.number != to::kSlotVariables) continue;
       expect_type(g, wire::kLengthDelimited);
       wire::Reader m(g.bytes, "TrackableObject field");
       wire::Field h;
-      if (g.number == 1) {
+      if (g.number == to::kChildren) {
         ObjectGraphNode::Child c;
         while (m.next(&h)) {
-          if (h.number == 1) c.node_id = static_cast<int32_t>(h.value);
-          else if (h.number == 2 && h.type == wire::kLengthDelimited) c.local_name = std::string(h.bytes);
+          if (h.number == to::ObjectReference::kNodeId) c.node_id = static_cast<int32_t>(h.value);
+          else if (h.number == to::ObjectReference::kLocalName && h.type == wire::kLengthDelimited) c.local_name = std::string(h.bytes);
         }
         node.children.push_back(std::move(c));
-      } else if (g.number == 2) {
+      } else if (g.number == to::kAttributes) {
         ObjectGraphNode::Attribute a;
         while (m.next(&h)) {
           if (h.type != wire::kLengthDelimited) continue;
-          if (h.number == 1) a.name = std::string(h.bytes);
-          else if (h.number == 2) a.full_name = std::string(h.bytes);
-          else if (h.number == 3) a.checkpoint_key = std::string(h.bytes);
+          if (h.number == to::SerializedTensor::kName) a.name = std::string(h.bytes);
+          else if (h.number == to::SerializedTensor::kFullName) a.full_name = std::string(h.bytes);
+          else if (h.number == to::SerializedTensor::kCheckpointKey) a.checkpoint_key = std::string(h.bytes);
         }
         node.attributes.push_back(std::move(a));
       } else {
         ObjectGraphNode::SlotVariable s;
         while (m.next(&h)) {
-          if (h.number == 1) s.original_variable_node_id = static_cast<int32_t>(h.value);
-          else if (h.number == 2 && h.type == wire::kLengthDelimited) s.slot_name = std::string(h.bytes);
-          else if (h.number == 3) s.slot_variable_node_id = static_cast<int32_t>(h.value);
+          if (h.number == to::SlotVariableReference::kOriginalVariableNodeId) {
+            s.original_variable_node_id = static_cast<int32_t>(h.value);
+          } else if (h.number == to::SlotVariableReference::kSlotName && h.type == wire::kLengthDelimited) {
+            s.slot_name = std::string(h.bytes);
+          } else if (h.number == to::SlotVariableReference::kSlotVariableNodeId) {
+            s.slot_variable_node_id = static_cast<int32_t>(h.value);
+          }
         }
         node.slot_variables.push_back(std::move(s));
       }

@@ -30,46 +30,12 @@
 #include <utility>
 #include <vector>
 
+#include "dtypes.h"
 #include "mapped_file.h"
 
 namespace tfbundle {
 
-// TensorFlow DataType values the reader knows about.
-enum BundleDtype : int {
-  kDtFloat = 1,
-  kDtDouble = 2,
-  kDtInt32 = 3,
-  kDtUint8 = 4,
-  kDtInt16 = 5,
-  kDtInt8 = 6,
-  kDtString = 7,
-  kDtComplex64 = 8,
-  kDtInt64 = 9,
-  kDtBool = 10,
-  kDtQint8 = 11,
-  kDtQuint8 = 12,
-  kDtQint32 = 13,
-  kDtBfloat16 = 14,
-  kDtQint16 = 15,
-  kDtQuint16 = 16,
-  kDtUint16 = 17,
-  kDtComplex128 = 18,
-  kDtHalf = 19,
-  kDtResource = 20,
-  kDtVariant = 21,
-  kDtUint32 = 22,
-  kDtUint64 = 23,
-  kDtFloat8E5m2 = 24,
-  kDtFloat8E4m3fn = 25,
-  kDtFloat8E4m3fnuz = 26,
-  kDtFloat8E4m3b11fnuz = 27,
-  kDtFloat8E5m2fnuz = 28,
-  kDtInt4 = 29,
-  kDtUint4 = 30,
-  kDtInt2 = 31,
-  kDtUint2 = 32,
-  kDtFloat4E2m1fn = 33,
-};
+// DataType values: pb::DT_FLOAT, ... (proto_fields.h; dtypes.h has the table).
 
 // Bytes per element of a fixed-size dtype as stored in a bundle; 0 for
 // DT_STRING, DT_RESOURCE, DT_VARIANT and unknown values.

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "proto_fields.h"
 #include "status.h"
 
 namespace tfbundle {
@@ -356,8 +357,8 @@ class Parser {
     const char close = open_message("Any value");
     std::string value;
     parse_message(inner, close, &value, depth + 1);
-    put_bytes_field(out, 1, url);
-    put_bytes_field(out, 2, value);
+    put_bytes_field(out, pb::protobuf::Any::kTypeUrl, url);
+    put_bytes_field(out, pb::protobuf::Any::kValue, value);
   }
 
   char open_message(const char* context) {
@@ -506,6 +507,11 @@ class Parser {
       case 'e': {
         int64_t v;
         if (parse_int(s, &neg, &mag)) {
+          // Enum values are int32 (protobuf's text parser refuses others); checking the range
+          // first also keeps the negation below from overflowing.
+          if (mag > (neg ? uint64_t{1} << 31 : uint64_t{INT32_MAX})) {
+            lex_.fail(t.line, "enum value out of range for " + f.name + ": " + s);
+          }
           v = neg ? -static_cast<int64_t>(mag) : static_cast<int64_t>(mag);
         } else {
           const auto& enums = schema().enums;

@@ -63,20 +63,6 @@ class SilenceStderr {
 
 }  // namespace
 
-std::string dtype_name(int dtype) {
-  static const char* const kNames[] = {
-      "DT_INVALID", "DT_FLOAT",   "DT_DOUBLE",  "DT_INT32",      "DT_UINT8",  "DT_INT16",
-      "DT_INT8",    "DT_STRING",  "DT_COMPLEX64", "DT_INT64",    "DT_BOOL",   "DT_QINT8",
-      "DT_QUINT8",  "DT_QINT32",  "DT_BFLOAT16", "DT_QINT16",    "DT_QUINT16", "DT_UINT16",
-      "DT_COMPLEX128", "DT_HALF", "DT_RESOURCE", "DT_VARIANT",   "DT_UINT32", "DT_UINT64",
-      "DT_FLOAT8_E5M2", "DT_FLOAT8_E4M3FN", "DT_FLOAT8_E4M3FNUZ", "DT_FLOAT8_E4M3B11FNUZ",
-      "DT_FLOAT8_E5M2FNUZ", "DT_INT4", "DT_UINT4", "DT_INT2", "DT_UINT2", "DT_FLOAT4_E2M1FN"};
-  if (dtype >= 0 && dtype < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) return kNames[dtype];
-  if (dtype > 100 && dtype - 100 < static_cast<int>(sizeof(kNames) / sizeof(kNames[0])))
-    return std::string(kNames[dtype - 100]) + "_REF";
-  return "DT_" + std::to_string(dtype);
-}
-
 const TfApi& init_tf_api(const std::vector<std::string>& libraries, bool quiet) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (g_loaded) return g_api;

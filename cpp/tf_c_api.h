@@ -1,8 +1,8 @@
 // TensorFlow's C API, resolved at run time.
 //
 // tfbundle builds with no TensorFlow present: this header declares the small
-// part of the C API the core uses (opaque types, the data-type enum values and
-// the function signatures, as published in tensorflow/c/*.h) and
+// part of the C API the core uses (opaque types and the function signatures,
+// as published in tensorflow/c/*.h; the data-type values are dtypes.h's) and
 // tf_c_api.cc fills a table of function pointers with dlsym from the
 // libraries that Python located (the tensorflow wheel, or a standalone
 // libtensorflow). The libraries are opened RTLD_LOCAL so that a later
@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "dtypes.h"
 
 extern "C" {
 typedef struct TF_Status TF_Status;
@@ -45,17 +47,8 @@ typedef struct TF_TString {
 
 namespace tfbundle {
 
-// TF_DataType values (tensorflow/c/tf_datatype.h).
-enum TfDtype : int {
-  kTfFloat = 1, kTfDouble = 2, kTfInt32 = 3, kTfUint8 = 4, kTfInt16 = 5, kTfInt8 = 6,
-  kTfString = 7, kTfComplex64 = 8, kTfInt64 = 9, kTfBool = 10, kTfQint8 = 11,
-  kTfQuint8 = 12, kTfQint32 = 13, kTfBfloat16 = 14, kTfQint16 = 15, kTfQuint16 = 16,
-  kTfUint16 = 17, kTfComplex128 = 18, kTfHalf = 19, kTfResource = 20, kTfVariant = 21,
-  kTfUint32 = 22, kTfUint64 = 23,
-};
-
-// "DT_FLOAT", "DT_STRING", ... ("DT_INVALID" for 0, "DT_<n>" for unknown codes).
-std::string dtype_name(int dtype);
+// TF_DataType values are TensorFlow's DataType enum values: pb::DT_FLOAT, ...
+// (dtypes.h, with dtype_name()).
 
 struct TfApi {
   // status

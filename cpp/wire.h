@@ -1,10 +1,20 @@
 // Protocol-buffer wire format: a bounds-checked reader and a tiny writer.
 //
 // tfbundle reads SavedModel, MetaGraphDef and TensorBundle protos without the
-// protobuf runtime and without TensorFlow's .proto files: every message is
-// walked field by field, the fields we need are picked out by number and the
-// rest are skipped. Nothing here allocates for a skipped field, so skipping a
-// 100 MB GraphDef costs one varint read.
+// protobuf runtime: every message is walked field by field, the fields we need
+// are picked out by number and the rest are skipped. The numbers are the
+// generated constants of proto_fields.h (pb::MetaGraphDef::kGraphDef, ...),
+// made by dev/gen_protos.py from the project's own .proto files (proto/), so
+// the schema is written once; the reader itself stays hand-written because it
+// is the product's speed and its safety in a TensorFlow process:
+//   - zero copy: a length-delimited field is a view into the caller's bytes,
+//     typically a memory-mapped saved_model.pb or checkpoint index, so a
+//     GraphDef is never copied to be looked at;
+//   - nothing allocates for a skipped field, so skipping a 100 MB GraphDef
+//     costs one varint read, and messages are only decoded as deep as needed;
+//   - no libprotobuf: the core links no protobuf runtime, so it cannot clash
+//     with the libprotobuf that TensorFlow's own library carries when both are
+//     loaded in one process.
 #pragma once
 
 #include <cstdint>

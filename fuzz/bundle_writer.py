@@ -11,9 +11,31 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from tfbundle import _core
-
 MAGIC = 0xDB4775248B80FB57
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for n in range(256):
+        for _ in range(8):
+            n = (n >> 1) ^ 0x82F63B78 if n & 1 else n >> 1
+        table.append(n)
+    return table
+
+
+def _crc32c_python(data: bytes) -> int:
+    """CRC-32C without the extension (fuzz/native/seeds.py runs without a built package)."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+_CRC32C_TABLE = _crc32c_table()
+try:
+    from tfbundle._core import crc32c as _crc32c
+except ImportError:
+    _crc32c = _crc32c_python
 
 
 def varint(n: int) -> bytes:
@@ -39,7 +61,7 @@ def f_fixed32(number: int, value: int) -> bytes:
 
 
 def masked_crc(data: bytes) -> int:
-    crc = _core.crc32c(data)
+    crc = _crc32c(data)
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
 
 
@@ -147,7 +169,7 @@ def sample_bundle() -> tuple[bytes, bytes]:
     for extents in slices:
         key = slice_key(b"part", extents)
         add(key, 1, [1, 2], struct.pack("<2f", 1.5, -2.5))
-    items = [(b"", header())] + sorted(entries.items())
+    items = [(b"", header()), *sorted(entries.items())]
     return table(items, per_block=3), bytes(shard)
 
 

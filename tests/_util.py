@@ -1,13 +1,14 @@
-"""Helpers shared by the oracle tests: the model cache written by make_models.py.
+"""Helpers shared by the oracle tests: the models written by tests/makers/zoo.py.
 
 Nothing here imports TensorFlow. :class:`ModelZoo` reads ``manifest.json`` and the
-``.npz`` files that ``tests/make_models.py`` wrote; :func:`assert_outputs_match`
+``.npz`` files that ``tests/makers/zoo.py`` wrote; :func:`assert_outputs_match`
 compares tfbundle's outputs with TensorFlow's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,17 @@ class RunCase:
     steps: list[RunStep]
 
 
+def saved_model_dirs(root: Path) -> list[str]:
+    """Every SavedModel folder under root (holding saved_model.pb or saved_model.pbtxt), sorted."""
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        if "saved_model.pb" in files or "saved_model.pbtxt" in files:
+            found.append(folder)
+    return sorted(found)
+
+
 class ModelZoo:
-    """The models make_models.py wrote, with their cases, as the tests reach them."""
+    """The models makers/zoo.py wrote, with their cases, as the tests reach them."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

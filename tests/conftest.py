@@ -1,125 +1,85 @@
-"""Shared fixtures: the TensorFlow-made test models and the third-party test data.
+"""Shared fixtures, and the ``needs_tensorflow`` marker.
 
-The pytest process never imports TensorFlow. ``models`` runs ``tests/make_models.py``
-in a subprocess once and caches what it writes under a folder keyed by a hash of that
-script and of the installed TensorFlow version:
+What TensorFlow makes for the tests (models, checkpoints, the oracles' answers) comes from one
+factory, tests/_factory.py. The ``tf_models`` fixture hands out its ``made``:
+``tf_models("graphs")`` is the folder tests/makers/graphs.py wrote, made once and cached by
+the maker's source and TensorFlow's version under ``$TFBUNDLE_TEST_CACHE`` (default
+``~/.cache/tfbundle-tests``). The pytest process never imports TensorFlow.
 
-- ``$TFBUNDLE_TEST_CACHE/<key>`` when TFBUNDLE_TEST_CACHE is set,
-- ``~/.cache/tfbundle-tests/<key>`` otherwise.
+TensorFlow's Python package is optional. A test needs it when it asks for ``tf_models``,
+directly or through another fixture (the hook below marks it ``needs_tensorflow``), or when
+it runs TensorFlow itself to compare outputs (marked ``needs_tensorflow`` by hand). Where
+TensorFlow is not installed, the hook skips them all and says why.
 
-``testdata`` is ``/work/shared/testdata`` seen from this repository (the folder beside
-the checkout's parent), or ``$TFBUNDLE_TESTDATA``.
+The third-party SavedModels and checkpoints (their PROVENANCE.md says where each comes from)
+are reached only through the ``testdata`` fixture: ``$TFBUNDLE_TESTDATA``, else
+``shared/testdata`` beside the repository's folder. Where that folder is absent, the tests
+that use it skip and say so.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import importlib.metadata
-import importlib.util
 import os
-import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _factory
 from _util import ModelZoo
 
-HERE = Path(__file__).resolve().parent
-MAKE_MODELS = HERE / "make_models.py"
-
-#: How long making the models may take before the fixture gives up (seconds).
-MAKE_MODELS_TIMEOUT = 900
-
-
-def tensorflow_installed() -> bool:
-    """Whether TensorFlow's Python package is installed (found, not imported)."""
-    return importlib.util.find_spec("tensorflow") is not None
+TENSORFLOW_MISSING = (
+    "TensorFlow's Python package is not installed (pip install tensorflow-cpu): this test "
+    "needs it to make its models or to compare with TensorFlow's outputs"
+)
 
 
-def _tensorflow_version() -> str:
-    for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly", "tensorflow-intel"):
-        try:
-            return f"{dist}=={importlib.metadata.version(dist)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "unknown"
-
-
-def models_cache_key() -> str:
-    """Hash of make_models.py's source and the installed TensorFlow version."""
-    digest = hashlib.sha256(MAKE_MODELS.read_bytes())
-    digest.update(_tensorflow_version().encode())
-    return digest.hexdigest()[:16]
-
-
-def models_cache_root() -> Path:
-    env = os.environ.get("TFBUNDLE_TEST_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "tfbundle-tests"
-
-
-def _make_models(out: Path) -> None:
-    """Runs make_models.py OUT in a subprocess (serialised by a lock file)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / f"{out.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be writing the same cache
-        if (out / "manifest.json").exists():
-            return
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-        try:
-            proc = subprocess.run(
-                [sys.executable, str(MAKE_MODELS), str(out)],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=MAKE_MODELS_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"tests/make_models.py took more than {MAKE_MODELS_TIMEOUT} s")
-        if proc.returncode != 0:
-            pytest.fail(
-                f"tests/make_models.py {out} failed with exit code {proc.returncode}:\n"
-                f"{proc.stderr[-4000:]}",
-                pytrace=False,
-            )
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks needs_tensorflow the tests that ask for tf_models; skips them all without TF."""
+    skip = None if _factory.tensorflow_installed() else pytest.mark.skip(TENSORFLOW_MISSING)
+    for item in items:
+        if "tf_models" in getattr(item, "fixturenames", ()):
+            item.add_marker("needs_tensorflow")
+        if skip is not None and item.get_closest_marker("needs_tensorflow"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
-def models() -> ModelZoo:
-    """The test models of tests/make_models.py and TensorFlow's outputs for them."""
-    out = models_cache_root() / models_cache_key()
-    if not (out / "manifest.json").exists():
-        if not tensorflow_installed():
-            pytest.skip(
-                "TensorFlow's Python package is not installed: the oracle tests need it to "
-                "export their models (pip install tensorflow-cpu)"
-            )
-        _make_models(out)
-    return ModelZoo(out)
+def tf_models() -> Callable[[str], Path]:
+    """``tf_models(name)``: the folder tests/makers/<name>.py wrote (made once, then cached)."""
+    return _factory.made
 
 
-def testdata_root() -> Path:
-    """Where the third-party models are: $TFBUNDLE_TESTDATA or ../shared/testdata."""
+@pytest.fixture(scope="session")
+def models(tf_models: Callable[[str], Path]) -> ModelZoo:
+    """The test models of tests/makers/zoo.py and TensorFlow's outputs for them."""
+    return ModelZoo(tf_models("zoo"))
+
+
+@pytest.fixture(scope="session")
+def imodels(tf_models: Callable[[str], Path]) -> str:
+    """The models of tests/makers/cli_models.py, one folder per name in its MODEL_NAMES."""
+    return str(tf_models("cli_models"))
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    """The third-party test data: $TFBUNDLE_TESTDATA or shared/testdata beside the repository.
+
+    Skips the test, naming the folder, where it is absent.
+    """
     env = os.environ.get("TFBUNDLE_TESTDATA")
     if env:
-        return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "shared" / "testdata"
-
-
-@pytest.fixture(scope="session")
-def testdata() -> Iterator[Path]:
-    """The third-party SavedModels of shared/testdata (skips when the folder is absent)."""
-    root = testdata_root()
+        root = Path(env).expanduser().resolve()
+    else:
+        root = Path(__file__).resolve().parents[2] / "shared" / "testdata"
     if not (root / "PROVENANCE.md").is_file():
         pytest.skip(
-            f"third-party test data not found at {root} (set TFBUNDLE_TESTDATA to the "
-            "folder holding PROVENANCE.md)"
+            f"the third-party test data is not at {root}: set TFBUNDLE_TESTDATA to the folder "
+            "holding its PROVENANCE.md to run this test"
         )
-    yield root
+    return root

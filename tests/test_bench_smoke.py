@@ -51,7 +51,7 @@ def test_percentile_interpolates_like_numpy() -> None:
     assert c.summarize([2.0])["p99"] == 2.0
     with pytest.raises(ValueError, match="empty sample"):
         c.percentile([], 50)
-    with pytest.raises(ValueError, match="within 0..100"):
+    with pytest.raises(ValueError, match=r"within 0..100"):
         c.percentile([1.0], 101)
 
 

@@ -1,35 +1,28 @@
 """tfbundle.open_checkpoint against TensorFlow's own checkpoint reader.
 
-The checkpoints are written by TensorFlow's Python API in a subprocess (this
-file run as a script: ``python tests/test_checkpoint.py OUT``), which also
-records what ``tf.train.load_checkpoint`` reads from each; the pytest process
-never imports TensorFlow. They are cached under ``$TFBUNDLE_TEST_CACHE`` (or
-``~/.cache/tfbundle-tests``) in a folder keyed by the maker's source and the
-TensorFlow version. The third-party checkpoints of ``shared/testdata`` are
-compared with the values PROVENANCE.md records.
+The checkpoints are written by TensorFlow's Python API in a subprocess
+(tests/makers/checkpoints.py, made once and cached by the ``tf_models`` fixture),
+which also records what ``tf.train.load_checkpoint`` reads from each; the pytest
+process never imports TensorFlow. The third-party checkpoints of the ``testdata``
+fixture are compared with the values its PROVENANCE.md records.
 """
 
 from __future__ import annotations
 
-import fcntl
 import gc
-import hashlib
-import importlib.metadata
-import importlib.util
-import inspect
 import json
 import os
 import pickle
 import shutil
-import subprocess
 import sys
-import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
 from tfbundle import _core, errors
 from tfbundle._readers.checkpoint import (
     CheckpointKeyError,
@@ -39,185 +32,8 @@ from tfbundle._readers.checkpoint import (
 )
 from tfbundle.cli.vars import main as vars_main
 
-MAKE_TIMEOUT = 600
-
-
-def make_checkpoints(out: Any) -> None:
-    """Writes the test checkpoints with TensorFlow, and TensorFlow's values for them.
-
-    Runs in a subprocess (it imports TensorFlow). Writes OUT/expected.pickle:
-    ``{label: {"prefix": relative prefix, "values": {key: (tf dtype name,
-    value or error text)}}}``, plus ``"session"`` values of the TF1 variables
-    (partitioned ones concatenated by TensorFlow itself).
-    """
-    import os
-    import pickle
-    from pathlib import Path
-
-    import numpy as np
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
-    out = Path(out)
-    rng = np.random.default_rng(7)
-    prefixes = {}
-
-    # TF2 object-based checkpoints: a tf.Module tree, an optimizer, strings;
-    # saved twice by a CheckpointManager, so the state file names the newest.
-    class Dense(tf.Module):
-        def __init__(self, n_in, n_out, name):
-            super().__init__(name=name)
-            self.kernel = tf.Variable(rng.standard_normal((n_in, n_out)).astype(np.float32), name=f"{name}_kernel")
-            self.bias = tf.Variable(np.zeros(n_out, np.float32), name="bias")
-
-    class Net(tf.Module):
-        def __init__(self):
-            super().__init__(name="net")
-            self.hidden = Dense(5, 7, "hidden")
-            self.head = Dense(7, 3, "head")
-            self.vocab = tf.Variable([b"alpha", b"", b"\x00\xffbytes", "unicod\u00e9".encode()], name="vocab")
-            self.step = tf.Variable(0, dtype=tf.int64, name="step")
-
-    net = Net()
-    opt = tf.keras.optimizers.Adam(0.1)
-    opt.build([net.hidden.kernel, net.head.kernel])
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(net=net, optimizer=opt), out / "tf2", max_to_keep=3)
-    manager.save()
-    net.step.assign(7)
-    net.head.bias.assign([1.0, 2.0, 3.0])
-    prefixes["tf2_newest"] = manager.save()
-
-    # One variable per dtype TensorFlow can save, including empty and scalar ones.
-    dtype_vars = {}
-    for name in ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64",
-                 "uint8", "uint16", "uint32", "uint64", "complex64", "complex128", "bool",
-                 "qint8", "quint8", "qint32", "int4", "uint4"):
-        dt = tf.as_dtype(name)
-        if dt.is_quantized:
-            base = {"qint8": np.int8, "quint8": np.uint8, "qint32": np.int32}[name]
-            value = tf.constant(rng.integers(0, 100, (3, 4)).astype(base), dtype=dt)
-        elif dt.is_bool:
-            value = tf.constant(rng.integers(0, 2, (3, 4)).astype(bool))
-        elif dt.is_complex:
-            value = tf.constant((rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(dt.as_numpy_dtype))
-        elif name in ("int4", "uint4"):
-            value = tf.cast(tf.constant(rng.integers(0, 7, (3, 4)).astype(np.int32)), dt)
-        elif dt.is_integer:
-            value = tf.constant(rng.integers(0, 100, (3, 4)).astype(dt.as_numpy_dtype))
-        else:
-            value = tf.cast(tf.constant(rng.standard_normal((3, 4)).astype(np.float32)), dt)
-        dtype_vars[name] = tf.Variable(value)
-    dtype_vars["scalar"] = tf.Variable(3.5)
-    dtype_vars["empty"] = tf.Variable(np.zeros((0, 3), np.float32))
-    dtype_vars["string_matrix"] = tf.Variable([[b"a", b"bb"], [b"", b"x" * 300]])
-    dtype_vars["string_scalar"] = tf.Variable(b"scalar string")
-    dtype_vars["big"] = tf.Variable(rng.standard_normal((512, 1024)).astype(np.float32))
-    prefixes["dtypes"] = tf.train.Checkpoint(**dtype_vars).write(str(out / "dtypes" / "ckpt"))
-
-    # Many variables with long names: an index of several data blocks.
-    names = [f"variable/with/a/rather/long/name/number_{i:05d}" for i in range(3000)]
-    tf.raw_ops.SaveV2(prefix=str(out / "many" / "ckpt"), tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[tf.constant(float(i)) for i in range(len(names))])
-    prefixes["many"] = str(out / "many" / "ckpt")
-
-    # A SavedModel.
-    class Exported(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = tf.Variable(rng.standard_normal((4, 2)).astype(np.float32))
-            self.names = tf.Variable([b"x", b"y"])
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
-        def __call__(self, x):
-            return tf.matmul(x, self.w)
-
-    tf.saved_model.save(Exported(), str(out / "saved_model"))
-    prefixes["saved_model"] = str(out / "saved_model" / "variables" / "variables")
-
-    # TF1: a Saver over reference variables, partitioned ones included.
-    v1 = tf.compat.v1
-    with tf.Graph().as_default() as graph:
-        tf1_vars = {
-            "dense/kernel": v1.get_variable("dense/kernel", initializer=rng.standard_normal((6, 4)).astype(np.float32)),
-            "dense/bias": v1.get_variable("dense/bias", initializer=np.arange(4, dtype=np.float32)),
-            "counts": v1.get_variable("counts", initializer=np.arange(5, dtype=np.int64)),
-            "words": v1.get_variable("words", initializer=tf.constant([b"one", b"two", b"three"]), dtype=tf.string),
-            "embedding": v1.get_variable("embedding", shape=[10, 3], initializer=v1.random_normal_initializer(seed=1),
-                                         partitioner=v1.fixed_size_partitioner(3)),
-            # Slices starting past 63: multi-byte OrderedCode numbers in the slice keys.
-            "big_embedding": v1.get_variable("big_embedding", shape=[300, 2],
-                                             initializer=v1.random_normal_initializer(seed=4),
-                                             partitioner=v1.fixed_size_partitioner(3)),
-            "wide": v1.get_variable("wide", shape=[4, 9], dtype=tf.float64,
-                                    initializer=v1.random_normal_initializer(seed=2),
-                                    partitioner=v1.fixed_size_partitioner(2, axis=1)),
-        }
-
-        def words(shape, dtype=None, partition_info=None):
-            return tf.strings.as_string(tf.random.uniform(shape, 0, 1000, dtype=tf.int32, seed=3))
-
-        tf1_vars["tokens"] = v1.get_variable("tokens", shape=[7, 2], dtype=tf.string, initializer=words,
-                                             partitioner=v1.fixed_size_partitioner(2))
-        step = v1.train.get_or_create_global_step()
-        saver = v1.train.Saver()
-        with v1.Session(graph=graph) as sess:
-            sess.run(v1.global_variables_initializer())
-            saver.save(sess, str(out / "tf1" / "model.ckpt"), global_step=1)
-            sess.run(step.assign(2))
-            prefixes["tf1_newest"] = saver.save(sess, str(out / "tf1" / "model.ckpt"), global_step=2)
-            tf1_session = {name: sess.run(tf.convert_to_tensor(var)) for name, var in tf1_vars.items()}
-
-    # TF1 sharded Saver over two devices: a bundle with two data shards.
-    with tf.Graph().as_default() as graph:
-        with tf.device("/cpu:0"):
-            v1.get_variable("a", initializer=np.arange(6, dtype=np.float32))
-        with tf.device("/cpu:1"):
-            v1.get_variable("b", initializer=np.arange(8, dtype=np.int32).reshape(2, 4))
-            v1.get_variable("c", initializer=tf.constant([b"s0", b"s1"]), dtype=tf.string)
-        saver = v1.train.Saver(sharded=True)
-        (out / "sharded").mkdir(parents=True, exist_ok=True)
-        with v1.Session(graph=graph, config=v1.ConfigProto(device_count={"CPU": 2})) as sess:
-            sess.run(v1.global_variables_initializer())
-            prefixes["sharded"] = saver.save(sess, str(out / "sharded" / "model.ckpt"))
-
-    expected = {}
-    for label, prefix in prefixes.items():
-        reader = tf.train.load_checkpoint(prefix)
-        dtypes = reader.get_variable_to_dtype_map()
-        values = {}
-        for key in reader.get_variable_to_shape_map():
-            try:
-                value = reader.get_tensor(key)
-                # A scalar string comes as bytes; keep it whole (numpy's "S" drops trailing NULs).
-                value = np.array(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
-                values[key] = (dtypes[key].name, value)
-            except Exception as e:  # TF's reader cannot put partitioned strings together
-                values[key] = (dtypes[key].name, f"{type(e).__name__}: {e}")
-        expected[label] = {"prefix": os.path.relpath(prefix, out), "values": values}
-    expected["tf1_newest"]["session"] = tf1_session
-    with open(out / "expected.pickle", "wb") as f:
-        pickle.dump(expected, f)
-
 
 # --------------------------------------------------------------- fixtures ---
-
-
-def _tensorflow_version() -> str:
-    for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly", "tensorflow-intel"):
-        try:
-            return f"{dist}=={importlib.metadata.version(dist)}"
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "unknown"
-
-
-def _cache_dir() -> Path:
-    digest = hashlib.sha256(inspect.getsource(make_checkpoints).encode())
-    digest.update(_tensorflow_version().encode())
-    root = os.environ.get("TFBUNDLE_TEST_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "tfbundle-tests"
-    return base / f"checkpoints-{digest.hexdigest()[:16]}"
 
 
 class Checkpoints:
@@ -236,27 +52,9 @@ class Checkpoints:
 
 
 @pytest.fixture(scope="session")
-def tf_checkpoints() -> Checkpoints:
-    """Checkpoints written by TensorFlow (made once, then cached)."""
-    out = _cache_dir()
-    if not (out / "expected.pickle").exists():
-        if importlib.util.find_spec("tensorflow") is None:
-            pytest.skip("TensorFlow's Python package is not installed: it writes the test checkpoints")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out.parent / f"{out.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (out / "expected.pickle").exists():
-                tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp", dir=out.parent))
-                env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-                proc = subprocess.run(
-                    [sys.executable, __file__, str(tmp)],
-                    capture_output=True, text=True, env=env, timeout=MAKE_TIMEOUT, check=False,
-                )  # fmt: skip
-                if proc.returncode != 0:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    pytest.fail(f"making the test checkpoints failed:\n{proc.stderr[-4000:]}", pytrace=False)
-                os.replace(tmp, out)
-    return Checkpoints(out)
+def tf_checkpoints(tf_models: Callable[[str], Path]) -> Checkpoints:
+    """Checkpoints written by TensorFlow (tests/makers/checkpoints.py)."""
+    return Checkpoints(tf_models("checkpoints"))
 
 
 # --------------------------------------------------------------- helpers ---
@@ -341,7 +139,7 @@ def test_dtypes_are_the_numpy_ones(tf_checkpoints: Checkpoints) -> None:
         assert dtype("bool") == np.bool_
         assert dtype("qint8") == np.int8
         assert dtype("quint8") == np.uint8
-        assert dtype("string_matrix") == object
+        assert dtype("string_matrix") == np.dtype(object)
         assert ckpt["string_scalar/.ATTRIBUTES/VARIABLE_VALUE"][()] == b"scalar string"
         assert ckpt["empty/.ATTRIBUTES/VARIABLE_VALUE"].shape == (0, 3)
         assert ckpt["scalar/.ATTRIBUTES/VARIABLE_VALUE"][()] == 3.5
@@ -359,9 +157,9 @@ def test_views_are_zero_copy_and_read_only(tf_checkpoints: Checkpoints) -> None:
         # The array's memory is the data shard's mapping, at the entry's offset.
         assert _mapping_of(a) == os.path.realpath(f"{prefix}.data-00000-of-00001")
         assert spec.nbytes == a.nbytes == 512 * 1024 * 4
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="read-only"):
             a[0, 0] = 1.0
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="WRITEABLE"):
             a.setflags(write=True)
         strings = ckpt["string_matrix/.ATTRIBUTES/VARIABLE_VALUE"]
         assert strings.flags.writeable  # decoded strings are a copy
@@ -482,7 +280,7 @@ def test_partitioned_variables_are_reassembled(tf_checkpoints: Checkpoints) -> N
                 bytes(x) if full.dtype == object else x for x in full.ravel()
             ]
             assert spec.nbytes == sum(
-                ckpt._reader().entry(k)[5] for _, k in ckpt._reader().slice_parts(name)
+                ckpt._reader().entry(k).size for _, k in ckpt._reader().slice_parts(name)
             )
         # Slice keys are not listed as tensors.
         assert all(not k.startswith("\0") for k in ckpt.keys())
@@ -561,7 +359,7 @@ def test_threads_read_the_same_values(tf_checkpoints: Checkpoints) -> None:
                         np.array_equal(got[k], v) if v.dtype != object else list(got[k].ravel()) == list(v.ravel())
                         for k, v in reference.items()
                     ) and ckpt.verify() == [])
-                except BaseException as e:  # pragma: no cover - reported below
+                except BaseException as e:  # noqa: BLE001  # pragma: no cover - reported below
                     results.append(e)
 
             threads = [threading.Thread(target=work) for _ in range(4)]
@@ -645,7 +443,7 @@ PROVENANCE_VALUES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("where,key,dtype,shape,values", PROVENANCE_VALUES)
+@pytest.mark.parametrize(("where", "key", "dtype", "shape", "values"), PROVENANCE_VALUES)
 def test_testdata_values_match_provenance(
     testdata: Path, where: str, key: str, dtype: str, shape: tuple, values: list | None
 ) -> None:
@@ -757,6 +555,3 @@ def test_cli_export_safetensors(tf_checkpoints: Checkpoints, tmp_path: Path, cap
     status, _, err = _vars(str(tf_checkpoints.root / "tf1"), "--export", str(tmp_path / "x.bin"), capsys=capsys)
     assert status == 2 and ".npz or .safetensors" in err
 
-
-if __name__ == "__main__":
-    make_checkpoints(sys.argv[1])

@@ -3,7 +3,7 @@
 The custom-op library is a real one from the TensorFlow wheel:
 ``tensorflow/lite/experimental/microfrontend/python/ops/_audio_microfrontend_op.so``
 (op ``AudioMicrofrontend``). TensorFlow, in a child process, saves a SavedModel and a
-GraphDef that use the op, with its own output for a test signal (``MAKE_AUDIO``).
+GraphDef that use the op, with its own output for a test signal (tests/makers/audio.py).
 A loaded library stays loaded for the life of a process, so each scenario runs
 tfbundle in a fresh child process too.
 """
@@ -16,43 +16,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+
 import tfbundle
-from test_graphs import make_cached
 from tfbundle import errors
-
-MAKE_AUDIO = r"""
-# A SavedModel and a GraphDef using AudioMicrofrontend, and TensorFlow's output.
-import json, os, shutil, sys
-import numpy as np
-import tensorflow as tf
-
-tf1 = tf.compat.v1
-OUT = sys.argv[1]
-TMP = OUT + ".tmp"
-shutil.rmtree(TMP, ignore_errors=True)
-os.makedirs(TMP)
-SO = os.path.join(os.path.dirname(tf.__file__), "lite", "experimental", "microfrontend", "python", "ops",
-                  "_audio_microfrontend_op.so")
-ops = tf.load_op_library(SO)
-t = np.arange(16000) / 16000.0
-AUDIO = (8000 * np.sin(2 * np.pi * 440 * t) + 2000 * np.sin(2 * np.pi * 3000 * t)).astype(np.int16)
-with tf.Graph().as_default() as g, tf1.Session() as s:
-    audio = tf1.placeholder(tf.int16, [None], name="audio")
-    features = tf.identity(ops.audio_microfrontend(audio, sample_rate=16000, num_channels=20), name="features")
-    expected = s.run(features, {audio: AUDIO})
-    sig = tf1.saved_model.signature_def_utils.predict_signature_def({"audio": audio}, {"features": features})
-    builder = tf1.saved_model.Builder(os.path.join(TMP, "saved_model"))
-    builder.add_meta_graph_and_variables(s, ["serve"], signature_def_map={"serving_default": sig})
-    builder.save()
-    tf.io.write_graph(g.as_graph_def(), TMP, "graph.pb", as_text=False)
-np.savez(os.path.join(TMP, "oracle.npz"), audio=AUDIO, features=expected)
-json.dump({"library": SO}, open(os.path.join(TMP, "manifest.json"), "w"))
-os.rename(TMP, OUT)
-"""
 
 
 def library_path() -> Path | None:
@@ -77,8 +48,8 @@ def library() -> Path:
 
 
 @pytest.fixture(scope="module")
-def made(library: Path) -> Path:
-    return make_cached("audio", MAKE_AUDIO)
+def made(library: Path, tf_models: Callable[[str], Path]) -> Path:
+    return tf_models("audio")
 
 
 def in_child(code: str) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -39,9 +38,7 @@ def test_carried_model_puts_the_textbook_flowers_in_their_species():
     assert (out["probabilities"].max(axis=1) > 0.9).all()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow's Python package"
-)
+@pytest.mark.needs_tensorflow
 def test_carried_model_agrees_with_tensorflow(tmp_path):
     rng = np.random.default_rng(7)
     low, high = np.array([4.3, 2.0, 1.0, 0.1]), np.array([7.9, 4.4, 6.9, 2.5])  # iris's ranges

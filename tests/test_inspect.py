@@ -1,7 +1,8 @@
 """tfbundle.inspect: SavedModels read without TensorFlow, checked against TensorFlow's own protos.
 
 The imodels are made with TensorFlow's Python API in a subprocess and cached (see
-_inspect_models.py); TensorFlow's reading of each one (the oracle) runs in a subprocess too.
+makers/cli_models.py); TensorFlow's reading of each one (the oracle, see _inspect_models.py)
+runs in a subprocess too.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
-import _inspect_models as M
 import pytest
+
+import _inspect_models as M  # noqa: N812 - the oracles, named on many lines
+from _factory import tensorflow_version, tf_env
+from _util import saved_model_dirs
+from makers.cli_models import MODEL_NAMES
 from tfbundle import _core
 from tfbundle import tf_example as examples
 from tfbundle._readers.inspect import DTYPE_NAMES, SavedModelInfo, dtype_name, inspect
@@ -26,29 +32,9 @@ from tfbundle.errors import (
     UnimplementedError,
 )
 
-needs_tf = pytest.mark.skipif(
-    M.tf_version() is None, reason="TensorFlow is not installed (it makes the test models)"
-)
-needs_testdata = pytest.mark.skipif(not os.path.isdir(M.TESTDATA), reason=f"{M.TESTDATA} is absent")
-
-
-@pytest.fixture(scope="session")
-def imodels() -> str:
-    if M.tf_version() is None:
-        pytest.skip("TensorFlow is not installed (it makes the test models)")
-    return M.models_dir()
-
-
-def _all_dirs(models_root: str) -> list[str]:
-    dirs = [os.path.join(models_root, n) for n in M.MODEL_NAMES]
-    if os.path.isdir(M.TESTDATA):
-        dirs += M.testdata_models()
-    return dirs
-
-
 @pytest.fixture(scope="session")
 def oracle(imodels: str) -> dict[str, dict]:
-    dirs = _all_dirs(imodels)
+    dirs = [os.path.join(imodels, name) for name in MODEL_NAMES]
     return dict(zip(dirs, M.inspect_oracle([{"dir": d} for d in dirs])))
 
 
@@ -108,8 +94,7 @@ def _check_against_oracle(info: SavedModelInfo, want: dict, *, binary: bool) -> 
                 fp.saved_object_graph_hash, fp.checkpoint_hash, fp.producer] == want["fingerprint"]  # fmt: skip
 
 
-@needs_tf
-@pytest.mark.parametrize("name", M.MODEL_NAMES)
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_test_models_match_tensorflow(imodels: str, oracle: dict, name: str) -> None:
     d = os.path.join(imodels, name)
     info = inspect(d, ops=True)
@@ -117,11 +102,12 @@ def test_test_models_match_tensorflow(imodels: str, oracle: dict, name: str) -> 
     _check_against_oracle(info, oracle[d], binary=info.format == "pb")
 
 
-@needs_tf
-@needs_testdata
-def test_every_testdata_model_matches_tensorflow(imodels: str, oracle: dict) -> None:
+@pytest.mark.needs_tensorflow
+def test_every_testdata_model_matches_tensorflow(testdata: Path) -> None:
+    dirs = saved_model_dirs(testdata)
+    oracle = dict(zip(dirs, M.inspect_oracle([{"dir": d} for d in dirs])))
     checked = 0
-    for d in M.testdata_models():
+    for d in dirs:
         info = inspect(d, ops=True)
         try:
             _check_against_oracle(info, oracle[d], binary=info.format == "pb")
@@ -131,12 +117,11 @@ def test_every_testdata_model_matches_tensorflow(imodels: str, oracle: dict) -> 
     assert checked >= 60
 
 
-@needs_tf
 def test_signature_specs(imodels: str) -> None:
     info = inspect(os.path.join(imodels, "tf2_module"))
     mg = info.meta_graph()
     assert mg.tags == ("serve",)
-    assert mg.tensorflow_version == M.tf_version().split("+")[0]
+    assert mg.tensorflow_version == tensorflow_version().split("+")[0]
     sig = mg.signatures["serving_default"]
     assert sig.method_name == "tensorflow/serving/predict"
     x = sig.inputs["x"]
@@ -155,7 +140,6 @@ def test_signature_specs(imodels: str) -> None:
     assert info.fingerprint is not None and info.fingerprint.singleprint.count("/") == 3
 
 
-@needs_tf
 def test_two_tag_sets(imodels: str) -> None:
     info = inspect(os.path.join(imodels, "tf1_two_tags"))
     assert info.tag_sets == [frozenset({"serve"}), frozenset({"serve", "gpu"})]
@@ -167,13 +151,12 @@ def test_two_tag_sets(imodels: str) -> None:
         == "tensorflow/serving/classify"
     )
     with pytest.raises(
-        NotFoundError, match='no MetaGraph with the tag-set "train".*"serve", "serve,gpu"'
+        NotFoundError, match=r'no MetaGraph with the tag-set "train".*"serve", "serve,gpu"'
     ):
         info.meta_graph("train")
     assert info.fingerprint is None  # TF1 Builder writes none
 
 
-@needs_tf
 def test_pbtxt_model_with_assets(imodels: str) -> None:
     d = os.path.join(imodels, "tf1_pbtxt_assets")
     info = inspect(d)
@@ -187,7 +170,6 @@ def test_pbtxt_model_with_assets(imodels: str) -> None:
     assert mg.init_op  # the main_op collection
 
 
-@needs_tf
 @pytest.mark.parametrize("name", ["tf2_module", "tf1_two_tags", "keras_export"])
 def test_pbtxt_reads_like_pb(imodels: str, name: str) -> None:
     """protobuf's own text printing of a model reads back exactly as the binary does."""
@@ -203,31 +185,28 @@ def test_pbtxt_reads_like_pb(imodels: str, name: str) -> None:
     assert raw_a["functions"] == raw_b["functions"]
 
 
-@needs_testdata
-def test_versioned_folder_picks_highest() -> None:
-    base = os.path.join(M.TESTDATA, "tensorflow_serving", "saved_model_half_plus_two_2_versions")
+def test_versioned_folder_picks_highest(testdata: Path) -> None:
+    base = os.path.join(testdata, "tensorflow_serving", "saved_model_half_plus_two_2_versions")
     info = inspect(base)
     assert info.path == os.path.join(base, "00000124")
     assert inspect(os.path.join(base, "00000124", "saved_model.pb")).path == info.path
 
 
-@needs_testdata
-def test_empty_tag_set_and_v1_checkpoint() -> None:
+def test_empty_tag_set_and_v1_checkpoint(testdata: Path) -> None:
     empty = inspect(
-        os.path.join(M.TESTDATA, "tensorflow", "go_testdata", "half_plus_two_empty_tags")
+        os.path.join(testdata, "tensorflow", "go_testdata", "half_plus_two_empty_tags")
     )
     assert empty.tag_sets == [frozenset()]
     assert empty.meta_graph("").tags == ()
     v1 = inspect(
-        os.path.join(M.TESTDATA, "tensorflow", "historical", "half_plus_two_2016_v1_checkpoint")
+        os.path.join(testdata, "tensorflow", "historical", "half_plus_two_2016_v1_checkpoint")
     )
     assert v1.variables.format == "v1"
 
 
-@needs_testdata
-def test_chunked_model() -> None:
+def test_chunked_model(testdata: Path) -> None:
     src = os.path.join(
-        M.TESTDATA, "tensorflow", "cc_saved_model_testdata", "chunked_saved_model", "chunked_model"
+        testdata, "tensorflow", "cc_saved_model_testdata", "chunked_saved_model", "chunked_model"
     )
     # As shipped it also has saved_model.pbtxt, which is read (as TensorFlow does).
     assert inspect(src).format == "pbtxt"
@@ -235,14 +214,14 @@ def test_chunked_model() -> None:
 
 def test_chunked_only_is_refused(tmp_path) -> None:
     (tmp_path / "saved_model.cpb").write_bytes(b"\x00" * 32)
-    with pytest.raises(UnimplementedError, match="chunked SavedModel format.*re-export"):
+    with pytest.raises(UnimplementedError, match=r"chunked SavedModel format.*re-export"):
         inspect(tmp_path)
 
 
 def test_missing_and_not_a_model(tmp_path) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         inspect(tmp_path / "nope")
-    with pytest.raises(NotFoundError, match="no saved_model.pb or saved_model.pbtxt"):
+    with pytest.raises(NotFoundError, match=r"no saved_model.pb or saved_model.pbtxt"):
         inspect(tmp_path)
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(NotFoundError, match="is a file"):
@@ -314,7 +293,7 @@ def test_malformed_saved_model_pb(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    ("text", "message"),
     [
         ("meta_graphs { meta_info_def { tags: 'serve' }", "line 1: missing '}'"),
         (
@@ -367,7 +346,6 @@ def test_pbtxt_syntax_variants(tmp_path) -> None:
     ]
 
 
-@needs_tf
 def test_variables_index_problems(imodels: str, tmp_path) -> None:
     d = tmp_path / "m"
     shutil.copytree(os.path.join(imodels, "tf1_simple"), d)
@@ -391,7 +369,6 @@ def test_dtype_names() -> None:
     assert DTYPE_NAMES[33] == "DT_FLOAT4_E2M1FN"
 
 
-@needs_tf
 def test_inspect_loads_no_tensorflow(imodels: str) -> None:
     """inspect and show --all never open TensorFlow's libraries (checked in /proc/self/maps)."""
     script = textwrap.dedent(
@@ -420,7 +397,6 @@ def test_inspect_loads_no_tensorflow(imodels: str) -> None:
 # ------------------------------------------------------------------------ the op policy ---
 
 
-@needs_tf
 def test_policy_finds_planted_ops(imodels: str) -> None:
     ops = inspect(os.path.join(imodels, "write_file"), ops=True).meta_graph().ops
     assert ops is not None and ops.counts["WriteFile"] == 1
@@ -446,8 +422,7 @@ def test_policy_finds_planted_ops(imodels: str) -> None:
     )
 
 
-@needs_tf
-@pytest.mark.parametrize("name", [n for n in M.MODEL_NAMES if n not in ("write_file", "file_ops")])
+@pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n not in ("write_file", "file_ops")])
 def test_policy_accepts_clean_models(imodels: str, name: str) -> None:
     check_saved_model(os.path.join(imodels, name), tags=None if name != "tf1_two_tags" else "serve")
     ops = inspect(os.path.join(imodels, name), ops=True).meta_graphs[0].ops
@@ -457,17 +432,16 @@ def test_policy_accepts_clean_models(imodels: str, name: str) -> None:
     assert not any(op in ops.policy_counts for op in ("SaveV2", "RestoreV2", "MergeV2Checkpoints"))
 
 
-@needs_testdata
-def test_policy_on_testdata_models() -> None:
+def test_policy_on_testdata_models(testdata: Path) -> None:
     """Only AssetModule is denied: its function reads its asset with ReadFile (a real file read)."""
     denied = {}
-    for d in M.testdata_models():
+    for d in saved_model_dirs(testdata):
         info = inspect(d, ops=True)
         for mg in info.meta_graphs:
             assert mg.ops is not None
             bad = [f.op for f in findings(mg.ops.policy_counts) if f.denied]
             if bad:
-                denied[os.path.relpath(d, M.TESTDATA)] = bad
+                denied[os.path.relpath(d, testdata)] = bad
     assert denied == {
         os.path.join("tensorflow", "cc_saved_model_testdata", "AssetModule"): ["ReadFile"]
     }
@@ -478,7 +452,7 @@ def test_policy_extra_denials_and_notes() -> None:
     found = findings(ops)
     assert [(f.op, f.denied) for f in found] == [("InitializeTableFromTextFileV2", False)]
     check_graph(ops)
-    with pytest.raises(PermissionDeniedError, match="MatMul .denied by the caller"):
+    with pytest.raises(PermissionDeniedError, match=r"MatMul .denied by the caller"):
         check_graph(ops, denied_ops="MatMul")
     assert "WriteFile" in DENIED_OPS and "PyFunc" in DENIED_OPS and "PrintV2" not in DENIED_OPS
 
@@ -486,25 +460,29 @@ def test_policy_extra_denials_and_notes() -> None:
 # ------------------------------------------------------------- the generated C++ tables ---
 
 
-@needs_tf
-def test_generated_tables_match_tensorflow(tmp_path) -> None:
-    """cpp/op_registry_data.inc and cpp/text_schema_data.inc are what TensorFlow says (regenerated)."""
+@pytest.mark.needs_tensorflow
+def test_generated_op_registry_matches_tensorflow(tmp_path) -> None:
+    """cpp/op_registry_data.inc is what TensorFlow's op registry says (regenerated).
+
+    cpp/text_schema_data.inc is made from proto/ (tests/test_proto_schema.py checks both).
+    """
+    assert _core.registered_op("StatefulPartitionedCall") == ("@Tout", "Tin,Tout,f")
+    assert _core.registered_op("TRTEngineOp") is None
+    if tensorflow_version().split("+")[0] != _core.op_registry_version():
+        pytest.skip("the op registry grows with TensorFlow's versions: compared with its own version only")
+    out = tmp_path / "op_registry_data.inc"
     proc = subprocess.run(
-        [sys.executable, M.__file__, "gen-tables", str(tmp_path)],
+        [sys.executable, M.__file__, "gen-op-registry", str(out)],
         capture_output=True,
         text=True,
-        env=M.tf_env(),
+        env=tf_env(),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    names = ["text_schema_data.inc"]
-    if M.tf_version().split("+")[0] == _core.op_registry_version():  # the registry grows with versions
-        names.append("op_registry_data.inc")
-    for name in names:
-        with open(os.path.join(M.REPO, "cpp", name)) as f:
-            assert f.read() == (tmp_path / name).read_text(), "regenerate: python tests/_inspect_models.py gen-tables cpp"
-    assert _core.registered_op("StatefulPartitionedCall") == ("@Tout", "Tin,Tout,f")
-    assert _core.registered_op("TRTEngineOp") is None
+    with open(os.path.join(M.REPO, "cpp", "op_registry_data.inc")) as f:
+        assert f.read() == out.read_text(), (
+            "regenerate: python tests/_inspect_models.py gen-op-registry cpp/op_registry_data.inc"
+        )
 
 
 # ------------------------------------------------------------------------- tf.Example ---
@@ -523,7 +501,7 @@ def _kinds(record: dict) -> dict:
     return out
 
 
-@needs_tf
+@pytest.mark.needs_tensorflow
 def test_examples_match_tensorflow() -> None:
     import numpy as np
 
@@ -559,11 +537,11 @@ def test_examples_errors() -> None:
         examples.encode([[1, 2]])
     with pytest.raises(TypeError, match="feature names must be str"):
         examples.encode_example({1: [1]})
-    with pytest.raises(InvalidArgumentError, match="not a serialized tf.Example"):
+    with pytest.raises(InvalidArgumentError, match=r"not a serialized tf.Example"):
         examples.decode(b"\xff\xff\xff")
 
 
-@needs_tf
+@pytest.mark.needs_tensorflow
 def test_examples_beside_tensorflow() -> None:
     """tfbundle's private Example schema and TensorFlow's live in one process without a clash."""
     script = textwrap.dedent(
@@ -577,7 +555,7 @@ def test_examples_beside_tensorflow() -> None:
         print("ok")
         """
     )
-    env = M.tfbundle_env(M.tf_env())
+    env = M.tfbundle_env(tf_env())
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
     )
@@ -603,7 +581,7 @@ def test_fingerprint_parse(tmp_path) -> None:
     )
     assert f.singleprint == "22/33/44/55"
     (tmp_path / "fingerprint.pb").write_bytes(b"\x0a\x05ab")
-    with pytest.raises(DataLossError, match="fingerprint.pb"):
+    with pytest.raises(DataLossError, match=r"fingerprint.pb"):
         inspect(tmp_path)
 
 

@@ -15,8 +15,6 @@ import pytest
 
 from tfbundle.cli.demo import demo_model_path
 
-HAS_TF = importlib.util.find_spec("tensorflow") is not None
-
 
 def run_py(code: str, env: dict | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFBUNDLE_LIBTENSORFLOW")}
@@ -73,7 +71,7 @@ def test_env_var_pointing_at_a_non_library_file(tmp_path):
     assert "could not open TensorFlow library" in proc.stdout and "pip install" in proc.stdout
 
 
-@pytest.mark.skipif(not HAS_TF, reason="needs the tensorflow wheel's C library")
+@pytest.mark.needs_tensorflow  # the wheel's folder holds the C library
 def test_env_var_pointing_at_the_wheel_folder():
     folder = importlib.util.find_spec("tensorflow").submodule_search_locations[0]
     proc = run_py(
@@ -88,7 +86,7 @@ def test_env_var_pointing_at_the_wheel_folder():
     assert proc.stdout.strip() == "(1,)"
 
 
-@pytest.mark.skipif(not HAS_TF, reason="needs TensorFlow")
+@pytest.mark.needs_tensorflow
 def test_quiet_by_default_and_loud_on_request():
     code = f"""
         import numpy as np, tfbundle
@@ -114,7 +112,7 @@ want = loaded.signatures["serving_default"](x=tf.ones((2, 4)))["probabilities"].
 """
 
 
-@pytest.mark.skipif(not HAS_TF, reason="needs TensorFlow")
+@pytest.mark.needs_tensorflow
 @pytest.mark.parametrize("order", ["tensorflow-first", "tfbundle-first"])
 def test_import_tensorflow_in_the_same_process(order):
     first, second = (USE_TF, USE_TFBUNDLE) if order == "tensorflow-first" else (USE_TFBUNDLE, USE_TF)

@@ -1,4 +1,4 @@
-"""tfbundle against TensorFlow itself, on models exported by tests/make_models.py.
+"""tfbundle against TensorFlow itself, on models exported by tests/makers/zoo.py.
 
 Each case holds inputs and the outputs TensorFlow's own Python API computed for them
 (TF1 sessions for TF1 exports, ``tf.saved_model.load`` signatures for TF2 ones). The
@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+
 import tfbundle
 from _util import (
     ModelZoo,
@@ -26,7 +27,7 @@ from _util import (
     dtype_from_name,
     encode_example,
 )
-from make_models import CASE_IDS, RUN_CASE_IDS
+from makers.zoo import CASE_IDS, RUN_CASE_IDS
 from tfbundle import errors
 
 MODEL_NAMES = sorted({case_id.split("/")[0].split("@")[0] for case_id in CASE_IDS})
@@ -54,7 +55,7 @@ def test_manifest_lists_every_case(models: ModelZoo) -> None:
     assert sorted(models.case_ids) == sorted(CASE_IDS)
     assert sorted(models.run_case_ids) == sorted(RUN_CASE_IDS)
     assert sorted(models.model_names) == sorted(MODEL_NAMES), (
-        "every model make_models.py writes must have at least one oracle case"
+        "every model makers/zoo.py writes must have at least one oracle case"
     )
 
 
@@ -396,7 +397,7 @@ def test_writing_an_output_cannot_change_the_model(
     if out.flags.writeable:
         out[...] = -7.0
     else:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="read-only"):
             out[...] = -7.0
     assert_outputs_match(sig(), case.expected, f"{case_id} after writing an output")
 

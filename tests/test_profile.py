@@ -1,6 +1,6 @@
 """Model.profile: traced runs summarised per op type and per node.
 
-The models are the oracle zoo of tests/make_models.py (``models`` fixture): a TF1
+The models are the oracle zoo of tests/makers/zoo.py (``models`` fixture): a TF1
 simple_save dense layer and a TF2 tf.Module. The outputs of traced runs are compared
 with TensorFlow's, and the RunMetadata tfbundle parses with its own declarations is
 parsed again by TensorFlow's generated protos in a child process.
@@ -12,13 +12,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+
 import tfbundle
 from _util import assert_outputs_match
-from conftest import tensorflow_installed
 from tfbundle import errors
 from tfbundle._runtime.profile import Profile, profile_run, profile_signature
 
@@ -108,9 +109,7 @@ def test_profile_refusals(models) -> None:
         profile_run(m, ["y:0"])
 
 
-@pytest.mark.skipif(
-    not tensorflow_installed(), reason="needs TensorFlow to parse RunMetadata its own way"
-)
+@pytest.mark.needs_tensorflow  # TensorFlow parses the RunMetadata its own way
 def test_run_metadata_parses_as_tensorflow_parses_it(models, tmp_path: Path) -> None:
     case = models.case("tf1_simple/serving_default")
     with tfbundle.load(case.folder) as m:
@@ -222,11 +221,12 @@ def test_bench_cli_refusals(models, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "has no input 'z'" in capsys.readouterr().err
 
 
-def test_bench_cli_checkpoint_and_frozen_graph(capsys: pytest.CaptureFixture[str]) -> None:
-    from test_graphs import MAKE_GRAPHS, make_cached
+def test_bench_cli_checkpoint_and_frozen_graph(
+    tf_models: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     from tfbundle.cli.bench import main
 
-    graphs = make_cached("graphs", MAKE_GRAPHS)
+    graphs = tf_models("graphs")
     assert main([str(graphs / "train"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["kind"] == "TF1 checkpoint" and data["signature"] is None

@@ -1,7 +1,7 @@
 """ModelRepository: the newest version served, new versions swapped in while calls go on.
 
 Three versions of a TF1 SavedModel (y = x + k, k = 1, 2, 3, restored from each
-version's checkpoint) are made by TensorFlow in a child process (``MAKE_VERSIONS``).
+version's checkpoint) are made by TensorFlow in a child process (tests/makers/versions.py).
 Versions are put into place the way deployments should do it: copied under another
 name, then renamed.
 """
@@ -12,77 +12,23 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
 import tfbundle
-from test_graphs import make_cached
 from tfbundle import errors
 from tfbundle._runtime.repository import ModelRepository
-
-MAKE_VERSIONS = r"""# Writes three versions of a TF1 SavedModel, y = x + k for k = 1, 2, 3 (k a variable,
-# restored from the checkpoint), for tests/test_repository.py; version 2 has a
-# warmup file with one predict request.
-import json
-import os
-import shutil
-import struct
-import sys
-
-import numpy as np
-import tensorflow as tf
-
-tf1 = tf.compat.v1
-OUT = sys.argv[1]
-TMP = OUT + ".tmp"
-shutil.rmtree(TMP, ignore_errors=True)
-os.makedirs(TMP)
-for k in (1, 2, 3):
-    export = os.path.join(TMP, f"v{k}")
-    with tf.Graph().as_default(), tf1.Session() as s:
-        x = tf1.placeholder(tf.float32, [None], name="x")
-        offset = tf1.get_variable("offset", initializer=float(k))
-        y = tf.add(x, offset, name="y")
-        s.run(tf1.global_variables_initializer())
-        sig = tf1.saved_model.signature_def_utils.predict_signature_def({"x": x}, {"y": y})
-        builder = tf1.saved_model.Builder(export)
-        builder.add_meta_graph_and_variables(s, ["serve"], signature_def_map={"serving_default": sig})
-        builder.save()
-        assert s.run(y, {x: [0.0]}).tolist() == [float(k)]
-
-
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | 0x80 if v else b)
-        if not v:
-            return bytes(out)
-
-
-def ld(n, payload):
-    return varint(n << 3 | 2) + varint(len(payload)) + payload
-
-
-tensor = varint(1 << 3) + varint(1) + ld(2, ld(2, varint(1 << 3) + varint(1))) + ld(5, struct.pack("<f", 1.0))
-record = ld(6, ld(1, ld(2, ld(1, b"x") + ld(2, tensor))))  # predict_log.request.inputs["x"]
-os.makedirs(os.path.join(TMP, "v2", "assets.extra"))
-with tf.io.TFRecordWriter(os.path.join(TMP, "v2", "assets.extra", "tf_serving_warmup_requests")) as w:
-    w.write(record)
-with open(os.path.join(TMP, "manifest.json"), "w") as f:
-    json.dump({"versions": [1, 2, 3]}, f)
-os.rename(TMP, OUT)
-"""
 
 X = np.array([0.0, 10.0], np.float32)
 
 
 @pytest.fixture(scope="module")
-def made() -> Path:
-    return make_cached("versions", MAKE_VERSIONS)
+def made(tf_models: Callable[[str], Path]) -> Path:
+    return tf_models("versions")
 
 
 @pytest.fixture

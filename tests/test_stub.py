@@ -1,38 +1,39 @@
-"""The hand-written stub of the native module names exactly what the module has."""
+"""The hand-written stub of the native module agrees with the module (dev/check_stub.py)."""
 
 from __future__ import annotations
 
-import ast
+import importlib.util
+import sys
 from pathlib import Path
 
-import tfbundle
-from tfbundle import _core
+import pytest
 
-STUB = Path(tfbundle.__file__).with_name("_core.pyi")
-
-
-def _stub_names() -> tuple[set[str], dict[str, set[str]]]:
-    tree = ast.parse(STUB.read_text())
-    top, classes = set(), {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            top.add(node.name)
-        elif isinstance(node, ast.ClassDef):
-            top.add(node.name)
-            classes[node.name] = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            top.add(node.target.id)
-    return top, classes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dev"))
+import check_stub
 
 
-def _public(names) -> set[str]:
-    keep = ("__version__", "__init__", "__contains__", "_load_mapped")
-    return {n for n in names if not n.startswith("_") or n in keep}
+def test_stub_signatures_match_the_bindings() -> None:
+    assert check_stub.signature_problems() == []
 
 
-def test_stub_matches_module():
-    top, classes = _stub_names()
-    assert top == _public(dir(_core)) - {"__init__", "__contains__"}
-    for cls, methods in classes.items():
-        actual = _public(dir(getattr(_core, cls)))
-        assert methods - {"__init__"} == actual - {"__init__"}, cls
+def test_signature_check_finds_a_wrong_stub(tmp_path: Path) -> None:
+    stub = tmp_path / "_core.pyi"
+    stub.write_text(
+        "from typing import Any\n"
+        "def crc32c(buffer: Any, crc: int = 1, portable: bool = False) -> str: ...\n"
+        "def tensor_alignment(*, unit: int) -> int: ...\n"
+    )
+    assert sorted(check_stub.signature_problems(stub)) == [
+        "crc32c: parameter 'crc' defaults to 0 in the binding, 1 in the stub",
+        "crc32c: result: binding says int, stub says str",
+        "crc32c: the binding's parameter 'data' is 'buffer' in the stub",
+        "tensor_alignment: binding takes (), stub says (unit)",
+    ]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mypy") is None, reason="mypy is not installed (pip install '.[dev]')"
+)
+def test_stubtest() -> None:
+    status, output = check_stub.run_stubtest()
+    assert status == 0, output

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 import tfbundle
 from _util import assert_array_matches, examples
 from tfbundle import errors
@@ -744,8 +745,9 @@ def test_every_provenance_saved_model_is_covered(testdata: Path) -> None:
     }
     listed = _provenance_saved_models(testdata)
     assert len(listed) > 40
-    missing = []
-    for folder in listed:
-        if not any(c == folder or c.startswith(folder + "/") for c in covered):
-            missing.append(folder)
+    missing = [
+        folder
+        for folder in listed
+        if not any(c == folder or c.startswith(folder + "/") for c in covered)
+    ]
     assert not missing, f"PROVENANCE.md folders without a test: {missing}"

@@ -2,7 +2,7 @@
 
 The test model (a TF1 SavedModel with predict, classify, regress and a many-dtype
 predict signature, each of whose outputs bumps a `calls` counter) and its warmup file
-are made by TensorFlow in a child process (``MAKE_WARMUP``). The PredictionLog records
+are made by TensorFlow in a child process (tests/makers/warmup.py). The PredictionLog records
 are built from the public field numbers and, where the ``tensorflow-serving-api``
 package is installed, checked against its protos; the TFRecord file is written by
 TensorFlow's own ``tf.io.TFRecordWriter``. The counter proves each request ran.
@@ -13,191 +13,21 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+
 import tfbundle
-from test_graphs import make_cached
 from tfbundle import _core, errors
-from tfbundle import _graph_protos as gp
+from tfbundle._proto import parsing as gp
 from tfbundle._runtime.warmup import MAX_RECORDS, WarmupReport, read_tfrecords, replay_warmup
-
-MAKE_WARMUP = r"""'''Writes the warmup test model (a TF1 SavedModel with predict/classify/regress
-signatures and a call counter) and its tf_serving_warmup_requests file.'''
-import json, os, shutil, struct, sys
-import numpy as np
-import tensorflow as tf
-
-tf1 = tf.compat.v1
-out = sys.argv[1]
-tmp = out + ".tmp"
-shutil.rmtree(tmp, ignore_errors=True)
-os.makedirs(tmp)
-
-# ---- PredictionLog bytes from the public field numbers (prediction_log.proto etc.)
-def varint(v):
-    b = bytearray()
-    v &= (1 << 64) - 1
-    while True:
-        x = v & 0x7F; v >>= 7
-        if v: b.append(x | 0x80)
-        else: b.append(x); return bytes(b)
-def ld(n, payload): return varint(n << 3 | 2) + varint(len(payload)) + payload
-def vi(n, v): return varint(n << 3) + varint(v)
-def s(n, text): return ld(n, text.encode())
-def example(features):
-    entries = b""
-    for key, values in features.items():
-        if isinstance(values[0], float):
-            feat = ld(2, ld(1, b"".join(struct.pack("<f", v) for v in values)))
-        elif isinstance(values[0], int):
-            feat = ld(3, ld(1, b"".join(varint(v) for v in values)))
-        else:
-            feat = ld(1, b"".join(ld(1, v) for v in values))
-        entries += ld(1, s(1, key) + ld(2, feat))
-    return ld(1, entries)  # Example.features = 1
-def model_spec(sig): return ld(1, s(1, "m") + (s(3, sig) if sig else b""))
-def example_list(exs): return ld(1, b"".join(ld(1, e) for e in exs))  # Input.example_list = 1
-def example_list_ctx(exs, ctx): return ld(2, b"".join(ld(1, e) for e in exs) + ld(2, ctx))
-def predict(sig, inputs, output_filter=()):
-    req = model_spec(sig)
-    for k, proto in inputs.items():
-        req += ld(2, s(1, k) + ld(2, proto))
-    for o in output_filter:
-        req += s(3, o)
-    return ld(6, ld(1, req))  # PredictionLog.predict_log = 6, PredictLog.request = 1
-def classify(sig, inp): return ld(2, ld(1, model_spec(sig) + ld(2, inp)))
-def regress(sig, inp): return ld(3, ld(1, model_spec(sig) + ld(2, inp)))
-def multi(tasks, inp):
-    req = b"".join(ld(1, model_spec(sig) + s(2, method)) for sig, method in tasks)
-    return ld(4, ld(1, req + ld(2, inp)))
-def shape(*dims): return ld(2, b"".join(ld(2, vi(1, d)) for d in dims))
-def float_tensor_content(arr):
-    arr = np.asarray(arr, np.float32)
-    return vi(1, 1) + shape(*arr.shape) + ld(4, arr.tobytes())
-def float_val(value, *dims): return vi(1, 1) + shape(*dims) + ld(5, struct.pack("<f", value))
-
-records = []
-records.append(predict("", {"x": float_tensor_content([[1.0], [2.0], [5.0]])}))
-records.append(predict("serving_default", {"x": float_val(1.0, 2, 1)}, ["y"]))
-records.append(classify("classify_x_to_y", example_list([example({"x": [1.0]}), example({"x": [2.0]})])))
-records.append(regress("regress_x_to_y", example_list_ctx([example({"y": [0.0]}), example({"x": [4.0]})], example({"x": [3.0]}))))
-records.append(multi([("classify_x_to_y", "tensorflow/serving/classify"), ("regress_x_to_y2", "tensorflow/serving/regress")],
-                     example_list([example({"x": [1.0]})])))
-mixed_protos = {
-    "a": tf.make_tensor_proto(np.array([[1.5, -2.0], [3.0, 4.25]], np.float64)),
-    "b": tf.make_tensor_proto(np.int32(7)),
-    "c": tf.make_tensor_proto(np.array([b"ab", b"", b"xyz"], object)),
-    "d": tf.make_tensor_proto(np.array([0.5, -1.0, 65504.0], np.float16)),
-    "e": tf.make_tensor_proto(np.array([True, False])),
-    "f": tf.make_tensor_proto(9, dtype=tf.int64, shape=[3]),
-    "g": tf.make_tensor_proto(np.array([1, 255], np.uint8)),
-    "h": tf.make_tensor_proto(np.array([1 + 2j], np.complex64)),
-}
-# Typed-value forms as well (no tensor_content): what hand-written requests hold.
-typed = {
-    "d": vi(1, 19) + shape(2) + ld(13, varint(0x3C00) + varint(0xC000)),   # half_val 1.0, -2.0
-    "a": vi(1, 2) + shape(2, 2) + ld(6, struct.pack("<d", 2.5)),            # double_val, filled
-}
-records.append(predict("mixed", {k: p.SerializeToString() for k, p in mixed_protos.items()}))
-records.append(ld(1, ld(1, s(1, "m"))))                  # log_metadata only: skipped
-records.append(ld(7, ld(1, model_spec("serving_default")))) # predict_streamed_log: skipped
-
-# Cross-check the hand-built bytes against TF Serving's own protos when installed.
-check = "tensorflow_serving not installed: records built from the public field numbers only"
-try:
-    from tensorflow_serving.apis import prediction_log_pb2, predict_pb2, classification_pb2, regression_pb2, inference_pb2, input_pb2
-    logs = []
-    for r in records:
-        m = prediction_log_pb2.PredictionLog(); m.ParseFromString(r); logs.append(m)
-    ex = tf.train.Example()
-    built = prediction_log_pb2.PredictionLog()
-    built.predict_log.request.model_spec.name = "m"
-    built.predict_log.request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0], [2.0], [5.0]], np.float32)))
-    assert built == logs[0], (built, logs[0])
-    assert logs[2].classify_log.request.model_spec.signature_name == "classify_x_to_y"
-    assert len(logs[2].classify_log.request.input.example_list.examples) == 2
-    assert logs[2].classify_log.request.input.example_list.examples[1].features.feature["x"].float_list.value[0] == 2.0
-    assert logs[3].regress_log.request.input.example_list_with_context.context.features.feature["x"].float_list.value[0] == 3.0
-    assert [t.model_spec.signature_name for t in logs[4].multi_inference_log.request.tasks] == ["classify_x_to_y", "regress_x_to_y2"]
-    assert logs[6].WhichOneof("log_type") is None and logs[7].WhichOneof("log_type") == "predict_streamed_log"
-    assert logs[1].predict_log.request.output_filter == ["y"]
-    check = "checked against tensorflow_serving's protos"
-except ImportError:
-    pass
-
-# ---- the model
-export = os.path.join(tmp, "model", "1")
-g = tf.Graph()
-with g.as_default():
-    a = tf1.get_variable("a", initializer=0.5)
-    b = tf1.get_variable("b", initializer=2.0)
-    calls = tf1.get_variable("calls", initializer=tf.constant(0, tf.int64), trainable=False)
-    tf.identity(calls.read_value(), name="calls_value")
-    def counted(t, name):
-        with tf.control_dependencies([calls.assign_add(1)]):
-            return tf.identity(t, name=name)
-    x = tf1.placeholder(tf.float32, [None, 1], name="x")
-    y = counted(a * x + b, "y")
-    serialized = tf1.placeholder(tf.string, [None], name="tf_example")
-    parsed = tf1.io.parse_example(serialized, {"x": tf1.io.FixedLenFeature([1], tf.float32, default_value=[0.0])})
-    ex_y = counted(a * parsed["x"] + b, "ex_y")
-    ex_y2 = counted(a * parsed["x"] + 3.0, "ex_y2")
-    classes = tf.identity(tf.constant([["pos"]]) , name="classes_const")
-    mixed_in = {
-        "a": tf1.placeholder(tf.float64, [2, 2], name="m_a"), "b": tf1.placeholder(tf.int32, [], name="m_b"),
-        "c": tf1.placeholder(tf.string, [None], name="m_c"), "d": tf1.placeholder(tf.float16, [None], name="m_d"),
-        "e": tf1.placeholder(tf.bool, [None], name="m_e"), "f": tf1.placeholder(tf.int64, [None], name="m_f"),
-        "g": tf1.placeholder(tf.uint8, [None], name="m_g"), "h": tf1.placeholder(tf.complex64, [None], name="m_h"),
-    }
-    mixed_out = {
-        "a": counted(mixed_in["a"] * 2, "o_a"), "b": mixed_in["b"] + 1, "c": tf.strings.length(mixed_in["c"]),
-        "d": tf.cast(mixed_in["d"], tf.float32), "e": tf.logical_not(mixed_in["e"]), "f": mixed_in["f"] * 3,
-        "g": tf.cast(mixed_in["g"], tf.int32), "h": tf.math.real(mixed_in["h"]),
-    }
-    sdu = tf1.saved_model.signature_def_utils
-    u = tf1.saved_model.utils
-    sigs = {
-        "serving_default": sdu.predict_signature_def({"x": x}, {"y": y}),
-        "classify_x_to_y": sdu.classification_signature_def(serialized, None, ex_y),
-        "regress_x_to_y": sdu.regression_signature_def(serialized, ex_y),
-        "regress_x_to_y2": sdu.regression_signature_def(serialized, ex_y2),
-        "mixed": sdu.predict_signature_def(mixed_in, mixed_out),
-    }
-    with tf1.Session() as sess:
-        sess.run(tf1.global_variables_initializer())
-        builder = tf1.saved_model.Builder(export)
-        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map=sigs)
-        builder.save()
-        # TF's own answers for the first predict request and the mixed request.
-        oracle = {"y": sess.run(y, {x: np.array([[1.0], [2.0], [5.0]], np.float32)})}
-        feeds = {mixed_in[k]: tf.make_ndarray(p) for k, p in mixed_protos.items()}
-        for k, v in zip(sorted(mixed_out), sess.run([mixed_out[k] for k in sorted(mixed_out)], feeds)):
-            oracle["mixed_" + k] = v
-        oracle["ctx_y"] = sess.run(ex_y, {serialized: [example({"x": [3.0]}) + example({"y": [0.0]}),
-                                                       example({"x": [3.0]}) + example({"x": [4.0]})]})
-os.makedirs(os.path.join(export, "assets.extra"))
-with tf.io.TFRecordWriter(os.path.join(export, "assets.extra", "tf_serving_warmup_requests")) as w:
-    for r in records:
-        w.write(r)
-np.savez(os.path.join(tmp, "oracle.npz"), **oracle)
-protos = {k: p.SerializeToString() for k, p in mixed_protos.items()}
-protos.update({"typed_" + k: v for k, v in typed.items()})
-from tensorflow.core.framework import tensor_pb2
-arrays = {}
-for k, v in protos.items():
-    arrays["proto_" + k] = np.frombuffer(v, np.uint8)
-    arrays["value_" + k] = tf.make_ndarray(tensor_pb2.TensorProto.FromString(v))
-np.savez(os.path.join(tmp, "tensor_protos.npz"), **arrays)
-json.dump({"records": len(records), "calls_per_replay": 7, "check": check}, open(os.path.join(tmp, "manifest.json"), "w"))
-os.rename(tmp, out)
-"""
 
 
 @pytest.fixture(scope="module")
-def made() -> Path:
-    return make_cached("warmup", MAKE_WARMUP)
+def made(tf_models: Callable[[str], Path]) -> Path:
+    return tf_models("warmup")
 
 
 @pytest.fixture(scope="module")
@@ -341,13 +171,11 @@ def float_tensor(values: list[float], shape: list[int], dtype: int = 1) -> objec
     return t
 
 
-def example_bytes(x: float) -> bytes:
-    import struct
-
-    feature = b"\x12\x06\x0a\x04" + struct.pack("<f", x)  # Feature.float_list{value: x}
-    entry = b"\x0a\x01x" + b"\x12" + bytes([len(feature)]) + feature
-    features = b"\x0a" + bytes([len(entry)]) + entry
-    return b"\x0a" + bytes([len(features)]) + features
+def example(x: float) -> object:
+    """A tf.Example with the float feature x."""
+    msg = gp.message_class("Example")()
+    msg.features.feature["x"].float_list.value.append(x)
+    return msg
 
 
 @pytest.fixture
@@ -412,7 +240,7 @@ def test_compressed_file(copy) -> None:
 
 
 def test_more_than_1000_records(copy) -> None:
-    skipped = log(log_metadata=b"")  # a record TF Serving skips: cheap to count
+    skipped = log()  # a record with no log type, which TF Serving skips: cheap to count
     refuses(
         copy(tfrecord(*[skipped] * (MAX_RECORDS + 1))),
         errors.InvalidArgumentError,
@@ -436,7 +264,7 @@ def test_record_that_is_not_a_prediction_log(copy) -> None:
 
 def test_session_run_record(copy) -> None:
     refuses(
-        copy(tfrecord(log(session_run_log__request=b""))),
+        copy(tfrecord(log(session_run_log=None))),
         errors.UnimplementedError,
         r"warmup record 1 of .*: SessionRun warmup records are not supported",
     )
@@ -457,7 +285,7 @@ def test_unknown_signature(copy) -> None:
 def test_classify_against_a_predict_signature(copy) -> None:
     record = log(
         classify_log__request__model_spec__signature_name="serving_default",
-        classify_log__request__input__example_list__examples=[example_bytes(1.0)],
+        classify_log__request__input__example_list__examples=[example(1.0)],
     )
     refuses(
         copy(tfrecord(record)),
@@ -491,7 +319,7 @@ def test_multi_inference_refusals(copy) -> None:
                 method_name="tensorflow/serving/regress",
             ),
         ],
-        multi_inference_log__request__input__example_list__examples=[example_bytes(1.0)],
+        multi_inference_log__request__input__example_list__examples=[example(1.0)],
     )
     refuses(
         copy(tfrecord(twice)),
@@ -505,14 +333,14 @@ def test_multi_inference_refusals(copy) -> None:
                 method_name="tensorflow/serving/predict",
             ),
         ],
-        multi_inference_log__request__input__example_list__examples=[example_bytes(1.0)],
+        multi_inference_log__request__input__example_list__examples=[example(1.0)],
     )
     refuses(
         copy(tfrecord(predict)),
         errors.UnimplementedError,
         "task method 'tensorflow/serving/predict' is not classify or regress",
     )
-    none = log(multi_inference_log__request__input__example_list__examples=[example_bytes(1.0)])
+    none = log(multi_inference_log__request__input__example_list__examples=[example(1.0)])
     refuses(
         copy(tfrecord(none)),
         errors.InvalidArgumentError,

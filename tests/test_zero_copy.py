@@ -1,10 +1,10 @@
 """Zero-copy inputs and outputs, lifetimes, the GIL and threads, on a TF1 graph
-made for these tests (an Identity of the input, a constant, a variable, a queue)."""
+made for these tests (an Identity of the input, a constant, a variable, a queue), by
+tests/makers/zero_copy.py."""
 
 from __future__ import annotations
 
 import gc
-import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -15,43 +15,10 @@ import pytest
 
 import tfbundle
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("tensorflow") is None, reason="making the test model needs TensorFlow's Python API"
-)
-
-MAKE_MODEL = textwrap.dedent(
-    """
-    import sys
-    import tensorflow as tf
-    v1 = tf.compat.v1
-    v1.disable_eager_execution()
-    g = tf.Graph()
-    with g.as_default():
-        x = v1.placeholder(tf.float32, [None, 4], name="x")
-        y = tf.identity(x, name="y")
-        z = tf.multiply(x, 2.0, name="z")
-        c = tf.constant([1.0, 2.0, 3.0], name="c")
-        v = v1.Variable([4.0, 5.0], name="v", use_resource=False)
-        q = v1.FIFOQueue(10, tf.float32, shapes=[[]], name="q")
-        item = v1.placeholder(tf.float32, [], name="item")
-        q.enqueue(item, name="enq")
-        q.dequeue(name="deq")
-        s = v1.placeholder(tf.string, [None], name="s")
-        tf.identity(s, name="s_id")
-        tf.strings.upper(s, name="s_upper")
-        with v1.Session() as sess:
-            sess.run(v1.global_variables_initializer())
-            v1.saved_model.simple_save(sess, sys.argv[1], inputs={"x": x, "s": s},
-                                       outputs={"y": y, "z": z, "s_upper": g.get_tensor_by_name("s_upper:0")})
-    """
-)
-
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tf1") / "model"
-    subprocess.run([sys.executable, "-c", MAKE_MODEL, str(out)], check=True, capture_output=True)
-    return str(out)
+def model_dir(tf_models):
+    return str(tf_models("zero_copy"))
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +69,7 @@ def test_constant_and_variable_outputs_are_read_only(model):
     v = model.run("v:0")
     np.testing.assert_array_equal(v, [4, 5])
     assert not v.flags.writeable
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         v[0] = 0.0
 
 

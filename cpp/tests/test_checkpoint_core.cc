@@ -163,18 +163,18 @@ void test_reader() {
   std::string header = field_varint(1, 1) + field_bytes(3, field_varint(1, 1));
   auto make = [&](const std::string& value) { return table({{"", header}, {"v", value}}); };
 
-  auto reader = BundleReader::from_bytes(make(entry(kDtFloat, {3}, 0, 12, crc)), {data}, "mem");
+  auto reader = BundleReader::from_bytes(make(entry(pb::DT_FLOAT, {3}, 0, 12, crc)), {data}, "mem");
   TensorBytes bytes = reader->tensor_bytes(*reader->index().find("v"), true);
   CHECK(bytes.size == 12 && std::memcmp(bytes.data, values, 12) == 0 && bytes.num_elements == 3);
   CHECK(reader->verify_all().empty());
 
-  reader = BundleReader::from_bytes(make(entry(kDtFloat, {3}, 4, 12, crc)), {data}, "mem");
+  reader = BundleReader::from_bytes(make(entry(pb::DT_FLOAT, {3}, 4, 12, crc)), {data}, "mem");
   EXPECT_ERROR(kDataLoss, "points past the end", reader->tensor_bytes(*reader->index().find("v"), false));
-  reader = BundleReader::from_bytes(make(entry(kDtFloat, {4}, 0, 12, crc)), {data}, "mem");
+  reader = BundleReader::from_bytes(make(entry(pb::DT_FLOAT, {4}, 0, 12, crc)), {data}, "mem");
   EXPECT_ERROR(kDataLoss, "does not match its dtype", reader->tensor_bytes(*reader->index().find("v"), false));
-  reader = BundleReader::from_bytes(make(entry(kDtFloat, {3}, 0, 12, crc ^ 1)), {data}, "mem");
+  reader = BundleReader::from_bytes(make(entry(pb::DT_FLOAT, {3}, 0, 12, crc ^ 1)), {data}, "mem");
   EXPECT_ERROR(kDataLoss, "checksum does not match", reader->tensor_bytes(*reader->index().find("v"), true));
-  reader = BundleReader::from_bytes(make(entry(kDtFloat, {3}, 0, 12, crc)), {}, "mem");
+  reader = BundleReader::from_bytes(make(entry(pb::DT_FLOAT, {3}, 0, 12, crc)), {}, "mem");
   EXPECT_ERROR(kNotFound, "missing", reader->tensor_bytes(*reader->index().find("v"), false));
   EXPECT_ERROR(kDataLoss, "malformed", BundleReader::from_bytes(make("\x0a\x7f"), {data}, "mem"));
   EXPECT_ERROR(kDataLoss, "no header", BundleReader::from_bytes(table({{"v", ""}}), {data}, "mem"));

@@ -91,7 +91,7 @@ __all__ = [
 
 # Names of earlier releases, still resolved (the types moved to tfbundle.types,
 # tfbundle.examples became tfbundle.tf_example).
-_MOVED = {name: "types" for name in types.__all__}
+_MOVED = dict.fromkeys(types.__all__, "types")
 _MOVED["CheckpointKeyError"] = "errors"
 _MOVED["examples"] = "tf_example"
 

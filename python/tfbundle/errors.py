@@ -52,7 +52,7 @@ class Error(Exception):
         super().__init__(message)
         self.message = message
 
-    def __reduce__(self):  # keep pickling simple for multi-inheritance subclasses
+    def __reduce__(self) -> tuple[type[Error], tuple[str]]:  # simple pickling for multi-inheritance
         return (type(self), (self.message,))
 
 

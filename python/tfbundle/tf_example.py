@@ -7,10 +7,10 @@ exports take serialized ``tf.train.Example`` protos::
     >>> data = examples.encode([{"age": [22, 24], "education": [b"BS", b"MS"]}])
     >>> model.signatures["classify"](inputs=data)
 
-The messages are built at run time with the ``protobuf`` package from their field numbers
-(tensorflow/core/example/example.proto and feature.proto), in a private descriptor pool under
-the package ``tfbundle_private.example``, so they never clash with TensorFlow's own
-``tensorflow.Example`` when both are imported in one process. The bytes are what TensorFlow's
+The messages are tfbundle's own declaration of TensorFlow's example.proto and feature.proto
+(:mod:`tfbundle._proto`, built with the ``protobuf`` package at the first use, in a private
+descriptor pool), so they never clash with TensorFlow's own ``tensorflow.Example`` when both
+are imported in one process. The bytes are what TensorFlow's
 ``Example.SerializeToString(deterministic=True)`` writes.
 """
 
@@ -20,6 +20,7 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
+from . import _proto
 from .errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = ["FeatureValue", "decode", "encode", "encode_example"]
@@ -28,70 +29,14 @@ __all__ = ["FeatureValue", "decode", "encode", "encode_example"]
 #: array (flattened), or one such scalar.
 FeatureValue = Union[Sequence[Any], Any]
 
-_PACKAGE = "tfbundle_private.example"
-_classes: dict[str, Any] = {}
-
-
-def _message_classes() -> dict[str, Any]:
-    """Example, Features, Feature, BytesList, FloatList, Int64List in a private pool."""
-    if _classes:
-        return _classes
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    FD = descriptor_pb2.FieldDescriptorProto
-    f = descriptor_pb2.FileDescriptorProto(
-        name="tfbundle_private/example.proto", package=_PACKAGE, syntax="proto3"
-    )
-
-    def message(name: str, fields: list[tuple[str, int, int, int, str]], oneof: str | None = None):
-        m = f.message_type.add(name=name)
-        if oneof:
-            m.oneof_decl.add(name=oneof)
-        for fname, number, ftype, label, type_name in fields:
-            fd = m.field.add(name=fname, number=number, type=ftype, label=label)
-            if type_name:
-                fd.type_name = f".{_PACKAGE}.{type_name}"
-            if oneof:
-                fd.oneof_index = 0
-        return m
-
-    rep, opt = FD.LABEL_REPEATED, FD.LABEL_OPTIONAL
-    message("BytesList", [("value", 1, FD.TYPE_BYTES, rep, "")])
-    message("FloatList", [("value", 1, FD.TYPE_FLOAT, rep, "")])  # packed: proto3's default
-    message("Int64List", [("value", 1, FD.TYPE_INT64, rep, "")])
-    message("Feature", [("bytes_list", 1, FD.TYPE_MESSAGE, opt, "BytesList"),
-                        ("float_list", 2, FD.TYPE_MESSAGE, opt, "FloatList"),
-                        ("int64_list", 3, FD.TYPE_MESSAGE, opt, "Int64List")], oneof="kind")  # fmt: skip
-    features = message("Features", [("feature", 1, FD.TYPE_MESSAGE, rep, "Features.FeatureEntry")])
-    entry = features.nested_type.add(name="FeatureEntry")
-    entry.options.map_entry = True
-    entry.field.add(name="key", number=1, type=FD.TYPE_STRING, label=opt)
-    entry.field.add(
-        name="value", number=2, type=FD.TYPE_MESSAGE, label=opt, type_name=f".{_PACKAGE}.Feature"
-    )
-    message("Example", [("features", 1, FD.TYPE_MESSAGE, opt, "Features")])
-
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(f)
-    # protobuf >= 4.22 has GetMessageClass; older releases (TensorFlow 2.12 allows 3.20) a factory.
-    get_class = getattr(message_factory, "GetMessageClass", None)
-    if get_class is None:  # pragma: no cover - depends on the installed protobuf
-        get_class = message_factory.MessageFactory(pool).GetPrototype
-    for name in ("Example", "Feature"):
-        _classes[name] = get_class(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
-    return _classes
-
-
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _values(name: str, value: FeatureValue) -> tuple[str, list[Any]]:
     """(kind, values) of one feature: kind is "bytes_list", "float_list" or "int64_list"."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        np = None
-    if np is not None and isinstance(value, np.ndarray):
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
         flat = value.ravel()
         kind = flat.dtype.kind
         if kind == "f":
@@ -158,7 +103,7 @@ def encode_example(record: Mapping[str, FeatureValue]) -> bytes:
         raise InvalidTypeError(
             f"a tf.Example record must be a dict of feature name -> values, got {type(record).__name__}"
         )
-    example = _message_classes()["Example"]()
+    example = _proto.Example()
     for name, value in record.items():
         if not isinstance(name, str):
             raise InvalidTypeError(f"feature names must be str, got {type(name).__name__}: {name!r}")
@@ -202,7 +147,7 @@ def decode(data: bytes) -> dict[str, list[Any]]:
     """
     from google.protobuf.message import DecodeError
 
-    example = _message_classes()["Example"]()
+    example = _proto.Example()
     try:
         example.ParseFromString(bytes(data))
     except DecodeError as e:

@@ -1,1 +1,4 @@
-"""The foundation: paths and version folders, DataTypes, tensor specs. Imports nothing of tfbundle but errors and _core."""
+"""The foundation: paths and version folders, DataTypes, tensor specs.
+
+Imports nothing of tfbundle but errors and _core.
+"""

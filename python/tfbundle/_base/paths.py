@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
-from ..errors import NotFoundError
+from ..errors import DataLossError, NotFoundError
 
-__all__ = ["MODEL_FILES", "PathLike", "has_model_file", "resolve_export_dir", "version_folders"]
+__all__ = [
+    "MODEL_FILES",
+    "CheckpointState",
+    "PathLike",
+    "has_model_file",
+    "read_checkpoint_state",
+    "resolve_export_dir",
+    "version_folders",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -63,7 +72,7 @@ def resolve_export_dir(path: PathLike) -> str:
     if not p.is_dir():
         raise NotFoundError(f"{p} is a file, not a SavedModel folder (it should hold saved_model.pb)")
     p = p.absolute()
-    if any((p / f).is_file() for f in MODEL_FILES + ("saved_model.cpb",)):
+    if any((p / f).is_file() for f in (*MODEL_FILES, "saved_model.cpb")):
         return str(p)
     versions = version_folders(p, has_model_file)
     if versions:
@@ -72,3 +81,45 @@ def resolve_export_dir(path: PathLike) -> str:
         f"no saved_model.pb or saved_model.pbtxt in {p}, nor in a numbered version folder under it "
         "(TF Serving layout: model/1/saved_model.pb)"
     )
+
+
+@dataclass(frozen=True)
+class CheckpointState:
+    """What a training folder's ``checkpoint`` file says (TensorFlow's CheckpointState).
+
+    Attributes:
+        file: the ``checkpoint`` file.
+        newest: ``model_checkpoint_path``, as written (relative to the folder, or absolute).
+        all: ``all_model_checkpoint_paths``, oldest first, as written.
+    """
+
+    file: Path
+    newest: str
+    all: tuple[str, ...]
+
+
+def read_checkpoint_state(folder: PathLike) -> CheckpointState | None:
+    """Reads ``folder/checkpoint``, the text-format CheckpointState TensorFlow's savers write.
+
+    Returns:
+        The state, or None when the folder has no ``checkpoint`` file.
+
+    Raises:
+        DataLossError: the file is not a text-format CheckpointState, or names no
+            ``model_checkpoint_path``.
+    """
+    from .._proto.parsing import parse_text
+
+    state_file = Path(os.fspath(folder)) / "checkpoint"
+    if not state_file.is_file():
+        return None
+    try:
+        text = state_file.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise DataLossError(f"{state_file} is not a text CheckpointState file (it is not UTF-8 text)") from None
+    except OSError as e:
+        raise DataLossError(f"{state_file} cannot be read: {e.strerror}") from None
+    state = parse_text("CheckpointState", text, str(state_file))
+    if not state.model_checkpoint_path:
+        raise DataLossError(f"{state_file} names no model_checkpoint_path")
+    return CheckpointState(state_file, state.model_checkpoint_path, tuple(state.all_model_checkpoint_paths))

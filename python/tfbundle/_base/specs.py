@@ -29,7 +29,7 @@ class TensorSpec:
         shape: a tuple with None for unknown dimensions, or None for unknown rank.
     """
 
-    __slots__ = ("name", "tensor_name", "dtype", "tf_dtype", "shape", "encoding")
+    __slots__ = ("dtype", "encoding", "name", "shape", "tensor_name", "tf_dtype")
 
     def __init__(
         self,

@@ -20,7 +20,6 @@ copies are writable, views are not.
 
 from __future__ import annotations
 
-import codecs
 import difflib
 import os
 import re
@@ -35,7 +34,7 @@ import numpy as np
 from .. import _core
 from .._base.dtypes import dtype_name as tf_dtype_name
 from .._base.dtypes import numpy_dtype
-from .._base.paths import version_folders
+from .._base.paths import read_checkpoint_state, version_folders
 from ..errors import (
     CheckpointKeyError,
     ClosedError,
@@ -129,29 +128,12 @@ def _refuse_v1(path: Path) -> UnimplementedError:
     )
 
 
-def _read_checkpoint_state(state_file: Path) -> str | None:
-    """``model_checkpoint_path`` of a ``checkpoint`` state file (text proto), if any."""
-    try:
-        text = state_file.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
-        return None
-    m = re.search(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"', text, re.MULTILINE)
-    if m is None:
-        return None
-    raw = m.group(1).encode("utf-8", "surrogateescape")
-    return codecs.escape_decode(raw)[0].decode("utf-8", "surrogateescape")
-
-
 def _from_state_file(folder: Path) -> str | None:
     """The newest checkpoint named by ``folder/checkpoint``, if it exists."""
-    state = folder / "checkpoint"
-    if not state.is_file():
+    found = read_checkpoint_state(folder)
+    if found is None:
         return None
-    named = _read_checkpoint_state(state)
-    if not named:
-        raise NotFoundError(
-            f"{state} names no checkpoint (no model_checkpoint_path): pass a checkpoint prefix instead"
-        )
+    state, named = found.file, found.newest
     candidate = Path(named) if os.path.isabs(named) else folder / named
     if Path(str(candidate) + ".index").is_file():
         return str(candidate)
@@ -209,7 +191,7 @@ def resolve_checkpoint_prefix(path: PathLike) -> str:
         variables = p / "variables"
         if (variables / "variables.index").is_file():
             return str(variables / "variables")
-        for v1 in [variables / "variables"] + sorted(variables.glob("variables-?????-of-?????")):
+        for v1 in [variables / "variables", *sorted(variables.glob("variables-?????-of-?????"))]:
             if _is_v1_checkpoint(v1):
                 raise _refuse_v1(v1)
         raise NotFoundError(f"the SavedModel at {p} has no variables checkpoint (no variables/variables.index)")
@@ -258,7 +240,7 @@ class CheckpointReader:
     def __init__(self, prefix: str, native: Any) -> None:
         self._prefix = prefix
         self._native: Any = native
-        self._entries: dict[str, tuple] | None = None
+        self._entries: dict[str, _core.CheckpointEntry] | None = None
         self._aliases: Mapping[str, str] | None = None
         self._friendly: dict[str, str] | None = None
 
@@ -315,10 +297,10 @@ class CheckpointReader:
         """True if the data was written on a big-endian machine (read with a byte swap)."""
         return bool(self._reader().big_endian)
 
-    def _all_entries(self) -> dict[str, tuple]:
+    def _all_entries(self) -> dict[str, _core.CheckpointEntry]:
         native = self._reader()
         if self._entries is None:
-            self._entries = {e[0]: e for e in native.entries()}
+            self._entries = {e.key: e for e in native.entries()}
         return self._entries
 
     def keys(self) -> list[str]:
@@ -360,25 +342,25 @@ class CheckpointReader:
             CheckpointKeyError: no such tensor.
         """
         key = self._key(name)
-        _, dtype, shape, shard, offset, size, _crc, slices = self._all_entries()[key]
-        if slices:
+        entry = self._all_entries()[key]
+        if entry.slices:
             native = self._reader()
             nbytes = 0
             for _extents, slice_key in native.slice_parts(key):
-                nbytes += int(native.entry(slice_key)[5])
+                nbytes += native.entry(slice_key).size
             shard_out: int | None = None
             offset_out: int | None = None
         else:
-            nbytes, shard_out, offset_out = int(size), int(shard), int(offset)
+            nbytes, shard_out, offset_out = entry.size, entry.shard_id, entry.offset
         return VariableSpec(
             name=key,
-            dtype=numpy_dtype(dtype),
-            tf_dtype=tf_dtype_name(dtype),
-            shape=tuple(int(d) for d in shape),
+            dtype=numpy_dtype(entry.dtype),
+            tf_dtype=tf_dtype_name(entry.dtype),
+            shape=entry.shape,
             nbytes=nbytes,
             shard=shard_out,
             offset=offset_out,
-            slices=tuple(tuple((int(s), int(n)) for s, n in ext) for ext in slices),
+            slices=entry.slices,
         )
 
     def specs(self) -> dict[str, VariableSpec]:
@@ -406,7 +388,7 @@ class CheckpointReader:
             UnimplementedError: a dtype numpy cannot hold (DT_VARIANT).
         """
         key = self._key(name)
-        if self._all_entries()[key][7]:
+        if self._all_entries()[key].slices:
             return self.reassemble(key, verify=verify)
         return self._reader().tensor(key, verify)
 
@@ -441,7 +423,7 @@ class CheckpointReader:
         """
         key = self._key(name)
         native = self._reader()
-        if not self._all_entries()[key][7]:
+        if not self._all_entries()[key].slices:
             raise InvalidArgumentError(f"tensor {key!r} of checkpoint {self._prefix} is not partitioned")
         out = []
         for extents, slice_key in native.slice_parts(key):
@@ -460,13 +442,13 @@ class CheckpointReader:
         """
         key = self._key(name)
         native = self._reader()
-        _, dtype_code, shape, *_rest, slices = self._all_entries()[key]
-        if not slices:
+        entry = self._all_entries()[key]
+        if not entry.slices:
             return np.array(native.tensor(key, verify), copy=True)
-        dtype = numpy_dtype(dtype_code)
+        dtype = numpy_dtype(entry.dtype)
         if dtype is None:
             native.tensor(key, verify)  # raises the reader's UnimplementedError
-        out = np.empty(tuple(shape), dtype=dtype)
+        out = np.empty(entry.shape, dtype=dtype)
         for extents, slice_key in native.slice_parts(key):
             index = tuple(slice(int(s), int(s) + int(n)) for s, n in extents)
             out[index] = native.tensor(slice_key, verify)

@@ -13,7 +13,7 @@ the GraphDef is skipped unless ``ops=True``), ``saved_model.pbtxt``, ``variables
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -246,7 +246,7 @@ class SavedModelInfo:
         return self.meta_graphs[0].tensorflow_version if self.meta_graphs else ""
 
     def meta_graph(
-        self, tags: str | frozenset[str] | tuple[str, ...] | list[str] | None = None
+        self, tags: str | Iterable[str] | None = None
     ) -> MetaGraphInfo:
         """The MetaGraph with the given tag-set.
 

@@ -14,7 +14,6 @@ TensorFlow's Python.
 
 from __future__ import annotations
 
-import codecs
 import difflib
 import glob
 import logging
@@ -22,13 +21,13 @@ import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 from .. import _core
-from .. import _graph_protos as gp
-from .._base.paths import version_folders
+from .._base.paths import read_checkpoint_state, version_folders
+from .._proto import parsing as gp
 from ..errors import (
     DataLossError,
     Error,
@@ -179,52 +178,6 @@ class GraphModel(Model):
 # ------------------------------------------------------------ checkpoint state ---
 
 
-def _unescape(text: str) -> str:
-    """Undoes protobuf text format's C escapes (\\n, \\", \\303\\251 ...)."""
-    raw = codecs.escape_decode(text.encode("utf-8"))[0]
-    return raw.decode("utf-8", "surrogateescape")  # type: ignore[union-attr]
-
-
-_STATE_LINE = re.compile(r'^\s*(\w+)\s*:\s*"((?:[^"\\]|\\.)*)"\s*$')
-
-
-def _read_checkpoint_state(folder: Path) -> tuple[str, list[str]]:
-    """(model_checkpoint_path, all_model_checkpoint_paths) of a ``checkpoint`` file.
-
-    Raises:
-        DataLossError: the file is not a text-format CheckpointState.
-    """
-    state_file = folder / "checkpoint"
-    try:
-        text = state_file.read_text("utf-8")
-    except UnicodeDecodeError:
-        raise DataLossError(
-            f"{state_file} is not a text CheckpointState file (it is not UTF-8 text)"
-        ) from None
-    newest, every = "", []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        m = _STATE_LINE.match(line)
-        if m is None:
-            if re.match(
-                r"^\s*(all_model_checkpoint_timestamps|last_preserved_timestamp)\s*:", line
-            ):
-                continue
-            raise DataLossError(
-                f"{state_file} line {number} is not a CheckpointState field: {line.strip()[:80]!r} "
-                '(expected model_checkpoint_path: "PREFIX")'
-            )
-        key, value = m.group(1), _unescape(m.group(2))
-        if key == "model_checkpoint_path":
-            newest = value
-        elif key == "all_model_checkpoint_paths":
-            every.append(value)
-    if not newest:
-        raise DataLossError(f"{state_file} names no model_checkpoint_path")
-    return newest, every
-
-
 _V1_PATTERN_SUFFIX = re.compile(r"-\?{5}-of-(\d{5}|\?{5})$")
 
 
@@ -281,9 +234,10 @@ def latest_checkpoint(folder: PathLike) -> str:
         DataLossError: the ``checkpoint`` file is malformed.
     """
     folder = Path(os.fspath(folder)).expanduser().absolute()
-    if not (folder / "checkpoint").is_file():
+    state = read_checkpoint_state(folder)
+    if state is None:
         raise NotFoundError(f"{folder} has no 'checkpoint' file naming its newest checkpoint")
-    newest, every = _read_checkpoint_state(folder)
+    newest, every = state.newest, state.all
     prefix = _in_folder(folder, newest)
     if not _checkpoint_exists(prefix):
         present = [q for q in (_in_folder(folder, e) for e in every) if _checkpoint_exists(q)]
@@ -386,107 +340,29 @@ def _with_meta(prefix: str, meta_file: Path | None, folder: Path, *, how: str) -
 # ------------------------------------------------------- MetaGraphDef surgery ---
 
 
-@dataclass
-class _MetaScan:
-    """What the loaders need from a MetaGraphDef, read without protobuf."""
-
-    has_saver: bool = False
-    restore_op: str = ""
-    has_signatures: bool = False
-    tags: list[str] = field(default_factory=list)
-    collections: dict[str, memoryview] = field(default_factory=dict)
-    assets: list[tuple[str, str]] = field(default_factory=list)  # (tensor name, file name)
-    graph_def: memoryview | None = None
-
-
-def _scan_meta(data: bytes, what: str) -> _MetaScan:
-    scan = _MetaScan()
-    for number, wire_type, value in gp.iter_fields(data, what):
-        if wire_type != 2:
-            continue
-        if number == 1:  # MetaInfoDef: tags = 4
-            scan.tags = gp.strings_of(value, 4, what)
-        elif number == 2:
-            scan.graph_def = value
-        elif number == 3:  # SaverDef
-            scan.has_saver = True
-            for n, t, v in gp.iter_fields(value, what):
-                if n == 3 and t == 2:
-                    scan.restore_op = bytes(v).decode("utf-8", "replace")
-        elif number == 4:  # collection_def map entry
-            key, body = "", memoryview(b"")
-            for n, t, v in gp.iter_fields(value, what):
-                if n == 1 and t == 2:
-                    key = bytes(v).decode("utf-8", "replace")
-                elif n == 2 and t == 2:
-                    body = v
-            scan.collections[key] = body
-        elif number == 5:
-            scan.has_signatures = True
-        elif number == 6:  # AssetFileDef: tensor_info = 1 (TensorInfo.name = 1), filename = 2
-            tensor = filename = ""
-            for n, t, v in gp.iter_fields(value, what):
-                if n == 1 and t == 2:
-                    names = gp.strings_of(v, 1, what)
-                    tensor = names[0] if names else ""
-                elif n == 2 and t == 2:
-                    filename = bytes(v).decode("utf-8", "replace")
-            scan.assets.append((tensor, filename))
-    if scan.graph_def is None:
+def _parse_meta(data: bytes, what: str) -> Any:
+    """The MetaGraphDef of a ``.meta`` file; DataLossError if it is not one or holds no graph."""
+    meta = gp.parse("MetaGraphDef", data, what)
+    if not meta.HasField("graph_def"):
         raise DataLossError(f"{what} holds no graph (it is not a MetaGraphDef, or an empty one)")
-    return scan
+    return meta
 
 
-def _node_list(scan: _MetaScan, key: str, what: str) -> list[str]:
-    """A node_list collection's names (CollectionDef.node_list = 1, NodeList.value = 1)."""
-    body = scan.collections.get(key)
-    if body is None:
+def _node_list(meta: Any, key: str) -> list[str]:
+    """The node names of a node_list collection ([] when there is no such collection)."""
+    if key not in meta.collection_def:
         return []
-    out: list[str] = []
-    for n, t, v in gp.iter_fields(body, what):
-        if n == 1 and t == 2:
-            out.extend(gp.strings_of(v, 1, what))
-    return out
+    return list(meta.collection_def[key].node_list.value)
 
 
-def _any_values(scan: _MetaScan, key: str, what: str) -> list[tuple[str, memoryview]]:
-    """An any_list collection's (type_url, value) pairs (any_list = 5)."""
-    body = scan.collections.get(key)
-    if body is None:
+def _any_values(meta: Any, key: str) -> list[Any]:
+    """The ``Any`` messages of an any_list collection ([] when there is no such collection)."""
+    if key not in meta.collection_def:
         return []
-    out = []
-    for n, t, v in gp.iter_fields(body, what):
-        if n != 5 or t != 2:
-            continue
-        for n2, t2, any_msg in gp.iter_fields(v, what):
-            if n2 != 1 or t2 != 2:
-                continue
-            url, payload = "", memoryview(b"")
-            for n3, t3, v3 in gp.iter_fields(any_msg, what):
-                if n3 == 1 and t3 == 2:
-                    url = bytes(v3).decode("utf-8", "replace")
-                elif n3 == 2 and t3 == 2:
-                    payload = v3
-            out.append((url, payload))
-    return out
+    return list(meta.collection_def[key].any_list.value)
 
 
-def _variable_initializers(scan: _MetaScan, key: str, what: str) -> list[str]:
-    """The initializer ops of a bytes_list collection of VariableDefs (initializer_name = 2)."""
-    body = scan.collections.get(key)
-    if body is None:
-        return []
-    out = []
-    for n, t, v in gp.iter_fields(body, what):
-        if n != 2 or t != 2:  # CollectionDef.bytes_list
-            continue
-        for n2, t2, var_def in gp.iter_fields(v, what):  # BytesList.value: VariableDefs
-            if n2 == 1 and t2 == 2:
-                out.extend(gp.strings_of(var_def, 2, what)[:1])
-    return out
-
-
-def _legacy_signature_defs(scan: _MetaScan, dtypes: Mapping[str, int], what: str) -> dict[str, Any]:
+def _legacy_signature_defs(meta: Any, dtypes: Mapping[str, int], what: str) -> dict[str, Any]:
     """SignatureDefs from a SessionBundle's ``serving_signatures`` collection, as TF Serving converts them.
 
     The default signature becomes ``serving_default`` if it is a regression or
@@ -495,12 +371,10 @@ def _legacy_signature_defs(scan: _MetaScan, dtypes: Mapping[str, int], what: str
     ``serving_default_from_named`` when that key is taken); other named
     regression and classification signatures keep their names.
     """
-    values = _any_values(scan, "serving_signatures", what)
+    values = _any_values(meta, "serving_signatures")
     if not values:
         return {}
-    signatures = gp.parse(
-        "LegacySignatures", bytes(values[0][1]), f"the serving_signatures of {what}"
-    )
+    signatures = gp.parse("Signatures", values[0].value, f"the serving_signatures of {what}")
     sig_cls = gp.message_class("SignatureDef")
     out: dict[str, Any] = {}
 
@@ -703,15 +577,9 @@ def _choose_signature(graph: Any) -> ChosenSignature:
 # ------------------------------------------------------------------ loading ---
 
 
-def _native_from_meta(
-    meta: bytes,
-    prefix: str,
-    assets: list[tuple[str, str]],
-    init_op: str,
-    what: str,
-    options: dict[str, Any],
-) -> Any:
-    config = session_options(
+def _native_from_meta(meta: bytes, what: str, options: dict[str, Any], **request: Any) -> _core.NativeModel:
+    """Loads a MetaGraphDef built here through the core's one load path (restore mode in ``request``)."""
+    intra, inter, growth, visible = session_options(
         options.get("intra_op_threads"),
         options.get("inter_op_threads"),
         options.get("gpu_memory_growth"),
@@ -719,7 +587,14 @@ def _native_from_meta(
     )
     _library.ensure_loaded()
     try:
-        return _core.NativeModel.from_meta_graph(meta, prefix, assets, init_op, *config)
+        return _core.NativeModel.load(
+            meta_graph=meta,
+            intra_op_threads=intra,
+            inter_op_threads=inter,
+            gpu_memory_growth=growth,
+            visible_devices=visible,
+            **request,
+        )
     except NotFoundError as e:
         explained = _explain_missing_op(e)
         if explained is not e:
@@ -732,20 +607,18 @@ def _native_from_meta(
         raise type(e)(f"{what}: {e.message}{hint}") from None
 
 
-def _graph_dtypes(graph_def: bytes | memoryview, what: str) -> dict[str, int]:
+def _graph_dtypes(graph: Any) -> dict[str, int]:
     """Node name -> dtype of output 0, where the NodeDef tells it (for legacy signatures)."""
-    graph = gp.parse("GraphDef", bytes(graph_def), what)
     return {node.name: _output_dtype(node, 0) for node in graph.node}
 
 
-def _clear_devices(graph_def: bytes | memoryview, what: str) -> bytes:
-    graph = gp.parse("GraphDef", bytes(graph_def), what)
+def _clear_devices(graph: Any) -> None:
+    """Drops the device placements of a GraphDef's nodes, its functions' included."""
     for node in graph.node:
         node.device = ""
     for fn in graph.library.function:
         for node in fn.node_def:
             node.device = ""
-    return graph.SerializeToString()
 
 
 def load_checkpoint_graph(
@@ -809,70 +682,63 @@ def load_checkpoint_graph(
             f"{what} is a text-format MetaGraphDef; tfbundle reads binary .meta files "
             "(export it with as_text=False)"
         )
-    scan = _scan_meta(data, what)
+    meta_graph = _parse_meta(data, what)
     legacy = source.kind == "session_bundle"
+    has_signatures = len(meta_graph.signature_def) > 0
+    has_saver = meta_graph.HasField("saver_def")
 
     # A SessionBundle's graph may be in the serving_graph collection, its
     # signatures in serving_signatures: rebuild the MetaGraphDef then.
     rebuild = clear_devices
-    graph_def: bytes | memoryview = scan.graph_def  # type: ignore[assignment]
     if legacy:
         graphs = [
-            v
-            for url, v in _any_values(scan, "serving_graph", what)
-            if url.endswith("tensorflow.GraphDef")
+            a.value
+            for a in _any_values(meta_graph, "serving_graph")
+            if a.type_url.endswith("tensorflow.GraphDef")
         ]
         if len(graphs) == 1:
-            graph_def, rebuild = graphs[0], True
-        if not scan.has_signatures and "serving_signatures" in scan.collections:
+            gp.parse("GraphDef", graphs[0], f"the serving_graph of {what}", into=meta_graph.graph_def)
+            rebuild = True
+        if not has_signatures and "serving_signatures" in meta_graph.collection_def:
             rebuild = True
     if rebuild:
-        msg = gp.parse("MetaGraphDef", data, what)
-        msg.graph_def = _clear_devices(graph_def, what) if clear_devices else bytes(graph_def)
-        if legacy and not scan.has_signatures:
-            for key, sig in _legacy_signature_defs(
-                scan, _graph_dtypes(graph_def, what), what
-            ).items():
-                msg.signature_def[key].CopyFrom(sig)
-        data = msg.SerializeToString()
+        if clear_devices:
+            _clear_devices(meta_graph.graph_def)
+        if legacy and not has_signatures:
+            dtypes = _graph_dtypes(meta_graph.graph_def)
+            for key, sig in _legacy_signature_defs(meta_graph, dtypes, what).items():
+                meta_graph.signature_def[key].CopyFrom(sig)
+        data = meta_graph.SerializeToString()
 
-    if not scan.has_saver or not scan.restore_op:
-        ops = {node.op for node in gp.parse("GraphDef", bytes(graph_def), what).node}
+    if not has_saver or not meta_graph.saver_def.restore_op_name:
+        ops = {node.op for node in meta_graph.graph_def.node}
         if ops & _VARIABLE_OPS:
             raise FailedPreconditionError(
                 f"{what} has variables but no SaverDef (the restore op's recipe), so tfbundle cannot restore "
                 f"{source.prefix}: export the graph with a tf.compat.v1.train.Saver, or freeze it and use "
                 "tfbundle.load_graph"
             )
-    prefix = _restore_path(source.prefix) if source.prefix and scan.has_saver else ""
+    prefix = _restore_path(source.prefix) if source.prefix and has_saver else ""
 
-    assets: list[tuple[str, str]] = []
+    # The core feeds the MetaGraphDef's own assets, runs its init op (or, with
+    # none, the local variables' and tables' initializers); a SessionBundle
+    # adds its serving_assets and serving_init_op.
     asset_dir = source.folder / "assets"
-    for tensor, filename in scan.assets:
-        assets.append((tensor, str(asset_dir / filename)))
-    init_op = ""
+    extra_assets: list[tuple[str, str]] = []
+    init_op = None
     if legacy:
-        for _url, payload in _any_values(scan, "serving_assets", what):
-            asset = gp.parse("LegacyAssetFile", bytes(payload), f"a serving_assets entry of {what}")
-            assets.append((asset.tensor_binding.tensor_name, str(asset_dir / asset.filename)))
-        init_ops = _node_list(scan, "serving_init_op", what)
+        for packed in _any_values(meta_graph, "serving_assets"):
+            asset = gp.parse("AssetFile", packed.value, f"a serving_assets entry of {what}")
+            extra_assets.append((asset.tensor_binding.tensor_name, str(asset_dir / asset.filename)))
+        init_ops = _node_list(meta_graph, "serving_init_op")
         if len(init_ops) > 1:
             raise FailedPreconditionError(
                 f"{what} lists {len(init_ops)} serving_init_op ops; a SessionBundle has one"
             )
-        init_op = init_ops[0] if init_ops else ""
-    for key in ("saved_model_main_op", "legacy_init_op"):
-        if not init_op:
-            names = _node_list(scan, key, what)
-            init_op = names[0] if names else ""
-    seen: set[str] = set()
-    assets = [a for a in assets if not (a[0] in seen or seen.add(a[0]))]  # each fed once
+        init_op = init_ops[0] if init_ops else None
 
     native = _native_from_meta(
         data,
-        prefix,
-        assets,
-        init_op,
         f"could not load the graph of {what}",
         {
             "intra_op_threads": intra_op_threads,
@@ -880,24 +746,17 @@ def load_checkpoint_graph(
             "gpu_memory_growth": gpu_memory_growth,
             "visible_devices": visible_devices,
         },
+        restore="graph",
+        checkpoint_prefix=prefix,
+        asset_dir=str(asset_dir),
+        assets=extra_assets,
+        init_op=init_op,
+        init_local_variables=True,
     )
-    if not init_op:
-        targets = _variable_initializers(scan, "local_variables", what) + _node_list(
-            scan, "table_initializer", what
-        )
-        if targets:
-            try:
-                native.run([], {}, targets)
-            except Error as e:
-                native.close()
-                raise type(e)(
-                    f"{what}: initialising its local variables and lookup tables ({', '.join(targets[:5])}) "
-                    f"failed: {e.message}"
-                ) from None
     return GraphModel(
         native,
         str(source.folder),
-        frozenset(scan.tags),
+        frozenset(meta_graph.meta_info_def.tags),
         source=source.kind,
         graph_file=what,
         checkpoint=source.prefix,
@@ -907,8 +766,8 @@ def load_checkpoint_graph(
 _TEXT_SUFFIXES = (".pbtxt", ".pbtext", ".txt", ".prototxt")
 
 
-def _read_graph_def(p: Path) -> tuple[Any, bytes]:
-    """The GraphDef message and its binary form, from a .pb or a .pbtxt file."""
+def _read_graph_def(p: Path) -> Any:
+    """A MetaGraphDef holding the GraphDef of a .pb or a .pbtxt file as its graph_def."""
     what = str(p)
     hint = ""
     if p.name in ("saved_model.pb", "saved_model.pbtxt"):
@@ -927,18 +786,19 @@ def _read_graph_def(p: Path) -> tuple[Any, bytes]:
                 raise DataLossError(
                     f"{what} is not a text-format GraphDef (it is not UTF-8 text)"
                 ) from None
-            graph = gp.parse_text("GraphDef", text, what)
-            binary = graph.SerializeToString()
+            meta = gp.message_class("MetaGraphDef")()
+            meta.graph_def.CopyFrom(gp.parse_text("GraphDef", text, what))
         else:
-            graph = gp.parse("GraphDef", data, what)
-            binary = data
+            meta = gp.message_class("MetaGraphDef")()
+            gp.parse("GraphDef", data, what, into=meta.graph_def)
     except DataLossError as e:
         raise DataLossError(e.message + hint) from None
+    graph = meta.graph_def
     if not graph.node:
         raise DataLossError(f"{what} is not a GraphDef, or an empty one (it has no nodes){hint}")
     if any(not node.op for node in graph.node):
         raise DataLossError(f"{what} is not a GraphDef: some of its nodes have no op type{hint}")
-    return graph, binary
+    return meta
 
 
 def load_graph(
@@ -995,7 +855,8 @@ def load_graph(
     if not p.is_file():
         raise NotFoundError(f"{p} does not exist")
     what = str(p)
-    graph, binary = _read_graph_def(p)
+    meta = _read_graph_def(p)
+    graph = meta.graph_def
     nodes = {node.name: node for node in graph.node}
     variables = sorted(n.name for n in graph.node if n.op in _VARIABLE_OPS)
     if variables:
@@ -1035,13 +896,12 @@ def load_graph(
         )
 
     if clear_devices:
-        binary = _clear_devices(binary, what)
+        _clear_devices(graph)
     sig = gp.message_class("SignatureDef")(method_name=PREDICT_METHOD)
     for key, tensor in in_map.items():
         sig.inputs[key].CopyFrom(_tensor_info(nodes, tensor))
     for key, tensor in out_map.items():
         sig.outputs[key].CopyFrom(_tensor_info(nodes, tensor))
-    meta = gp.message_class("MetaGraphDef")(graph_def=binary)
     meta.signature_def[signature_name].CopyFrom(sig)
     options = {
         "intra_op_threads": intra_op_threads,
@@ -1050,9 +910,9 @@ def load_graph(
         "visible_devices": visible_devices,
     }
     native = _native_from_meta(
-        meta.SerializeToString(), "", [], "", f"could not load the graph of {what}", options
+        meta.SerializeToString(), f"could not load the graph of {what}", options, restore="none"
     )
-    unsupported = dict(native.describe()["signatures"][signature_name]["unsupported"])
+    unsupported = native.unsupported(signature_name)
     if unsupported and chosen is not None:
         # An automatically chosen output TensorFlow cannot fetch (an op without
         # outputs): choose again without it.
@@ -1069,9 +929,9 @@ def load_graph(
             meta.signature_def[signature_name].CopyFrom(sig)
             chosen = ChosenSignature(dict(in_map), dict(out_map), chosen.optional_inputs)
             native = _native_from_meta(
-                meta.SerializeToString(), "", [], "", f"could not load the graph of {what}", options
+                meta.SerializeToString(), f"could not load the graph of {what}", options, restore="none"
             )
-            unsupported = dict(native.describe()["signatures"][signature_name]["unsupported"])
+            unsupported = native.unsupported(signature_name)
     if unsupported:
         native.close()
         key, why = next(iter(unsupported.items()))

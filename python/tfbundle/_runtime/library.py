@@ -92,13 +92,6 @@ def find_libraries() -> list[str]:
     raise TensorFlowNotFoundError(f"TensorFlow's C library was not found{where}: {_HOW_TO_INSTALL}")
 
 
-def _register_dtypes() -> None:
-    from .._base.dtypes import RUNNABLE, numpy_dtype
-
-    table = [(code, numpy_dtype(code)) for code in sorted(RUNNABLE) if code != 7]  # strings convert apart
-    _core.set_dtypes([(code, dtype) for code, dtype in table if dtype is not None])
-
-
 def ensure_loaded() -> str:
     """Opens TensorFlow's C library once per process; returns TensorFlow's version.
 
@@ -118,7 +111,6 @@ def ensure_loaded() -> str:
                 version = _core.init_tensorflow(libs, quiet)
             except FileNotFoundError as e:  # NotFoundError from dlopen
                 raise TensorFlowNotFoundError(f"{e}: {_HOW_TO_INSTALL}") from None
-            _register_dtypes()
             # Sessions still open when TensorFlow's static destructors run
             # can crash the process at exit: close them first.
             atexit.register(_core.close_all_sessions)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Union
 
@@ -31,16 +30,16 @@ DEFAULT_SIGNATURE = "serving_default"
 _INIT_SIGNATURE = "__saved_model_init_op"
 
 
-def _specs(infos: Mapping[str, Mapping[str, Any]]) -> Mapping[str, TensorSpec]:
+def _specs(infos: Mapping[str, _core.TensorInfo]) -> Mapping[str, TensorSpec]:
     return MappingProxyType(
         {
             key: TensorSpec(
                 key,
-                info["tensor_name"],
-                numpy_dtype(info["dtype"], runnable_only=True),
-                info["tf_dtype"],
-                info["shape"],
-                info["encoding"],
+                info.name,
+                numpy_dtype(info.dtype, runnable_only=True),
+                info.tf_dtype,
+                info.shape,
+                info.encoding,
             )
             for key, info in infos.items()
         }
@@ -59,15 +58,15 @@ class Signature:
     input) is read-only.
     """
 
-    __slots__ = ("_native", "name", "method_name", "inputs", "outputs", "_unsupported", "__weakref__")
+    __slots__ = ("__weakref__", "_native", "_unsupported", "inputs", "method_name", "name", "outputs")
 
-    def __init__(self, native: Any, name: str, desc: Mapping[str, Any]) -> None:
+    def __init__(self, native: Any, name: str, sig_def: _core.SignatureDef, unsupported: Mapping[str, str]) -> None:
         self._native = native
         self.name: str = name
-        self.method_name: str = desc["method_name"]
-        self.inputs: Mapping[str, TensorSpec] = _specs(desc["inputs"])
-        self.outputs: Mapping[str, TensorSpec] = _specs(desc["outputs"])
-        self._unsupported: Mapping[str, str] = dict(desc["unsupported"])
+        self.method_name: str = sig_def.method_name
+        self.inputs: Mapping[str, TensorSpec] = _specs(sig_def.inputs)
+        self.outputs: Mapping[str, TensorSpec] = _specs(sig_def.outputs)
+        self._unsupported: Mapping[str, str] = dict(unsupported)
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Runs the signature.
@@ -79,7 +78,8 @@ class Signature:
             A dict from output key to numpy array.
 
         Raises:
-            TypeError: an array has another dtype than the input's.
+            InvalidTypeError: an array has another dtype than the input's, or
+                items numpy cannot convert to it (also a TypeError).
             InvalidArgumentError: a missing or unknown input, or a shape that
                 does not match a known dimension (also a ValueError).
             ClosedError: the model was closed.
@@ -155,15 +155,14 @@ class Model:
         self._native = native
         self.path: str = path
         self.tags: frozenset[str] = tags
-        desc = native.describe()
-        self.tensorflow_version: str = desc["tensorflow_version"]
+        self.tensorflow_version: str = native.tensorflow_version
         self.warmup: Any = None  # the warmup report, when loaded with warmup=True
-        self.restore_stats: Any = None  # what restore="mmap" mapped and copied
-        self._describe = desc
+        # What restore="mmap" fed from the mapping and copied; None for other restores.
+        self.restore_stats: _core.RestoreStats | None = native.restore_stats
         sigs = {
-            name: Signature(_core.NativeSignature(native, name), name, d)
-            for name, d in desc["signatures"].items()
-            if name != _INIT_SIGNATURE
+            d.key: Signature(_core.NativeSignature(native, d.key), d.key, d, native.unsupported(d.key))
+            for d in native.signature_defs
+            if d.key != _INIT_SIGNATURE
         }
         self.signatures: Mapping[str, Signature] = _SignatureMap(sigs)
         self._default: Signature | None = None  # default_signature, found on the first call
@@ -215,7 +214,7 @@ class Model:
 
         Raises:
             NotFoundError: a tensor or operation is not in the graph.
-            TypeError: a feed array has another dtype than the tensor.
+            InvalidTypeError: a feed array has another dtype than the tensor (also a TypeError).
         """
         self._check_open()
         if isinstance(fetches, str):
@@ -369,24 +368,6 @@ def _explain_missing_op(e: NotFoundError) -> NotFoundError:
     )
 
 
-def _restore_v1_checkpoint(model: Model) -> None:
-    """Restores a V1-format checkpoint, which TF's C loader silently skips.
-
-    TF_LoadSessionFromSavedModel looks only for ``variables/variables.index``
-    (the V2 format). A model written before TF 1.x's V2 default keeps its
-    variables in ``variables/variables`` (V1) and would run with every
-    variable uninitialised; the SaverDef's restore op reads V1 as well, so run it.
-    """
-    saver = model._describe["saver"]
-    variables = Path(model.path, "variables")
-    if saver is None or (variables / "variables.index").is_file() or not variables.is_dir():
-        return
-    if not any(f.name == "variables" or f.name.startswith("variables-") for f in variables.iterdir()):
-        return
-    filename_tensor, restore_op, _ = saver
-    model._native.run([], {filename_tensor: np.array(str(variables / "variables").encode())}, [restore_op])
-
-
 def load(
     path: PathLike,
     tags: Tags = None,
@@ -432,7 +413,8 @@ def load(
             read once. TF1 graphs only (a graph-level RestoreV2; TF2 models
             raise UnimplementedError). Checksums are not verified, and the
             checkpoint files must not be rewritten in place while the model
-            is loaded (write new versions to new folders).
+            is loaded (write new versions to new folders). What was mapped
+            and what copied is in ``model.restore_stats``.
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
@@ -456,18 +438,20 @@ def load(
     if restore not in ("tf", "mmap"):
         raise InvalidArgumentError(f'restore must be "tf" or "mmap", got {restore!r}')
     options = session_options(intra_op_threads, inter_op_threads, gpu_memory_growth, visible_devices)
-    restore_stats = None
+    intra, inter, growth, visible = options
     try:
-        if restore == "mmap":
-            native, restore_stats = _core._load_mapped(export_dir, sorted(chosen), *options)
-        else:
-            native = _core.NativeModel.load(export_dir, sorted(chosen), *options)
+        native = _core.NativeModel.load(
+            export_dir=export_dir,
+            tags=sorted(chosen),
+            restore="mmap" if restore == "mmap" else "tensorflow",
+            intra_op_threads=intra,
+            inter_op_threads=inter,
+            gpu_memory_growth=growth,
+            visible_devices=visible,
+        )
     except NotFoundError as e:
         raise _explain_missing_op(e) from None
     model = Model(native, export_dir, chosen)
-    model.restore_stats = restore_stats
-    if restore == "tf":
-        _restore_v1_checkpoint(model)
     if warmup:
         from .warmup import replay_warmup
 

@@ -22,20 +22,23 @@ from typing import Any
 
 import numpy as np
 
-from .. import _graph_protos as gp
+from .. import _proto
+from .._proto import parsing as gp
 from ..errors import InvalidArgumentError
 
 __all__ = [
-    "FULL_TRACE_OPTIONS",
     "NodeStat",
     "OpTypeStat",
     "Profile",
     "profile_run",
     "profile_signature",
+    "trace_options",
 ]
 
-#: A serialized RunOptions with trace_level = FULL_TRACE (field 1, value 3).
-FULL_TRACE_OPTIONS = b"\x08\x03"
+
+def trace_options() -> bytes:
+    """A serialized RunOptions with trace_level = FULL_TRACE (made at the first profile)."""
+    return _proto.RunOptions(trace_level=_proto.RunOptions.FULL_TRACE).SerializeToString()
 
 
 @dataclass(frozen=True)
@@ -261,7 +264,7 @@ def profile_signature(
     arrays: list[Any] = []
     for _ in range(runs):
         start = time.perf_counter()
-        arrays, meta = signature._native.run(inputs, keys, run_options=FULL_TRACE_OPTIONS)
+        arrays, meta = signature._native.run(inputs, keys, run_options=trace_options())
         wall.append((time.perf_counter() - start) * 1e6)
         metadata.append(bytes(meta))
     return Profile(f"signature {signature.name!r}", dict(zip(keys, arrays)), wall, metadata)
@@ -292,7 +295,7 @@ def profile_run(
     arrays: list[Any] = []
     for _ in range(runs):
         start = time.perf_counter()
-        arrays, meta = model._native.run(fetches, feeds, targets, run_options=FULL_TRACE_OPTIONS)
+        arrays, meta = model._native.run(fetches, feeds, targets, run_options=trace_options())
         wall.append((time.perf_counter() - start) * 1e6)
         metadata.append(bytes(meta))
     return Profile(

@@ -60,7 +60,7 @@ class _Served:
 def _fingerprint(folder: Path) -> tuple[Any, ...]:
     """What changes when a version's files are rewritten (for retrying failed loads)."""
     parts: list[Any] = []
-    for name in MODEL_FILES + ("variables",):
+    for name in (*MODEL_FILES, "variables"):
         try:
             st = (folder / name).stat()
             parts.append((name, st.st_mtime_ns, st.st_size))
@@ -192,8 +192,7 @@ class ModelRepository:
             raise NotFoundError(
                 f"{self.path} is not a folder: pass the base folder of numbered model versions"
             )
-        self.poll()
-        if self._current is None:
+        if self.poll() is None:  # no version could be loaded
             versions = self.versions()
             if not versions:
                 raise NotFoundError(
@@ -366,12 +365,15 @@ class ModelRepository:
                 return version
             return current.version if current else None
 
-    def _swap(self, new: _Served) -> None:
+    def _swap(self, loaded: _Served) -> None:
+        old: _Served | None
+        new: _Served | None
         with self._lock:
             if self._closed:  # closed while this version loaded: never serve it
-                old, new = new, None
+                old, new = loaded, None
             else:
-                old, self._current = self._current, new
+                old, new = self._current, loaded
+                self._current = new
             drained = False
             if old is not None:
                 old.retired = True

@@ -35,7 +35,7 @@ from typing import Any, Union
 import numpy as np
 
 from .. import _core
-from .. import _graph_protos as gp
+from .._proto import parsing as gp
 from ..errors import (
     DataLossError,
     Error,
@@ -115,7 +115,7 @@ def read_tfrecords(path: PathLike, *, limit: int | None = None) -> Iterator[memo
     except FileNotFoundError:
         raise NotFoundError(f"{p} does not exist") from None
     hint = ". Please verify your warmup data is in TFRecord format"
-    if data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd":
+    if bytes(data[:4]).startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
         raise DataLossError(
             f"{p} is compressed (gzip or zstd): warmup requests must be an uncompressed TFRecord file"
         )
@@ -166,10 +166,11 @@ def _examples_tensor(input_msg: Any, what: str) -> np.ndarray:
     """The Input's tf.Examples, serialized, as a 1-D string array (as TF Serving builds it)."""
     kind = input_msg.WhichOneof("kind")
     if kind == "example_list":
-        examples = [bytes(e) for e in input_msg.example_list.examples]
+        examples = [e.SerializeToString() for e in input_msg.example_list.examples]
     elif kind == "example_list_with_context":
-        context = bytes(input_msg.example_list_with_context.context)
-        examples = [context + bytes(e) for e in input_msg.example_list_with_context.examples]
+        with_context = input_msg.example_list_with_context
+        context = with_context.context.SerializeToString()
+        examples = [context + e.SerializeToString() for e in with_context.examples]
     else:
         examples = []
     if not examples:
@@ -258,7 +259,7 @@ def _run_multi_inference(model: Any, request: Any, what: str) -> None:
         feeds.add(tensor)
         fetches.extend(t for _, t in outs if t not in fetches)
     examples = _examples_tensor(request.input, what)
-    model.run(fetches, {tensor: examples for tensor in feeds})
+    model.run(fetches, dict.fromkeys(feeds, examples))
 
 
 def _run_record(model: Any, log: Any, what: str) -> str | None:

@@ -21,6 +21,7 @@ status 2 (add ``--debug`` for the traceback); ``scan`` exits with 1 when it find
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -64,8 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
-    show = sub.add_parser("show", help="what a SavedModel holds (saved_model_cli show)",
-                          description="Prints what saved_model_cli show prints for the same flags, or JSON.")  # fmt: skip
+    show = sub.add_parser(
+        "show",
+        help="what a SavedModel holds (saved_model_cli show)",
+        description="Prints what saved_model_cli show prints for the same flags, or JSON.",
+    )
     add_dir(show)
     show.add_argument(
         "--all", action="store_true", help="everything: every MetaGraph, signature, op and function"
@@ -104,8 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--signature_def", "--signature-def", dest="signature_def", default="serving_default",
                      help="the signature to run (default: serving_default)")  # fmt: skip
     run.add_argument("--inputs", default="", help="'key=file.npy;key2=file.npz[name]'")
-    run.add_argument("--input_exprs", "--input-exprs", dest="input_exprs", default="",
-                     help="'key=[[1],[2]];key2=np.ones((2, 3))': literals and numpy constructors, never eval")  # fmt: skip
+    run.add_argument(
+        "--input_exprs",
+        "--input-exprs",
+        dest="input_exprs",
+        default="",
+        help="'key=[[1],[2]];key2=np.ones((2, 3))': literals and numpy constructors, never eval",
+    )
     run.add_argument("--input_examples", "--input-examples", dest="input_examples", default="",
                      help="'key=[{\"age\": [22, 24]}]': tf.Example records")  # fmt: skip
     run.add_argument("--outdir", help="save each output as OUTDIR/<key>.npy")
@@ -138,8 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_dir(scan)
     scan.add_argument("--tag_set", "--tag-set", dest="tag_set", help="scan only this MetaGraph")
     scan.add_argument("--allow", default=None, help="comma-separated op types to accept")
-    scan.add_argument("--op_denylist", "--op-denylist", dest="op_denylist", default=None,
-                      help="comma-separated op types to deny instead of tfbundle's list (as saved_model_cli)")  # fmt: skip
+    scan.add_argument(
+        "--op_denylist",
+        "--op-denylist",
+        dest="op_denylist",
+        default=None,
+        help="comma-separated op types to deny instead of tfbundle's list (as saved_model_cli)",
+    )
     scan.add_argument("--json", action="store_true", help="print JSON")
     scan.set_defaults(func=scan_command.command)
 
@@ -204,10 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("tfbundle: interrupted\n")
         return 130
     except BrokenPipeError:  # e.g. `tfbundle show ... | head`
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        except OSError:
-            pass
         return 0
     except Exception as e:  # noqa: BLE001 - every error becomes one line (traceback with --debug)
         if debug:

@@ -139,7 +139,7 @@ def _load_any(path: str, args: argparse.Namespace) -> tuple[Any, str]:
 
 def _warmup_inputs(model: Any, signature: Any) -> dict[str, np.ndarray] | None:
     """The first warmup predict request for this signature, as arrays, if there is one."""
-    from .. import _graph_protos as gp
+    from .._proto import parsing as gp
     from .._runtime.warmup import MAX_RECORDS, read_tfrecords, warmup_file
 
     found = warmup_file(model.path)
@@ -237,6 +237,7 @@ def bench(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, Any]:
         else:
             signature = model.default_signature
         result["signature"] = signature.name
+        inputs: dict[str, np.ndarray] | None
         if args.inputs:
             with np.load(args.inputs, allow_pickle=True) as z:
                 inputs = {k: z[k] for k in z.files}

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     model = tfbundle.load(path)
     load_ms = (time.perf_counter() - t0) * 1e3
     print(f"loaded {path}")
-    print(f"  TensorFlow {tfbundle._runtime.library.tensorflow_version()}, load {load_ms:.1f} ms (first load opens TF's C library)")
+    tf_version = tfbundle._runtime.library.tensorflow_version()
+    print(f"  TensorFlow {tf_version}, load {load_ms:.1f} ms (first load opens TF's C library)")
     for sig in model.signatures.values():
         print(f"  {sig!r}")
 

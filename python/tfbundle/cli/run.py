@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from .._readers.inspect import inspect
 from ..errors import InvalidArgumentError, NotFoundError, PermissionDeniedError

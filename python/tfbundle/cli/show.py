@@ -8,7 +8,7 @@ import argparse
 import collections
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .._base.dtypes import python_dtype_name
@@ -77,8 +77,8 @@ def _ops_line(meta: Mapping[str, Any]) -> str:
 
 def _tag_sets_text(raw: Mapping[str, Any]) -> str:
     lines = ["The given SavedModel contains the following tag-sets:"]
-    for tag_set in sorted(list(m["tags"]) for m in raw["meta_graphs"]):
-        lines.append("%r" % ", ".join(sorted(tag_set)))
+    tag_sets = sorted(list(m["tags"]) for m in raw["meta_graphs"])
+    lines.extend("%r" % ", ".join(sorted(tag_set)) for tag_set in tag_sets)
     return "\n".join(lines) + "\n"
 
 
@@ -132,7 +132,7 @@ class _TensorShape:
             return "(%s,)" % self.dims[0]
         return "(%s)" % ", ".join(str(d) for d in self.dims)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         if self.dims is None:
             raise ValueError("Cannot iterate over a shape with unknown rank.")
         return iter(self.dims)
@@ -243,8 +243,7 @@ def _print_args(
         elif isinstance(element, Iterable) and not isinstance(element, dict):
             in_print("  DType: %s" % type(element).__name__)
             in_print("  Value: [", end="")
-            for value in element:
-                out.append("%s" % maybe_quotes(value) + ", ")
+            out.extend("%s" % maybe_quotes(value) + ", " for value in element)
             out.append("\b\b]\n")
         elif isinstance(element, dict):
             in_print("  DType: %s" % type(element).__name__)

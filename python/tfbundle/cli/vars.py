@@ -30,8 +30,12 @@ __all__ = ["add_parser", "main", "run"]
 
 #: Dtype names the safetensors format can store (its documented list).
 _SAFETENSORS_DTYPES = frozenset(
-    ["bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16", "float32", "float64", "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "complex64"]
-)
+    [
+        "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+        "float16", "float32", "float64", "bfloat16", "complex64",
+        "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz",
+    ]
+)  # fmt: skip
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -126,7 +130,10 @@ def _list(reader: CheckpointReader, out: TextIO, as_json: bool) -> None:
     show_alias = any(r[4] for r in rows_txt)
     columns = 5 if show_alias else 4
     widths = [max([len(header[i])] + [len(r[i]) for r in rows_txt]) for i in range(columns)]
-    out.writelines("  ".join(row[i].ljust(widths[i]) for i in range(columns)).rstrip() + "\n" for row in [header] + rows_txt)
+    out.writelines(
+        "  ".join(row[i].ljust(widths[i]) for i in range(columns)).rstrip() + "\n"
+        for row in [header, *rows_txt]
+    )
     total = sum(s.nbytes for s in specs.values())
     out.write(
         f"{len(specs)} variables, {_human(total)} in {reader.num_shards} shard(s): {reader.path}\n"
@@ -170,7 +177,7 @@ def _export(reader: CheckpointReader, target: str, out: TextIO, err: TextIO) -> 
         raise InvalidArgumentError(f"--export {target}: the file name must end in .npz or .safetensors")
     skipped: list[str] = []
     tensors: dict[str, np.ndarray] = {}
-    for key in reader.keys():
+    for key in reader:
         spec = reader.spec(key)
         if spec.dtype is None:
             skipped.append(f"{key} ({spec.tf_dtype} has no numpy form)")

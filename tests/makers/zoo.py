@@ -1,6 +1,7 @@
 """Writes tfbundle's test SavedModels and TensorFlow's own outputs for them.
 
-Usage: ``python tests/make_models.py OUTDIR``
+Usage: ``python tests/makers/zoo.py OUT`` (the ``models`` fixture runs it through the
+test factory, tests/_factory.py, which caches OUT).
 
 The script uses TensorFlow's Python API (never imported by the library or by the
 pytest process) to export one model per export style that users meet:
@@ -20,9 +21,8 @@ pytest process) to export one model per export style that users meet:
 Every (model, tag-set, signature) case gets its inputs and TensorFlow's outputs in
 ``.npz`` files (TF1 models run through ``tf.compat.v1`` sessions on the loaded
 SavedModel, TF2 ones through ``tf.saved_model.load(...).signatures[...]``), and
-``OUTDIR/manifest.json`` describes them together with what each MetaGraphDef's
-signatures say about their tensors. The files go to a temporary folder first, renamed
-to OUTDIR at the end, so a half-written cache is never used.
+``OUT/manifest.json`` describes them together with what each MetaGraphDef's
+signatures say about their tensors.
 
 This module imports only the standard library and numpy at import time, so the tests
 can read :data:`CASE_IDS` and :data:`RUN_CASE_IDS` without TensorFlow.
@@ -31,8 +31,6 @@ can read :data:`CASE_IDS` and :data:`RUN_CASE_IDS` without TensorFlow.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import tempfile
 import time
@@ -898,32 +896,16 @@ def build(root: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: ``make_models.py OUTDIR``."""
+    """Entry point: ``zoo.py OUT``."""
     if len(argv) != 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
-    out = Path(argv[1]).resolve()
-    if (out / "manifest.json").exists():
-        print(f"{out} exists already; nothing to do")
-        return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     global tf
     import tensorflow
 
     tf = tensorflow
     tf.get_logger().setLevel("ERROR")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
-    try:
-        build(tmp / "out")
-        try:
-            os.rename(tmp / "out", out)
-        except OSError:
-            if not (out / "manifest.json").exists():  # not a concurrent writer's success
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    build(Path(argv[1]).resolve())
     return 0
 
 

@@ -1,0 +1,359 @@
+// The numpy half of tensor conversion (bindings_tensor.h) and the DataType
+// table as Python sees it (_core.DTYPES). The TensorFlow half (owning
+// pointers, wrapping caller buffers, string tensors) is tensor.*.
+#include "bindings_tensor.h"
+
+#include <Python.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "bindings.h"
+#include "dtypes.h"
+#include "status.h"
+#include "tf_c_api.h"
+
+namespace py = pybind11;
+
+namespace tfbundle {
+namespace {
+
+// ------------------------------------------------------ numpy dtypes ---
+
+// The numpy dtype of each DataType value, made the first time it is asked
+// for. Never destroyed: it would outlive the interpreter.
+struct NumpyDtypes {
+  std::vector<PyObject*> by_value;  // owned references; nullptr: none
+  std::vector<char> made;           // by_value[i] is final
+};
+
+NumpyDtypes& numpy_dtypes() {
+  static auto* t = [] {
+    auto* out = new NumpyDtypes();
+    int max_value = 0;
+    for (const DataTypeInfo& d : data_types()) max_value = std::max(max_value, static_cast<int>(d.value));
+    out->by_value.assign(static_cast<size_t>(max_value) + 1, nullptr);
+    out->made.assign(static_cast<size_t>(max_value) + 1, 0);
+    return out;
+  }();
+  return *t;
+}
+
+PyObject* make_numpy_dtype(const DataTypeInfo& info) {
+  const std::string name(info.numpy_name);
+  if (!info.ml_dtypes) return py::dtype(name).release().ptr();
+  try {
+    py::module_ ml = py::module_::import("ml_dtypes");
+    if (!py::hasattr(ml, name.c_str())) return nullptr;  // an ml_dtypes too old for this type
+    return py::dtype::from_args(ml.attr(name.c_str())).release().ptr();
+  } catch (py::error_already_set&) {
+    return nullptr;  // no ml_dtypes: the type has no numpy form here
+  }
+}
+
+// The numpy dtype model inputs and outputs of `dtype` convert to, or
+// UNIMPLEMENTED naming the tensor.
+py::dtype runnable_dtype(int dtype, const std::string& what) {
+  PyObject* d = numpy_dtype_or_null(dtype, true);
+  if (d == nullptr) {
+    if (dtype == pb::DT_RESOURCE || dtype == pb::DT_VARIANT) {
+      throw Error(kUnimplemented, what + " is a " + dtype_name(dtype) +
+                                      " tensor, which has no numpy form; fetch a tensor computed from it instead "
+                                      "(for a variable: its ReadVariableOp output)");
+    }
+    throw Error(kUnimplemented, what + " has dtype " + dtype_name(dtype) + ", which tfbundle cannot convert to numpy");
+  }
+  return py::reinterpret_borrow<py::dtype>(d);
+}
+
+py::dtype object_dtype() { return py::reinterpret_borrow<py::dtype>(numpy_dtype_or_null(pb::DT_STRING, false)); }
+
+// ------------------------------------------------- numpy -> TF_Tensor ---
+
+bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+// TensorFlow calls this (through wrap_tensor) when it no longer needs the
+// numpy buffer, possibly on one of its own threads and after run returned.
+void release_array(void* ctx) {
+  if (!Py_IsInitialized() || interpreter_finalizing()) return;  // the array dies with the interpreter
+  PyGILState_STATE st = PyGILState_Ensure();
+  Py_DECREF(static_cast<PyObject*>(ctx));
+  PyGILState_Release(st);
+}
+
+std::vector<int64_t> array_dims(const py::array& a) {
+  std::vector<int64_t> dims(static_cast<size_t>(a.ndim()));
+  for (size_t i = 0; i < dims.size(); ++i) dims[i] = static_cast<int64_t>(a.shape(static_cast<py::ssize_t>(i)));
+  return dims;
+}
+
+std::string shape_str(const std::vector<int64_t>& dims, bool unknown_as_none) {
+  std::string s = "(";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ", ";
+    s += (unknown_as_none && dims[i] < 0) ? "None" : std::to_string(dims[i]);
+  }
+  if (dims.size() == 1) s += ",";
+  return s + ")";
+}
+
+void check_shape(const py::array& a, const TensorShape& want, const std::string& what) {
+  if (want.unknown_rank) return;
+  const auto dims = array_dims(a);
+  bool ok = dims.size() == want.dims.size();
+  for (size_t i = 0; ok && i < dims.size(); ++i) ok = want.dims[i] < 0 || want.dims[i] == dims[i];
+  if (!ok) {
+    throw Error(kInvalidArgument, what + " expects shape " + shape_str(want.dims, true) + ", got " +
+                                      shape_str(dims, false));
+  }
+}
+
+struct NumpyFunctions {
+  py::object asarray = py::module_::import("numpy").attr("asarray");
+  py::object copyto = py::module_::import("numpy").attr("copyto");
+};
+NumpyFunctions& np_funcs() {
+  static auto* f = new NumpyFunctions();  // never destroyed: outlives interpreter teardown
+  return *f;
+}
+
+// numpy.asarray(value, dtype) for a value that is not an array. numpy's own
+// TypeError (an item of the wrong type) becomes tfbundle's InvalidTypeError,
+// still a TypeError; its ValueError or OverflowError (a string that is not a
+// number, a ragged list, an int too large) becomes InvalidArgumentError, a
+// ValueError. Both name the tensor.
+py::array as_array(py::handle value, const py::dtype& dtype, const std::string& what) {
+  try {
+    return np_funcs().asarray(value, dtype);
+  } catch (py::error_already_set& e) {
+    const bool type_error = e.matches(PyExc_TypeError);
+    if (!type_error && !e.matches(PyExc_ValueError) && !e.matches(PyExc_OverflowError)) throw;
+    const std::string message = py::str(e.value()).cast<std::string>();
+    throw Error(type_error ? kInvalidType : kInvalidArgument,
+                what + " expects " + (dtype.kind() == 'O' ? std::string("strings") : numpy_dtype_name(dtype)) +
+                    ", and numpy could not convert the " + python_type_name(value) + " given: " + message);
+  }
+}
+
+void append_string(py::handle item, std::vector<std::string>* storage, const std::string& what) {
+  if (PyBytes_Check(item.ptr())) {
+    char* data;
+    Py_ssize_t len;
+    PyBytes_AsStringAndSize(item.ptr(), &data, &len);
+    storage->emplace_back(data, static_cast<size_t>(len));
+  } else if (PyUnicode_Check(item.ptr())) {
+    Py_ssize_t len;
+    const char* data = PyUnicode_AsUTF8AndSize(item.ptr(), &len);
+    if (data == nullptr) throw py::error_already_set();
+    storage->emplace_back(data, static_cast<size_t>(len));
+  } else {
+    throw Error(kInvalidType,
+                what + " is a string tensor: its items must be bytes or str, got " + python_type_name(item));
+  }
+}
+
+TensorPtr string_tensor_from(py::handle value, const TensorShape* shape, const std::string& what) {
+  py::array arr;
+  if (py::isinstance<py::array>(value)) {
+    arr = py::reinterpret_borrow<py::array>(value);
+    const char kind = arr.dtype().kind();
+    if (kind != 'O' && kind != 'S' && kind != 'U') {
+      throw Error(kInvalidType, what + " expects strings (bytes, str or an object array of them), got an array of " +
+                                    numpy_dtype_name(arr.dtype()));
+    }
+    if (kind != 'O') arr = arr.attr("astype")(object_dtype());
+  } else {
+    arr = as_array(value, object_dtype(), what);
+  }
+  if (shape) check_shape(arr, *shape, what);
+  // (not np.ascontiguousarray, which turns a 0-d array into a 1-d one)
+  if ((arr.flags() & py::array::c_style) == 0) arr = arr.attr("copy")();
+  const auto dims = array_dims(arr);
+  const auto n = static_cast<size_t>(arr.size());
+  std::vector<std::string> storage;
+  storage.reserve(n);
+  auto* items = static_cast<PyObject**>(arr.mutable_data());
+  for (size_t i = 0; i < n; ++i) append_string(items[i], &storage, what);
+  std::vector<std::string_view> views(storage.begin(), storage.end());
+  return make_string_tensor(dims, views);
+}
+
+void clear_writeable(py::array& a) {
+  py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+}
+
+}  // namespace
+
+PyObject* numpy_dtype_or_null(int dtype, bool runnable_only) {
+  const DataTypeInfo* info = find_data_type(dtype);
+  if (info == nullptr || info->numpy_name.empty() || (runnable_only && !info->runnable)) return nullptr;
+  NumpyDtypes& t = numpy_dtypes();
+  const auto i = static_cast<size_t>(dtype);
+  if (!t.made[i]) {
+    PyObject* d = make_numpy_dtype(*info);  // may run Python (an import) and let another thread in
+    if (t.made[i]) {
+      Py_XDECREF(d);
+    } else {
+      t.by_value[i] = d;
+      t.made[i] = 1;
+    }
+  }
+  return t.by_value[i];
+}
+
+std::string numpy_dtype_name(const py::dtype& d) { return py::str(d).cast<std::string>(); }
+
+std::string python_type_name(py::handle o) {
+  return py::str(py::type::of(o).attr("__name__")).cast<std::string>();
+}
+
+TensorPtr to_tensor(py::handle value, int dtype, const TensorShape* shape, const std::string& what) {
+  if (dtype == pb::DT_STRING) return string_tensor_from(value, shape, what);
+  const py::dtype np_want = runnable_dtype(dtype, what);
+  py::array arr;
+  if (py::isinstance<py::array>(value)) {
+    arr = py::reinterpret_borrow<py::array>(value);
+    if (arr.dtype().num() != np_want.num()) {
+      const std::string want = numpy_dtype_name(np_want);
+      throw Error(kInvalidType, what + " expects " + want + ", got an array of " + numpy_dtype_name(arr.dtype()) +
+                                    " (convert it with .astype(numpy." + want + ") or pass a list)");
+    }
+  } else {
+    arr = as_array(value, np_want, what);
+  }
+  if (shape) check_shape(arr, *shape, what);
+  const auto dims = array_dims(arr);
+  const auto nbytes = static_cast<size_t>(arr.nbytes());
+  void* data = const_cast<void*>(arr.data());
+  const bool contiguous = (arr.flags() & py::array::c_style) != 0;
+  if (contiguous && nbytes > 0 && is_aligned(data)) {
+    PyObject* owner = arr.ptr();
+    Py_INCREF(owner);  // dropped by release_array when TensorFlow lets go
+    return wrap_tensor(dtype, dims, data, nbytes, release_array, owner);
+  }
+  // Copy once into TensorFlow's own aligned memory.
+  TensorPtr t = allocate_tensor(dtype, dims, nbytes);
+  if (nbytes == 0) return t;
+  if (contiguous) {
+    std::memcpy(tf_api().TensorData(t.get()), data, nbytes);
+  } else {
+    py::array view(np_want, arr.request().shape, tf_api().TensorData(t.get()), py::none());
+    np_funcs().copyto(view, arr);
+  }
+  return t;
+}
+
+// ------------------------------------------------- TF_Tensor -> numpy ---
+
+py::object to_numpy(TensorPtr t, const std::string& what) {
+  const TfApi& api = tf_api();
+  const int dtype = api.TensorType(t.get());
+  const auto dims = tensor_dims(t.get());
+  if (dtype == pb::DT_STRING) return bytes_array(string_tensor_values(t.get()), dims);
+  const py::dtype np = runnable_dtype(dtype, what);
+  // A buffer only this tensor refers to (freshly computed) becomes a
+  // writable array; one shared with the graph (a constant, a variable, an
+  // input) becomes a read-only array.
+  TF_Tensor* raw = t.release();
+  TF_Tensor* moved = api.TensorMaybeMove(raw);
+  const bool writable = moved != nullptr;
+  TF_Tensor* owner = writable ? moved : raw;
+  py::capsule base(owner, "tfbundle.TF_Tensor", [](void* p) { tf_api().DeleteTensor(static_cast<TF_Tensor*>(p)); });
+  return view_array(np, dims, api.TensorData(owner), std::move(base), writable);
+}
+
+py::array bytes_array(const std::vector<std::string_view>& values, const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  if (n != static_cast<int64_t>(values.size())) {
+    throw Error(kInternal, "a string tensor of " + std::to_string(values.size()) + " items does not fill shape " +
+                               shape_str(dims, false));
+  }
+  std::vector<py::ssize_t> shape(dims.begin(), dims.end());
+  py::array out(object_dtype(), shape);
+  auto** items = static_cast<PyObject**>(out.mutable_data());
+  for (size_t i = 0; i < values.size(); ++i) {
+    PyObject* b = PyBytes_FromStringAndSize(values[i].data(), static_cast<Py_ssize_t>(values[i].size()));
+    if (b == nullptr) throw py::error_already_set();
+    Py_XDECREF(items[i]);  // numpy fills a new object array with NULLs or None
+    items[i] = b;
+  }
+  return out;
+}
+
+py::array view_array(const py::dtype& dtype, const std::vector<int64_t>& dims, const void* data, py::object base,
+                     bool writable) {
+  std::vector<py::ssize_t> shape(dims.begin(), dims.end());
+  py::array out(dtype, shape, data, base);
+  if (!writable) clear_writeable(out);
+  return out;
+}
+
+// TensorFlow copies a buffer handed to TF_NewTensor unless its address is a
+// multiple of EIGEN_MAX_ALIGN_BYTES, which the C API does not expose: find it
+// by offering buffers at growing alignments and watching whether TensorFlow
+// lets go of them at once (a copy) or keeps them.
+size_t probe_alignment() {
+  static size_t cached = 0;
+  if (cached != 0) return cached;
+  constexpr size_t kMax = 256;
+  auto* base = static_cast<char*>(std::aligned_alloc(2 * kMax, 4 * kMax));
+  size_t result = kMax;
+  for (size_t a = 8; a <= kMax; a *= 2) {
+    // An address that is a multiple of a but not of 2a.
+    bool released = false;
+    float* data = reinterpret_cast<float*>(base + a);
+    const int64_t dims[1] = {4};
+    TF_Tensor* t = tf_api().NewTensor(
+        pb::DT_FLOAT, dims, 1, data, 4 * sizeof(float),
+        [](void*, size_t, void* flag) { *static_cast<bool*>(flag) = true; }, &released);
+    const bool copied = released;
+    tf_api().DeleteTensor(t);
+    if (!copied) {
+      result = a;
+      break;
+    }
+  }
+  std::free(base);
+  cached = result;
+  return result;
+}
+
+// ------------------------------------------------------------ binding ---
+
+void bind_tensor(py::module_& m) {
+  py::class_<DataTypeInfo>(m, "DataType", "One of TensorFlow's DataType values (read-only); see DTYPES.")
+      .def_readonly("value", &DataTypeInfo::value, "the enum value (1 for DT_FLOAT)")
+      .def_property_readonly(
+          "name", [](const DataTypeInfo& d) { return std::string(d.name); }, "TensorFlow's enum name (\"DT_FLOAT\")")
+      .def_property_readonly(
+          "python_name", [](const DataTypeInfo& d) { return std::string(d.python_name); },
+          "tf.DType.name (\"float32\"); \"\" for DT_INVALID")
+      .def_property_readonly(
+          "numpy_name", [](const DataTypeInfo& d) { return std::string(d.numpy_name); },
+          "numpy's (or, with ml_dtypes, the ml_dtypes package's) name of the element type; \"\" if none")
+      .def_readonly("ml_dtypes", &DataTypeInfo::ml_dtypes, "numpy_name is a type of the ml_dtypes package")
+      .def_readonly("runnable", &DataTypeInfo::runnable, "model inputs and outputs of this type convert to numpy")
+      .def("__repr__", [](const DataTypeInfo& d) {
+        return "<DataType " + std::to_string(d.value) + " " + std::string(d.name) + ">";
+      });
+  py::tuple all(data_types().size());
+  for (size_t i = 0; i < data_types().size(); ++i) {
+    all[i] = py::cast(&data_types()[i], py::return_value_policy::reference);  // the table lives as long as the process
+  }
+  m.attr("DTYPES") = all;
+  m.def("dtype_name", &dtype_name, py::arg("dtype"),
+        "TensorFlow's name of a DataType value (\"DT_FLOAT\"; \"DT_<value>\" if the enum has none).");
+  m.def("tensor_alignment", &probe_alignment,
+        "The alignment TensorFlow needs to use a buffer without copying it (probed once).");
+}
+
+}  // namespace tfbundle

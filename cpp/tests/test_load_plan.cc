@@ -1,0 +1,245 @@
+// Unit tests of the load plan (session.h: plan_load, parse_restore_mode) and
+// what it is decided from: the MetaGraph's assets, init op and local
+// initializers (saved_model.h) and the checkpoint format (model_files.h). On
+// MetaGraphDefs built here and files in a temporary folder; no TensorFlow.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model_files.h"
+#include "proto_fields.h"
+#include "saved_model.h"
+#include "session.h"
+#include "status.h"
+#include "wire.h"
+
+using namespace tfbundle;
+
+namespace {
+
+int g_failures = 0;
+
+#define CHECK(cond)                                                                   \
+  do {                                                                                \
+    if (!(cond)) {                                                                    \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++g_failures;                                                                   \
+    }                                                                                 \
+  } while (0)
+
+void expect_error(int code, const std::string& part, const std::function<void()>& fn, int line) {
+  try {
+    fn();
+    std::fprintf(stderr, "line %d: no error (expected code %d)\n", line, code);
+    ++g_failures;
+  } catch (const Error& e) {
+    if (e.code() != code || std::string(e.what()).find(part) == std::string::npos) {
+      std::fprintf(stderr, "line %d: got code %d \"%s\", expected code %d with \"%s\"\n", line, e.code(), e.what(),
+                   code, part.c_str());
+      ++g_failures;
+    }
+  }
+}
+#define EXPECT_ERROR(code, part, body) expect_error(code, part, [&] { body; }, __LINE__)
+
+using Feeds = std::vector<std::pair<std::string, std::string>>;
+
+std::string asset_file_def(const std::string& tensor, const std::string& filename) {
+  wire::Writer info;
+  info.bytes_field(pb::TensorInfo::kName, tensor);
+  wire::Writer a;
+  a.bytes_field(pb::AssetFileDef::kTensorInfo, info.data());
+  a.bytes_field(pb::AssetFileDef::kFilename, filename);
+  return a.data();
+}
+
+// A MetaGraphDef collection_def map entry.
+std::string collection(const std::string& key, uint32_t kind, const std::vector<std::string>& values) {
+  wire::Writer list;
+  for (const auto& v : values) list.bytes_field(1, v);  // NodeList / BytesList / AnyList: value = 1
+  wire::Writer def;
+  def.bytes_field(kind, list.data());
+  wire::Writer entry;
+  entry.bytes_field(pb::MetaGraphDef::CollectionDefEntry::kKey, key);
+  entry.bytes_field(pb::MetaGraphDef::CollectionDefEntry::kValue, def.data());
+  return entry.data();
+}
+
+std::string any_of(const std::string& payload) {
+  wire::Writer any;
+  any.bytes_field(1, "type.googleapis.com/tensorflow.AssetFileDef");  // Any: type_url = 1, value = 2
+  any.bytes_field(2, payload);
+  return any.data();
+}
+
+std::string variable_def(const std::string& initializer) {
+  wire::Writer v;
+  v.bytes_field(pb::VariableDef::kInitializerName, initializer);
+  return v.data();
+}
+
+std::string saver_def() {
+  wire::Writer s;
+  s.bytes_field(pb::SaverDef::kFilenameTensorName, "save/Const:0");
+  s.bytes_field(pb::SaverDef::kRestoreOpName, "save/restore_all");
+  return s.data();
+}
+
+void write_file(const std::filesystem::path& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary);
+  out << data;
+}
+
+void test_restore_modes() {
+  CHECK(parse_restore_mode("tensorflow") == RestoreMode::kTensorFlow);
+  CHECK(parse_restore_mode("graph") == RestoreMode::kGraph);
+  CHECK(parse_restore_mode("mmap") == RestoreMode::kMapped);
+  CHECK(parse_restore_mode("none") == RestoreMode::kNone);
+  EXPECT_ERROR(kInvalidArgument, "unknown restore mode 'tf'", parse_restore_mode("tf"));
+}
+
+void test_assets_and_init_op() {
+  // TF1 SavedModelBuilder: no asset_file_def, the assets packed as Any in a
+  // collection (one listed twice), and a main_op.
+  wire::Writer mg;
+  mg.bytes_field(pb::MetaGraphDef::kCollectionDef,
+                 collection("saved_model_assets", pb::CollectionDef::kAnyList,
+                            {any_of(asset_file_def("a:0", "vocab.txt")), any_of(asset_file_def("a:0", "vocab.txt")),
+                             any_of(asset_file_def("b:0", "labels.txt"))}));
+  mg.bytes_field(pb::MetaGraphDef::kCollectionDef,
+                 collection("saved_model_main_op", pb::CollectionDef::kNodeList, {"main_op"}));
+  mg.bytes_field(pb::MetaGraphDef::kCollectionDef,
+                 collection("legacy_init_op", pb::CollectionDef::kNodeList, {"legacy"}));
+  const MetaGraph m = parse_meta_graph(mg.data());
+  CHECK(m.assets.size() == 3);
+  LoadRequest r;
+  r.export_dir = "/models/m";
+  r.restore = RestoreMode::kGraph;
+  r.extra_assets = {{"b:0", "/elsewhere/b"}, {"c:0", "/elsewhere/c"}};
+  LoadPlan plan = plan_load(m, r);
+  CHECK((plan.asset_feeds == Feeds{{"a:0", "/models/m/assets/vocab.txt"},
+                                   {"b:0", "/models/m/assets/labels.txt"},
+                                   {"c:0", "/elsewhere/c"}}));
+  CHECK(plan.init_op == "main_op");
+  CHECK(plan.checkpoint_prefix.empty());  // no SaverDef, no checkpoint there
+  r.init_op = "serving_init";
+  r.asset_dir = "/bundle/assets";
+  plan = plan_load(m, r);
+  CHECK(plan.init_op == "serving_init");
+  CHECK(plan.asset_feeds.front().second == "/bundle/assets/vocab.txt");
+
+  // asset_file_def wins over the collection.
+  wire::Writer mg2;
+  mg2.bytes_field(pb::MetaGraphDef::kAssetFileDef, asset_file_def("x:0", "x.txt"));
+  mg2.bytes_field(pb::MetaGraphDef::kCollectionDef,
+                  collection("saved_model_assets", pb::CollectionDef::kAnyList, {any_of(asset_file_def("a:0", "a"))}));
+  const MetaGraph m2 = parse_meta_graph(mg2.data());
+  CHECK(m2.assets.size() == 1 && m2.assets[0].tensor_name == "x:0");
+}
+
+void test_local_initializers() {
+  wire::Writer mg;
+  mg.bytes_field(pb::MetaGraphDef::kCollectionDef,
+                 collection("local_variables", pb::CollectionDef::kBytesList,
+                            {variable_def("local/Assign"), variable_def("count/Assign")}));
+  mg.bytes_field(pb::MetaGraphDef::kCollectionDef,
+                 collection("table_initializer", pb::CollectionDef::kNodeList, {"init_table"}));
+  const MetaGraph m = parse_meta_graph(mg.data());
+  CHECK((m.local_variable_initializers == std::vector<std::string>{"local/Assign", "count/Assign"}));
+  LoadRequest r;
+  r.meta_graph = mg.data();
+  r.restore = RestoreMode::kGraph;
+  CHECK(plan_load(m, r).init_targets.empty());  // only when asked (checkpoint graphs)
+  r.init_local_variables = true;
+  CHECK((plan_load(m, r).init_targets == std::vector<std::string>{"local/Assign", "count/Assign", "init_table"}));
+  r.init_op = "my_init";  // an init op of its own: nothing else
+  CHECK(plan_load(m, r).init_targets.empty());
+}
+
+void test_checkpoint_formats(const std::filesystem::path& dir) {
+  const std::string prefix = (dir / "variables").string();
+  CHECK(checkpoint_format(prefix) == CheckpointFormat::kNone);
+  write_file(dir / "variables-00000-of-00002", "v1 shard");
+  write_file(dir / "variables-00001-of-00002", "v1 shard");
+  CHECK(checkpoint_format(prefix) == CheckpointFormat::kV1);
+  CHECK(saver_restore_path(prefix) == prefix + "-?????" + "-of-?????");
+  write_file(dir / "variables", "v1");
+  CHECK(checkpoint_format(prefix) == CheckpointFormat::kV1);
+  CHECK(saver_restore_path(prefix) == prefix);
+  write_file(dir / "variables.index", "v2");
+  CHECK(checkpoint_format(prefix) == CheckpointFormat::kV2);
+  CHECK(checkpoint_format((dir / "variables-0").string()) == CheckpointFormat::kNone);
+}
+
+void test_checkpoint_plan(const std::filesystem::path& export_dir) {
+  std::filesystem::create_directories(export_dir / "variables");
+  wire::Writer mg;
+  mg.bytes_field(pb::MetaGraphDef::kSaverDef, saver_def());
+  const MetaGraph m = parse_meta_graph(mg.data());
+  LoadRequest r;
+  r.export_dir = export_dir.string();
+  r.restore = RestoreMode::kGraph;
+  CHECK(plan_load(m, r).checkpoint_prefix.empty());  // no checkpoint in variables/
+  write_file(export_dir / "variables" / "variables", "v1");
+  LoadPlan plan = plan_load(m, r);
+  CHECK(plan.checkpoint_format == CheckpointFormat::kV1);
+  CHECK(plan.checkpoint_prefix == export_dir.string() + "/variables/variables");
+  CHECK(plan.restore_path == plan.checkpoint_prefix);
+  r.restore = RestoreMode::kNone;
+  CHECK(plan_load(m, r).checkpoint_prefix.empty());
+  // A prefix given is fed as it is, whatever is on disk.
+  r.restore = RestoreMode::kGraph;
+  r.export_dir.clear();
+  r.meta_graph = mg.data();
+  r.checkpoint_prefix = "/train/model.ckpt-?????" "-of-00002";
+  plan = plan_load(m, r);
+  CHECK(plan.restore_path == "/train/model.ckpt-?????" "-of-00002");
+  // Without a SaverDef nothing can be restored.
+  r.checkpoint_prefix = "/train/model.ckpt";
+  CHECK(plan_load(parse_meta_graph(""), r).checkpoint_prefix.empty());
+}
+
+void test_request_errors() {
+  LoadRequest neither;
+  EXPECT_ERROR(kInvalidArgument, "either a SavedModel folder or a serialized MetaGraphDef", Session::load(neither));
+  LoadRequest both;
+  both.export_dir = "/m";
+  both.meta_graph = "x";
+  EXPECT_ERROR(kInvalidArgument, "either a SavedModel folder or a serialized MetaGraphDef", Session::load(both));
+  LoadRequest bytes_with_tf;
+  bytes_with_tf.meta_graph = "x";
+  EXPECT_ERROR(kInvalidArgument, "SavedModel folders only", Session::load(bytes_with_tf));
+}
+
+}  // namespace
+
+int main() {
+  char tmpl[] = "/tmp/tfbundle-load-plan-XXXXXX";
+  const char* dir = mkdtemp(tmpl);
+  if (dir == nullptr) {
+    std::perror("mkdtemp");
+    return 2;
+  }
+  const std::filesystem::path root(dir);
+  std::filesystem::create_directories(root / "formats");
+  test_restore_modes();
+  test_assets_and_init_op();
+  test_local_initializers();
+  test_checkpoint_formats(root / "formats");
+  test_checkpoint_plan(root / "model");
+  test_request_errors();
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
+  if (g_failures > 0) {
+    std::fprintf(stderr, "%d check(s) failed\n", g_failures);
+    return 1;
+  }
+  std::printf("test_load_plan: all checks passed\n");
+  return 0;
+}

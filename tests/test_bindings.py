@@ -1,0 +1,188 @@
+"""What the bindings hand to Python: tfbundle's errors for wrong types, the DataType table, typed records."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tfbundle
+from tfbundle import _core, errors
+from tfbundle._base import dtypes
+from tfbundle._readers.checkpoint import resolve_checkpoint_prefix
+from tfbundle.cli.demo import demo_model_path
+from tfbundle.errors import InvalidArgumentError, InvalidTypeError
+
+X = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], np.float32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    with tfbundle.load(demo_model_path()) as m:
+        yield m
+
+
+def _is_invalid_type(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, InvalidTypeError)
+        and isinstance(exc, TypeError)
+        and isinstance(exc, InvalidArgumentError)
+        and isinstance(exc, tfbundle.Error)
+        and exc.code == 3
+    )
+
+
+# ------------------------------------------------------------ wrong types ---
+
+
+def test_wrong_dtype_input_is_invalid_type_error(model):
+    sig = model.signatures["serving_default"]
+    calls = [
+        lambda: model(x=X.astype(np.float64)),
+        lambda: sig.run({"x": X.astype(np.int32)}),
+        lambda: model.run(
+            "StatefulPartitionedCall:0", {"serving_default_x:0": X.astype(np.float16)}
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(
+            TypeError, match=r"expects float32, got an array of (float64|int32|float16)"
+        ) as info:
+            call()
+        assert _is_invalid_type(info.value)
+
+
+def test_values_numpy_cannot_convert(model):
+    with pytest.raises(
+        InvalidTypeError, match=r"input 'x' .*expects float32.*could not convert the list"
+    ) as info:
+        model(x=[[object()] * 4])
+    assert _is_invalid_type(info.value)
+    for bad in ([["a", "b", "c", "d"]], [[1, 2, 3, 4], [1]], [[10**400] * 4]):
+        with pytest.raises(
+            ValueError, match=r"input 'x' of signature 'serving_default' expects float32"
+        ) as info:
+            model(x=bad)
+        assert type(info.value) is InvalidArgumentError
+
+
+def test_output_keys_must_be_str(model):
+    sig = model.signatures["serving_default"]
+    with pytest.raises(InvalidTypeError, match="output keys are str, got int") as info:
+        sig.run({"x": X}, [1])
+    assert _is_invalid_type(info.value)
+    with pytest.raises(InvalidTypeError, match="outputs must be a list of output keys, got str"):
+        sig._native.run({"x": X}, "probabilities")
+    assert [a.shape for a in sig.run({"x": X}, ("probabilities",))] == [(2, 3)]
+
+
+def test_string_inputs_of_the_wrong_type(tf_models):
+    with tfbundle.load(tf_models("zero_copy")) as m:
+        with pytest.raises(TypeError, match="items must be bytes or str, got int") as info:
+            m.run("s_upper:0", {"s:0": np.array([1, "a"], dtype=object)})
+        assert _is_invalid_type(info.value)
+        with pytest.raises(TypeError, match=r"expects strings .*got an array of float64") as info:
+            m.run("s_upper:0", {"s:0": np.array([1.0])})
+        assert _is_invalid_type(info.value)
+        with pytest.raises(TypeError, match="items must be bytes or str, got float") as info:
+            m.run("s_upper:0", {"s:0": [b"a", 2.5]})
+        assert _is_invalid_type(info.value)
+
+
+def test_checkpoint_key_of_the_wrong_type():
+    with tfbundle.open_checkpoint(demo_model_path()) as ckpt:
+        with pytest.raises(TypeError, match="checkpoint tensor names are str, got int") as info:
+            ckpt[3]  # type: ignore[index]
+        assert _is_invalid_type(info.value)
+    reader = _core.BundleReader(resolve_checkpoint_prefix(demo_model_path()))
+    for call in (lambda: reader.tensor(3), lambda: reader.entry(2.5), lambda: 3 in reader):
+        with pytest.raises(
+            TypeError, match=r"a checkpoint key must be str or bytes, got (int|float)"
+        ) as info:
+            call()
+        assert _is_invalid_type(info.value)
+    with pytest.raises(InvalidTypeError, match="a data shard must be bytes, got int"):
+        _core.BundleReader.from_bytes(b"", [1])
+
+
+# ------------------------------------------------------- the dtype table ---
+
+
+def test_dtype_table_is_the_cores():
+    table = _core.DTYPES
+    assert len({d.value for d in table}) == len(table) == len(dtypes.DTYPE_NAMES)
+    by_value = {d.value: d for d in table}
+    f32, string, bf16, ref = by_value[1], by_value[7], by_value[14], by_value[101]
+    assert (f32.name, f32.python_name, f32.numpy_name, f32.ml_dtypes, f32.runnable) == (
+        "DT_FLOAT",
+        "float32",
+        "float32",
+        False,
+        True,
+    )
+    assert (string.python_name, string.numpy_name, string.runnable) == ("string", "object", True)
+    assert (bf16.numpy_name, bf16.ml_dtypes, bf16.runnable) == ("bfloat16", True, True)
+    assert (ref.name, ref.python_name, ref.runnable) == ("DT_FLOAT_REF", "float32_ref", False)
+    assert not by_value[20].numpy_name and not by_value[20].runnable  # DT_RESOURCE
+    assert by_value[24].ml_dtypes and not by_value[24].runnable  # float8: checkpoints only
+    assert {d.value for d in table if d.runnable} == dtypes.RUNNABLE
+    for d in table:
+        assert dtypes.dtype_name(d.value) == _core.dtype_name(d.value) == d.name
+        assert dtypes.python_dtype_name(d.value) == (d.python_name or f"<DataType {d.value}>")
+    assert _core.dtype_name(999) == dtypes.dtype_name(999) == "DT_999"
+    assert dtypes.numpy_dtype(1) == np.float32 and dtypes.numpy_dtype(101) == np.float32
+    assert dtypes.numpy_dtype(7) == np.dtype(object) and dtypes.numpy_dtype(20) is None
+    assert dtypes.numpy_dtype(24, runnable_only=True) is None
+    import ml_dtypes
+
+    assert dtypes.numpy_dtype(14) == ml_dtypes.bfloat16 and dtypes.numpy_dtype(29) == ml_dtypes.int4
+
+
+def test_ml_dtypes_is_imported_only_when_needed():
+    code = (
+        "import sys, numpy as np, tfbundle\n"
+        "from tfbundle.cli.demo import demo_model_path\n"
+        "m = tfbundle.load(demo_model_path())\n"
+        "m(x=np.zeros((1, 4), np.float32))\n"
+        "with tfbundle.open_checkpoint(demo_model_path()) as c:\n"
+        "    [c[k] for k in c.keys()]\n"
+        "print('ml_dtypes' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False"]
+
+
+# --------------------------------------------------------- typed records ---
+
+
+def test_checkpoint_entries_are_typed():
+    with tfbundle.open_checkpoint(demo_model_path()) as ckpt:
+        reader = _core.BundleReader(resolve_checkpoint_prefix(demo_model_path()))
+        entries = reader.entries()
+        assert [e.key for e in entries] == reader.keys()
+        for e in entries:
+            assert isinstance(e, _core.CheckpointEntry)
+            spec = ckpt.spec(e.key)
+            assert (_core.dtype_name(e.dtype), e.shape, e.size, e.shard_id, e.offset) == (
+                spec.tf_dtype,
+                spec.shape,
+                spec.nbytes,
+                spec.shard,
+                spec.offset,
+            )
+            assert e.slices == () and isinstance(e.crc32c, int)
+            assert repr(e).startswith("<CheckpointEntry ")
+            assert reader.entry(e.key).key == e.key
+        with pytest.raises(AttributeError):
+            entries[0].size = 1  # type: ignore[misc]
+
+
+def test_errors_cross_with_their_code(model):
+    with pytest.raises(
+        errors.UnimplementedError, match="DT_RESOURCE tensor, which has no numpy form"
+    ):
+        model.run("w1:0")
