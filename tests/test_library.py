@@ -100,6 +100,29 @@ def test_quiet_by_default_and_loud_on_request():
     assert loud.returncode == 0 and loud.stderr != ""
 
 
+@pytest.mark.needs_tensorflow
+def test_environment_left_as_the_user_had_it_and_children_quiet():
+    """TF_CPP_MIN_LOG_LEVEL is not left in os.environ, so a spawned worker starts as the user's
+    process did: quiet too, and not made to believe the user asked for that level."""
+    code = f"""
+        import os, subprocess, sys
+        import numpy as np, tfbundle
+        m = tfbundle.load({demo_model_path()!r})
+        m(x=np.ones((1, 4), np.float32))
+        assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ, os.environ["TF_CPP_MIN_LOG_LEVEL"]
+        tfbundle.load({demo_model_path()!r})  # TensorFlow keeps the level it read: still quiet
+        child = subprocess.run([sys.executable, "-c", "import os; print('TF_CPP_MIN_LOG_LEVEL' in os.environ)"],
+                               capture_output=True, text=True, check=True)
+        print(child.stdout.strip())
+        """
+    proc = run_py(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False" and proc.stderr == ""
+    kept = run_py(code.replace("not in os.environ", "in os.environ"), env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.strip() == "True"
+
+
 USE_TFBUNDLE = f"""
 import numpy as np, tfbundle
 m = tfbundle.load({demo_model_path()!r})

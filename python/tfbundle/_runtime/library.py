@@ -96,8 +96,8 @@ def ensure_loaded() -> str:
     """Opens TensorFlow's C library once per process; returns TensorFlow's version.
 
     TensorFlow's start-up logging is silenced (what its libraries print while
-    they are opened is discarded, then TF_CPP_MIN_LOG_LEVEL=2: errors only)
-    unless the user already set TF_CPP_MIN_LOG_LEVEL.
+    they are opened is discarded, and TensorFlow logs errors only) unless the user
+    set TF_CPP_MIN_LOG_LEVEL. ``os.environ`` is left as the user had it.
     """
     global _version
     if _version is not None:
@@ -106,11 +106,18 @@ def ensure_loaded() -> str:
         if _version is None:
             libs = find_libraries()
             quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            # TensorFlow reads TF_CPP_MIN_LOG_LEVEL once, while its libraries open, and keeps
+            # it; it is set only for that moment, so processes this one starts (workers of
+            # multiprocessing, subprocesses) inherit the user's environment, not ours.
+            if quiet:
+                os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
             try:
                 version = _core.init_tensorflow(libs, quiet)
             except FileNotFoundError as e:  # NotFoundError from dlopen
                 raise TensorFlowNotFoundError(f"{e}: {_HOW_TO_INSTALL}") from None
+            finally:
+                if quiet:
+                    os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
             # Sessions still open when TensorFlow's static destructors run
             # can crash the process at exit: close them first.
             atexit.register(_core.close_all_sessions)
