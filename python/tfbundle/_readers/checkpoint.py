@@ -265,6 +265,12 @@ class CheckpointReader:
         """True after :meth:`close`."""
         return self._native is None
 
+    def __reduce__(self) -> Any:
+        raise InvalidTypeError(
+            "a tfbundle.CheckpointReader holds memory-mapped files and cannot be pickled: pass its "
+            f"path ({self._prefix!r}) and call tfbundle.open_checkpoint(path) in the other process"
+        )
+
     def __enter__(self) -> CheckpointReader:
         return self
 
@@ -369,16 +375,23 @@ class CheckpointReader:
 
     # ----------------------------------------------------------------- data --
 
-    def get_tensor(self, name: str, *, verify: bool = False) -> np.ndarray:
+    def get_tensor(self, name: str, *, verify: bool = False, copy: bool = False) -> np.ndarray:
         """The tensor stored under ``name`` (a key or an alias).
 
         Numeric tensors are read-only views into the memory-mapped shard (no
         copy; pages are read from disk when touched). Strings come as an
         object array of bytes, partitioned variables reassembled, both copies.
 
+        A view reads the file as it is when touched: if the checkpoint is
+        rewritten in place (truncated, or overwritten by a saver writing to the
+        same prefix) while a view is alive, touching the view can kill the process
+        with SIGBUS. Savers normally write new files and rename them, which is
+        safe; where a file may be rewritten in place, pass ``copy=True``.
+
         Args:
             name: checkpoint key or friendly name.
             verify: check the stored CRC-32C first (reads every byte).
+            copy: return a writable array of its own, read now, instead of a view.
 
         Raises:
             CheckpointKeyError: no such tensor.
@@ -390,7 +403,8 @@ class CheckpointReader:
         key = self._key(name)
         if self._all_entries()[key].slices:
             return self.reassemble(key, verify=verify)
-        return self._reader().tensor(key, verify)
+        tensor = self._reader().tensor(key, verify)
+        return np.array(tensor, copy=True) if copy and tensor.base is not None else tensor
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.get_tensor(name)

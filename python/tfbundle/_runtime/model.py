@@ -102,6 +102,13 @@ class Signature:
             inputs = dict(inputs)
         return self._native.run(inputs, None if outputs is None else list(outputs))
 
+    def __reduce__(self) -> Any:
+        raise InvalidTypeError(
+            f"a tfbundle.Signature ({self.name!r}) belongs to a loaded TensorFlow session and cannot be "
+            "pickled: send the model's path and the signature's name, and load the model in the other "
+            "process (tfbundle.load(path).signatures[name])"
+        )
+
     def __repr__(self) -> str:
         ins = ", ".join(f"{k}: {_spec_short(s)}" for k, s in self.inputs.items())
         outs = ", ".join(f"{k}: {_spec_short(s)}" for k, s in self.outputs.items())
@@ -274,6 +281,13 @@ class Model:
     def _check_open(self) -> None:
         if self._native.closed:
             raise ClosedError(f"the model loaded from {self.path} was closed; load it again to use it")
+
+    def __reduce__(self) -> Any:
+        raise InvalidTypeError(
+            f"a tfbundle.Model holds a TensorFlow session and cannot be pickled: send its path "
+            f"({self.path!r}) and call tfbundle.load(path) in the other process (a Ray actor, a Spark "
+            "task, a multiprocessing worker started with the 'spawn' method)"
+        )
 
     def __enter__(self) -> Model:
         return self

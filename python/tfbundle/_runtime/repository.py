@@ -35,7 +35,7 @@ from typing import Any, Union
 import numpy as np
 
 from .._base.paths import MODEL_FILES, has_model_file, version_folders
-from ..errors import ClosedError, Error, InvalidArgumentError, NotFoundError
+from ..errors import ClosedError, Error, InvalidArgumentError, InvalidTypeError, NotFoundError
 
 __all__ = ["ModelRepository"]
 
@@ -449,6 +449,12 @@ class ModelRepository:
         for closer in list(self._closers):
             closer.join(timeout)
         _live.discard(self)
+
+    def __reduce__(self) -> Any:
+        raise InvalidTypeError(
+            "a tfbundle.ModelRepository holds loaded TensorFlow sessions and cannot be pickled: send "
+            f"its path ({self.path!r}) and make a ModelRepository in the other process"
+        )
 
     def __enter__(self) -> ModelRepository:
         return self

@@ -1,0 +1,81 @@
+"""Objects bound to native resources refuse pickling with a message that says what to do, and
+the checkpoint reader's copying read survives the file being rewritten in place."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfbundle
+from tfbundle.cli.demo import demo_model_path
+
+
+@pytest.fixture(scope="module")
+def demo() -> tfbundle.Model:
+    model = tfbundle.load(demo_model_path())
+    yield model
+    model.close()
+
+
+def test_model_and_signature_refuse_pickling_with_what_to_do(demo: tfbundle.Model) -> None:
+    for obj, what in ((demo, "tfbundle.load(path)"), (demo.signatures["serving_default"], ".signatures[name]")):
+        with pytest.raises(tfbundle.InvalidTypeError, match=r"cannot be pickled") as info:
+            pickle.dumps(obj)
+        assert isinstance(info.value, TypeError) and isinstance(info.value, tfbundle.Error)
+        assert what in str(info.value)
+
+
+def test_checkpoint_reader_and_repository_refuse_pickling(tmp_path: Path) -> None:
+    with tfbundle.open_checkpoint(demo_model_path()) as reader:
+        with pytest.raises(tfbundle.InvalidTypeError, match="tfbundle.open_checkpoint"):
+            pickle.dumps(reader)
+    import shutil
+
+    shutil.copytree(demo_model_path(), tmp_path / "repo" / "1")
+    repo = tfbundle.ModelRepository(tmp_path / "repo", poll_interval=None)
+    try:
+        with pytest.raises(tfbundle.InvalidTypeError, match="ModelRepository"):
+            pickle.dumps(repo)
+    finally:
+        repo.close()
+
+
+def test_copying_read_owns_its_memory(tmp_path: Path) -> None:
+    """A view dies with SIGBUS when its file is truncated under it; a copy does not."""
+    import shutil
+
+    for run in ("copy-only", "touch-view"):
+        shutil.copytree(demo_model_path(), tmp_path / run)
+    code = textwrap.dedent(
+        f"""
+        import os, sys, numpy as np, tfbundle
+        prefix = os.path.join({str(tmp_path)!r}, sys.argv[1], "variables", "variables")
+        reader = tfbundle.open_checkpoint(prefix + ".index")
+        name = max((k for k in reader.keys() if reader.spec(k).tf_dtype != "DT_STRING"), key=lambda k: reader.spec(k).nbytes)
+        copy = reader.get_tensor(name, copy=True)
+        view = reader.get_tensor(name)
+        assert copy.flags.owndata and copy.flags.writeable and not view.flags.writeable
+        want = np.array(view)
+        for shard in os.listdir(os.path.dirname(prefix)):
+            if ".data-" in shard:
+                os.truncate(os.path.join(os.path.dirname(prefix), shard), 0)  # rewritten in place
+        assert np.array_equal(copy, want)
+        print("copy ok", flush=True)
+        if sys.argv[1] == "touch-view":
+            float(np.sum(view))  # reads the truncated mapping
+        print("view ok", flush=True)
+        """
+    )
+    ok = subprocess.run([sys.executable, "-c", code, "copy-only"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["copy", "ok", "view", "ok"]
+    bus = subprocess.run([sys.executable, "-c", code, "touch-view"], capture_output=True, text=True, timeout=120)
+    assert bus.returncode == -7, (bus.returncode, bus.stderr)  # SIGBUS: what the docs warn of
+    assert "copy ok" in bus.stdout and "view ok" not in bus.stdout
