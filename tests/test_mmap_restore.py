@@ -208,15 +208,18 @@ def test_public_load_option(zoo: Path) -> None:
     folder = zoo / "tf1_resource"
     with tfbundle.load(folder) as reference:
         expected = reference(**INPUTS)
-    with tfbundle.load(folder, restore="mmap") as model:
-        assert model.restore_stats is not None
-        got = model(**INPUTS)
-    for key in expected:
-        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    for mode in ("mmap", "graph"):
+        with tfbundle.load(folder, restore=mode) as model:
+            assert (model.restore_stats is not None) == (mode == "mmap")
+            got = model(**INPUTS)
+        for key in expected:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=f"{mode}: {key}")
     with pytest.raises(UnimplementedError, match="restores inside a function"):
         tfbundle.load(zoo / "tf2_module", restore="mmap")
-    with pytest.raises(tfbundle.InvalidArgumentError, match='restore must be "tf" or "mmap"'):
+    with pytest.raises(tfbundle.InvalidArgumentError, match="restore must be one of 'tf', 'graph', 'mmap'"):
         tfbundle.load(folder, restore="lazy")
+    with pytest.raises(tfbundle.InvalidArgumentError, match="restore must be one of"):
+        tfbundle.load(zoo / "no-such-folder", restore="lazy")  # checked before anything else
 
 
 # ---------------------------------------------------- the core's one load entry point ---

@@ -382,6 +382,10 @@ def _explain_missing_op(e: NotFoundError) -> NotFoundError:
     )
 
 
+# load(restore=...) -> the core's restore mode.
+_RESTORE_MODES = {"tf": "tensorflow", "graph": "graph", "mmap": "mmap"}
+
+
 def load(
     path: PathLike,
     tags: Tags = None,
@@ -428,7 +432,9 @@ def load(
             raise UnimplementedError). Checksums are not verified, and the
             checkpoint files must not be rewritten in place while the model
             is loaded (write new versions to new folders). What was mapped
-            and what copied is in ``model.restore_stats``.
+            and what copied is in ``model.restore_stats``. ``"graph"``:
+            tfbundle imports the graph and runs its SaverDef's restore op
+            itself (what it does where TensorFlow's loader fails).
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
@@ -442,6 +448,8 @@ def load(
             another op that reaches outside the model (the message names it).
         Error: TensorFlow's own error while loading, by status code.
     """
+    if restore not in _RESTORE_MODES:
+        raise InvalidArgumentError(f"restore must be one of {', '.join(map(repr, _RESTORE_MODES))}, got {restore!r}")
     export_dir = resolve_export_dir(path)
     chosen = _choose_tags(export_dir, _normalize_tags(tags))
     if allowed_ops is not None:
@@ -449,15 +457,13 @@ def load(
 
         check_saved_model(export_dir, sorted(chosen), allowed_ops)
     _library.ensure_loaded()
-    if restore not in ("tf", "mmap"):
-        raise InvalidArgumentError(f'restore must be "tf" or "mmap", got {restore!r}')
     options = session_options(intra_op_threads, inter_op_threads, gpu_memory_growth, visible_devices)
     intra, inter, growth, visible = options
     try:
         native = _core.NativeModel.load(
             export_dir=export_dir,
             tags=sorted(chosen),
-            restore="mmap" if restore == "mmap" else "tensorflow",
+            restore=_RESTORE_MODES[restore],
             intra_op_threads=intra,
             inter_op_threads=inter,
             gpu_memory_growth=growth,
