@@ -4,7 +4,8 @@
 // python/tfbundle.
 //
 // GIL: conversions run with the GIL held (they touch numpy objects); loading
-// and TF_SessionRun run with it released so other threads go on.
+// and TF_SessionRun run with it released so other threads go on, through
+// without_gil() (not gil_scoped_release: see without_gil.h).
 #include <Python.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -14,6 +15,7 @@
 
 #include "bindings.h"
 #include "bindings_tensor.h"
+#include "lifecycle.h"
 #include "model_files.h"
 #include "proto_fields.h"
 #include "session.h"
@@ -21,6 +23,7 @@
 #include "tensor.h"
 #include "tf_c_api.h"
 #include "wire.h"
+#include "without_gil.h"
 
 namespace py = pybind11;
 
@@ -50,7 +53,7 @@ const char* encoding_name(TensorInfo::Encoding e) {
 // A SignatureDef side as {key: TensorInfo}, in key order.
 py::dict infos_to_py(const std::vector<std::pair<std::string, TensorInfo>>& side) {
   py::dict d;
-  for (const auto& [key, info] : side) d[py::str(key)] = py::cast(info);
+  for (const auto& [key, info] : side) d[proto_str(key)] = py::cast(info);
   return d;
 }
 
@@ -80,11 +83,7 @@ class NativeModel {
     r.config.inter_op_threads = inter;
     r.config.gpu_memory_growth = growth;
     r.config.visible_devices = std::move(visible);
-    std::shared_ptr<Session> s;
-    {
-      py::gil_scoped_release nogil;
-      s = Session::load(std::move(r));
-    }
+    std::shared_ptr<Session> s = without_gil([&] { return Session::load(std::move(r)); });
     return NativeModel(std::move(s));
   }
 
@@ -115,11 +114,10 @@ class NativeModel {
     for (const auto& t : targets) target_ops.push_back(s_->resolve_operation(t));
     std::vector<TensorPtr> outs;
     std::string opts = run_options ? std::string(*run_options) : std::string(), metadata;
-    {
-      py::gil_scoped_release nogil;
-      outs = s_->run(feed_outputs, feed_raw, fetch_outputs, target_ops, run_options ? &opts : nullptr,
+    outs = without_gil([&] {
+      return s_->run(feed_outputs, feed_raw, fetch_outputs, target_ops, run_options ? &opts : nullptr,
                      run_options ? &metadata : nullptr);
-    }
+    });
     py::list result;
     for (size_t i = 0; i < outs.size(); ++i) result.append(to_numpy(std::move(outs[i]), "fetch '" + fetches[i] + "'"));
     if (run_options) return py::make_tuple(result, py::bytes(metadata));
@@ -127,19 +125,14 @@ class NativeModel {
   }
 
   py::list devices() const {
-    std::vector<Device> devs;
-    {
-      py::gil_scoped_release nogil;
-      devs = s_->devices();
-    }
+    std::vector<Device> devs = without_gil([&] { return s_->devices(); });
     py::list out;
     for (const auto& d : devs) out.append(py::make_tuple(d.name, d.type, d.memory_bytes));
     return out;
   }
 
   void close() {
-    py::gil_scoped_release nogil;  // waits for runs in flight
-    s_->close();
+    without_gil([&] { s_->close(); });  // waits for runs in flight
   }
   bool closed() const { return s_->closed(); }
   const std::optional<MappedRestoreStats>& restore_stats() const { return s_->restore_stats(); }
@@ -275,8 +268,7 @@ class NativeSignature {
       raw[i] = tensors[i].get();
       feeds[i] = e.output;
     }
-    py::gil_scoped_release nogil;
-    return s_->run(feeds, raw, fetch, {}, run_options, run_metadata);
+    return without_gil([&] { return s_->run(feeds, raw, fetch, {}, run_options, run_metadata); });
   }
 
   std::shared_ptr<Session> s_;
@@ -317,8 +309,10 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "init_tensorflow",
       [](const std::vector<std::string>& libs, bool quiet) {
-        py::gil_scoped_release nogil;
-        return std::string(init_tf_api(libs, quiet).Version());
+        return without_gil([&] {
+          AsyncSignalsBlocked no_signals;  // threads started while the libraries open never take signals
+          return std::string(init_tf_api(libs, quiet).Version());
+        });
       },
       py::arg("libraries"), py::arg("quiet") = true,
       "Opens TensorFlow's C library (the given files, in order) and returns its version.");
@@ -327,10 +321,14 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "load_library",
       [](const std::string& path) {
-        py::gil_scoped_release nogil;
-        TfStatus status;
-        TF_Library* lib = tf_api().LoadLibrary(path.c_str(), status);
-        status.throw_if_error("could not load the op library " + path);
+        check_not_forked();
+        TF_Library* lib = without_gil([&] {
+          AsyncSignalsBlocked no_signals;  // threads its initialisers start never take signals
+          TfStatus status;
+          TF_Library* l = tf_api().LoadLibrary(path.c_str(), status);
+          status.throw_if_error("could not load the op library " + path);
+          return l;
+        });
         // The library's OpList, owned by the
         // handle, which is never deleted: TensorFlow cannot unload a library.
         TF_Buffer ops = tf_api().GetOpList(lib);
@@ -350,25 +348,22 @@ PYBIND11_MODULE(_core, m) {
       "Loads a custom-op library (TF_LoadLibrary); returns the names of the ops it registers.");
   m.def(
       "close_all_sessions",
-      [] {
-        py::gil_scoped_release nogil;
-        Session::close_all();
-      },
+      [] { without_gil([] { Session::close_all(); }); },
       "Closes every open session (registered with atexit by tfbundle).");
   m.def(
       "saved_model_tag_sets",
-      [](const std::string& export_dir) {
-        py::gil_scoped_release nogil;
-        return saved_model_tag_sets(export_dir);
-      },
+      [](const std::string& export_dir) { return without_gil([&] { return saved_model_tag_sets(export_dir); }); },
       "The tag-sets of the SavedModel in a folder, read without TensorFlow.");
 
   py::class_<TensorInfo>(m, "TensorInfo", "A tensor of a SignatureDef (read-only).")
-      .def_readonly("name", &TensorInfo::name, "\"op:index\" (dense tensors)")
+      .def_property_readonly("name", [](const TensorInfo& t) { return proto_str(t.name); }, "\"op:index\" (dense tensors)")
       .def_readonly("dtype", &TensorInfo::dtype, "the TF_DataType value")
       .def_property_readonly("tf_dtype", [](const TensorInfo& t) { return dtype_name(t.dtype); })
       .def_property_readonly("shape", [](const TensorInfo& t) { return shape_to_py(t.shape); },
                              "a tuple with None for unknown dimensions, or None for an unknown rank")
+      .def_property_readonly(
+          "dims", [](const TensorInfo& t) { return t.shape.unknown_rank ? py::object(py::none()) : py::cast(t.shape.dims); },
+          "the dimensions as stored (-1 for an unknown one), or None for an unknown rank")
       .def_property_readonly("encoding", [](const TensorInfo& t) { return encoding_name(t.encoding); },
                              "\"dense\", \"coo_sparse\" or \"composite\"")
       .def("__repr__", [](const TensorInfo& t) {
@@ -376,8 +371,8 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<SignatureDef>(m, "SignatureDef", "A SignatureDef of the loaded MetaGraphDef (read-only).")
-      .def_readonly("key", &SignatureDef::key)
-      .def_readonly("method_name", &SignatureDef::method_name)
+      .def_property_readonly("key", [](const SignatureDef& s) { return proto_str(s.key); })
+      .def_property_readonly("method_name", [](const SignatureDef& s) { return proto_str(s.method_name); })
       .def_property_readonly("inputs", [](const SignatureDef& s) { return infos_to_py(s.inputs); })
       .def_property_readonly("outputs", [](const SignatureDef& s) { return infos_to_py(s.outputs); })
       .def("__repr__", [](const SignatureDef& s) { return "<SignatureDef '" + s.key + "'>"; });

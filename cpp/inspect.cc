@@ -44,15 +44,19 @@ auto naming_file(const std::string& path, Fn&& fn) -> decltype(fn()) {
 
 // ------------------------------------------------------------- node views ---
 
-// The fields of a NodeDef that inspection needs.
+// The fields of a NodeDef that inspection needs, read as protobuf reads them.
 struct NodeView {
-  std::string_view op;
-  std::vector<std::pair<std::string_view, std::string_view>> attrs;  // key -> AttrValue bytes
+  std::string_view op;  // the last `op` field
+  // The attr map: key -> AttrValue bytes, one entry per key (of entries with
+  // one key the last, as protobuf's map parsing keeps; an entry's value given
+  // twice merged), in the order the keys first came.
+  std::vector<std::pair<std::string_view, std::string_view>> attrs;
+  std::vector<std::shared_ptr<const std::string>> storage;  // merged values that `attrs` views
 
-  // The value of `key`; of a key given twice, the last, as protobuf's map parsing keeps.
+  // The value of `key`, or null.
   const std::string_view* attr(std::string_view key) const {
-    for (auto it = attrs.rbegin(); it != attrs.rend(); ++it) {
-      if (it->first == key) return &it->second;
+    for (const auto& [k, v] : attrs) {
+      if (k == key) return &v;
     }
     return nullptr;
   }
@@ -67,37 +71,72 @@ NodeView parse_node(std::string_view bytes, bool with_attrs) {
     if (f.number == pb::NodeDef::kOp) {
       n.op = f.bytes;
     } else if (f.number == pb::NodeDef::kAttr && with_attrs) {
-      std::string_view key, value;
+      std::string_view key;
+      wire::MergedMessage value;
       Reader e(f.bytes, "NodeDef.attr entry");
       Field g;
       while (e.next(&g)) {
         if (g.type != wire::kLengthDelimited) continue;
         if (g.number == pb::MapEntry::kKey) key = g.bytes;
-        if (g.number == pb::MapEntry::kValue) value = g.bytes;
+        if (g.number == pb::MapEntry::kValue) value.add(g.bytes);
       }
-      n.attrs.emplace_back(key, value);
+      if (value.storage()) n.storage.push_back(value.storage());
+      bool replaced = false;
+      for (auto& [k, v] : n.attrs) {
+        if (k == key) {
+          v = value.bytes();
+          replaced = true;
+          break;
+        }
+      }
+      if (!replaced) n.attrs.emplace_back(key, value.bytes());
     }
   }
   return n;
 }
 
 // The set member of AttrValue's `value` oneof (the last one present wins, as
-// in protobuf), with its payload.
+// in protobuf; a message member given more than once since it was set is
+// merged), with its payload.
 struct AttrOneof {
-  uint32_t number = 0;  // 0: none set
-  Field field;
+  uint32_t number = 0;     // 0: none set
+  uint64_t value = 0;      // i, b, type (varint), f (fixed32 bits)
+  std::string_view bytes;  // s, placeholder; list, shape, tensor, func (merged)
+  std::shared_ptr<const std::string> storage;  // what `bytes` views when merged
 };
+
+// The wire type of each member of AttrValue's oneof: another wire type makes
+// the field an unknown one, which protobuf skips.
+int attr_member_wire_type(uint32_t number) {
+  namespace av = pb::AttrValue;
+  if (number == av::kI || number == av::kB || number == av::kType) return wire::kVarint;
+  if (number == av::kF) return wire::kFixed32;
+  return wire::kLengthDelimited;
+}
+
+bool attr_member_is_message(uint32_t number) {
+  namespace av = pb::AttrValue;
+  return number == av::kList || number == av::kShape || number == av::kTensor || number == av::kFunc;
+}
 
 AttrOneof attr_oneof(std::string_view attr_value) {
   AttrOneof out;
+  wire::MergedMessage message;
   Reader r(attr_value, "AttrValue");
   Field f;
   while (r.next(&f)) {
-    if (pb::AttrValue::in_oneof_value(f.number)) {
-      out.number = f.number;
-      out.field = f;
+    if (!pb::AttrValue::in_oneof_value(f.number) || f.type != attr_member_wire_type(f.number)) continue;
+    if (f.number != out.number) message.clear();
+    out.number = f.number;
+    if (attr_member_is_message(f.number)) {
+      message.add(f.bytes);
+      out.bytes = message.bytes();
+    } else {
+      out.bytes = f.bytes;
+      out.value = f.value;
     }
   }
+  out.storage = message.storage();
   return out;
 }
 
@@ -112,10 +151,10 @@ std::string_view name_attr_list_name(std::string_view bytes) {
 }
 
 // AttrValue.func.name ("" when the attr holds no function).
-std::string_view attr_func_name(std::string_view attr_value) {
+std::string attr_func_name(std::string_view attr_value) {
   const AttrOneof v = attr_oneof(attr_value);
-  if (v.number != pb::AttrValue::kFunc || v.field.type != wire::kLengthDelimited) return {};
-  return name_attr_list_name(v.field.bytes);
+  if (v.number != pb::AttrValue::kFunc) return {};
+  return std::string(name_attr_list_name(v.bytes));
 }
 
 // ----------------------------------------------------------- the library ---
@@ -189,9 +228,9 @@ void attr_functions(const NodeView& node, std::vector<std::string>* out) {
   for (const auto& [key, value] : node.attrs) {
     const AttrOneof v = attr_oneof(value);
     if (v.number == pb::AttrValue::kFunc) {
-      out->emplace_back(name_attr_list_name(v.field.bytes));
+      out->emplace_back(name_attr_list_name(v.bytes));
     } else if (v.number == pb::AttrValue::kList) {
-      Reader l(v.field.bytes, "AttrValue.ListValue");
+      Reader l(v.bytes, "AttrValue.ListValue");
       Field g;
       while (l.next(&g)) {
         if (g.number == pb::AttrValue::ListValue::kFunc && g.type == wire::kLengthDelimited) {
@@ -218,7 +257,7 @@ std::set<std::string> function_deps(const LibraryFunction& fn, const Library& li
     if (!is_call_op(node.op)) {
       if (const std::string_view* a = node.attr("_gradient_op_type")) {
         const AttrOneof v = attr_oneof(*a);
-        if (v.number == pb::AttrValue::kS) grad_op_type = std::string(v.field.bytes);
+        if (v.number == pb::AttrValue::kS) grad_op_type = std::string(v.bytes);
       }
     }
     if (lib.by_name.count(std::string(node.op))) {
@@ -320,9 +359,9 @@ bool count_outputs(const RegisteredOp& op, const NodeView& node, int64_t* count,
     }
     const AttrOneof v = attr_oneof(*value);
     if (kind == '#') {
-      *count += v.number == pb::AttrValue::kI ? static_cast<int64_t>(v.field.value) : 0;
+      *count += v.number == pb::AttrValue::kI ? static_cast<int64_t>(v.value) : 0;
     } else {
-      *count += v.number == pb::AttrValue::kList ? list_type_count(v.field.bytes) : 0;
+      *count += v.number == pb::AttrValue::kList ? list_type_count(v.bytes) : 0;
     }
   }
   return true;
@@ -336,6 +375,8 @@ SavedModelBytes read_saved_model_bytes(const std::string& export_dir) {
   SavedModelBytes out;
   const std::string pb = export_dir + "/saved_model.pb";
   const std::string pbtxt = export_dir + "/saved_model.pbtxt";
+  // A FIFO (socket, device) in place of one of them is an error, never skipped: TensorFlow's loader would open it.
+  for (const std::string& path : {pb, pbtxt, export_dir + "/saved_model.cpb"}) require_not_special(path);
   if (is_file(pb)) {
     out.path = pb;
     out.format = "pb";
@@ -407,7 +448,7 @@ std::unordered_set<std::string> reachable_functions(std::vector<std::string> roo
 std::optional<std::string_view> string_attr(const NodeView& node, std::string_view key) {
   if (const std::string_view* a = node.attr(key)) {
     const AttrOneof v = attr_oneof(*a);
-    if (v.number == pb::AttrValue::kS) return v.field.bytes;
+    if (v.number == pb::AttrValue::kS) return v.bytes;
   }
   return std::nullopt;
 }
@@ -547,7 +588,7 @@ GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
     mark(node.op);
     if (is_call_op(node.op)) {
       const std::string_view* f_attr = node.attr("f");
-      mark(f_attr ? attr_func_name(*f_attr) : std::string_view());
+      mark(f_attr ? attr_func_name(*f_attr) : std::string());
     }
   };
   for (const auto& node : graph_nodes) process(node.bytes);
@@ -603,12 +644,13 @@ std::optional<Fingerprint> read_fingerprint(const std::string& export_dir) {
     Reader r(bytes, "FingerprintDef");
     Field f;
     while (r.next(&f)) {
+      const bool varint = f.type == wire::kVarint;  // the hashes are uint64: another wire type is an unknown field
       switch (f.number) {
-        case pb::FingerprintDef::kSavedModelChecksum: fp.saved_model_checksum = f.value; break;
-        case pb::FingerprintDef::kGraphDefProgramHash: fp.graph_def_program_hash = f.value; break;
-        case pb::FingerprintDef::kSignatureDefHash: fp.signature_def_hash = f.value; break;
-        case pb::FingerprintDef::kSavedObjectGraphHash: fp.saved_object_graph_hash = f.value; break;
-        case pb::FingerprintDef::kCheckpointHash: fp.checkpoint_hash = f.value; break;
+        case pb::FingerprintDef::kSavedModelChecksum: if (varint) fp.saved_model_checksum = f.value; break;
+        case pb::FingerprintDef::kGraphDefProgramHash: if (varint) fp.graph_def_program_hash = f.value; break;
+        case pb::FingerprintDef::kSignatureDefHash: if (varint) fp.signature_def_hash = f.value; break;
+        case pb::FingerprintDef::kSavedObjectGraphHash: if (varint) fp.saved_object_graph_hash = f.value; break;
+        case pb::FingerprintDef::kCheckpointHash: if (varint) fp.checkpoint_hash = f.value; break;
         case pb::FingerprintDef::kVersion:
           if (f.type == wire::kLengthDelimited) {
             Reader v(f.bytes, "VersionDef");
@@ -638,125 +680,145 @@ static_assert(pb::BoundedTensorSpecProto::kName == pb::TensorSpecProto::kName &&
               pb::BoundedTensorSpecProto::kDtype == pb::TensorSpecProto::kDtype);
 
 void parse_spec(std::string_view bytes, StructuredValue* v) {
+  wire::MergedMessage shape;
   Reader r(bytes, "TensorSpecProto");
   Field f;
   while (r.next(&f)) {
     if (f.number == pb::TensorSpecProto::kName && f.type == wire::kLengthDelimited) v->string = std::string(f.bytes);
-    if (f.number == pb::TensorSpecProto::kShape && f.type == wire::kLengthDelimited) {
-      v->shape = parse_tensor_shape(f.bytes);
+    if (f.number == pb::TensorSpecProto::kShape && f.type == wire::kLengthDelimited) shape.add(f.bytes);
+    if (f.number == pb::TensorSpecProto::kDtype && f.type == wire::kVarint) v->dtype = static_cast<int32_t>(f.value);
+  }
+  v->shape = parse_tensor_shape(shape.bytes());
+}
+
+// The wire type of each member of StructuredValue's `kind` oneof.
+int structured_member_wire_type(uint32_t number) {
+  namespace sv = pb::StructuredValue;
+  switch (number) {
+    case sv::kFloat64Value: return wire::kFixed64;
+    case sv::kInt64Value:
+    case sv::kBoolValue:
+    case sv::kTensorDtypeValue: return wire::kVarint;
+    default: return wire::kLengthDelimited;
+  }
+}
+
+StructuredValue parse_structured(std::string_view bytes, int depth);
+
+// The entries of a DictValue (a map: of entries with one key the last) or the
+// PairValues of a NamedTupleValue (repeated: every one), into v->keys / v->items.
+void parse_pairs(std::string_view bytes, bool named_tuple, int depth, StructuredValue* v) {
+  Reader l(bytes, named_tuple ? "NamedTupleValue" : "DictValue");
+  Field g;
+  while (l.next(&g)) {
+    if (g.type != wire::kLengthDelimited) continue;
+    if (named_tuple && g.number == pb::NamedTupleValue::kName) {
+      v->string = std::string(g.bytes);
+      continue;
     }
-    if (f.number == pb::TensorSpecProto::kDtype && f.type == wire::kVarint) v->dtype = static_cast<int>(f.value);
+    if (g.number != (named_tuple ? pb::NamedTupleValue::kValues : pb::DictValue::kFields)) continue;
+    // DictValue.fields map entries and NamedTupleValue.values PairValues: key = 1, value = 2.
+    static_assert(pb::PairValue::kKey == pb::MapEntry::kKey && pb::PairValue::kValue == pb::MapEntry::kValue);
+    std::string key;
+    wire::MergedMessage value;
+    Reader e(g.bytes, named_tuple ? "PairValue" : "DictValue entry");
+    Field h;
+    while (e.next(&h)) {
+      if (h.type != wire::kLengthDelimited) continue;
+      if (h.number == pb::PairValue::kKey) key = std::string(h.bytes);
+      if (h.number == pb::PairValue::kValue) value.add(h.bytes);
+    }
+    StructuredValue item = parse_structured(value.bytes(), depth + 1);
+    auto it = named_tuple ? v->keys.end() : std::find(v->keys.begin(), v->keys.end(), key);
+    if (it != v->keys.end()) {
+      v->items[static_cast<size_t>(it - v->keys.begin())] = std::move(item);
+    } else {
+      v->keys.push_back(std::move(key));
+      v->items.push_back(std::move(item));
+    }
   }
 }
 
 StructuredValue parse_structured(std::string_view bytes, int depth) {
   if (depth > 100) throw Error(kDataLoss, "StructuredValue is malformed: nested too deeply");
+  namespace sv = pb::StructuredValue;
+  // The member of the `kind` oneof that came last: its scalar, or its message
+  // occurrences since it was set, merged.
+  uint32_t kind = 0;
+  Field scalar;
+  wire::MergedMessage message;
+  {
+    Reader r(bytes, "StructuredValue");
+    Field f;
+    while (r.next(&f)) {
+      if (!sv::in_oneof_kind(f.number) || f.type != structured_member_wire_type(f.number)) continue;
+      if (f.number != kind) message.clear();
+      kind = f.number;
+      if (f.type == wire::kLengthDelimited && f.number != sv::kStringValue) {
+        message.add(f.bytes);
+      } else {
+        scalar = f;
+      }
+    }
+  }
   StructuredValue v;
   v.shape.unknown_rank = false;
-  Reader r(bytes, "StructuredValue");
-  Field f;
-  while (r.next(&f)) {
-    const bool ld = f.type == wire::kLengthDelimited;
-    namespace sv = pb::StructuredValue;
-    switch (f.number) {
-      case sv::kNoneValue: v = StructuredValue(); v.kind = StructuredValue::kNone; break;
-      case sv::kFloat64Value: v.kind = StructuredValue::kFloat64; {
-          double d;
-          static_assert(sizeof(d) == sizeof(f.value));
-          std::memcpy(&d, &f.value, sizeof(d));
-          v.float64 = d;
-        }
-        break;
-      case sv::kInt64Value:
-        v.kind = StructuredValue::kInt64;
-        v.int64 = static_cast<int64_t>(f.value >> 1) ^ -static_cast<int64_t>(f.value & 1);  // zigzag
-        break;
-      case sv::kStringValue: if (ld) { v.kind = StructuredValue::kString; v.string = std::string(f.bytes); } break;
-      case sv::kBoolValue: v.kind = StructuredValue::kBool; v.boolean = f.value != 0; break;
-      case sv::kTensorShapeValue:
-        if (ld) { v.kind = StructuredValue::kTensorShape; v.shape = parse_tensor_shape(f.bytes); }
-        break;
-      case sv::kTensorDtypeValue: v.kind = StructuredValue::kDType; v.dtype = static_cast<int>(f.value); break;
-      case sv::kTensorSpecValue:
-        if (ld) { v = StructuredValue(); v.kind = StructuredValue::kTensorSpec; parse_spec(f.bytes, &v); }
-        break;
-      case sv::kBoundedTensorSpecValue:
-        if (ld) { v = StructuredValue(); v.kind = StructuredValue::kBoundedTensorSpec; parse_spec(f.bytes, &v); }
-        break;
-      case sv::kTypeSpecValue:
-        if (ld) {
-          v = StructuredValue();
-          v.kind = StructuredValue::kTypeSpec;
-          Reader t(f.bytes, "TypeSpecProto");
-          Field g;
-          while (t.next(&g)) {
-            namespace ts = pb::TypeSpecProto;
-            if (g.number == ts::kTypeSpecClass && g.type == wire::kVarint) v.type_spec_class = static_cast<int>(g.value);
-            if (g.number == ts::kTypeState && g.type == wire::kLengthDelimited) {
-              v.items = {parse_structured(g.bytes, depth + 1)};
-            }
-            if (g.number == ts::kTypeSpecClassName && g.type == wire::kLengthDelimited) v.string = std::string(g.bytes);
-          }
-        }
-        break;
-      case sv::kListValue:
-      case sv::kTupleValue:
-        static_assert(pb::ListValue::kValues == pb::TupleValue::kValues);
-        if (ld) {
-          v = StructuredValue();
-          v.kind = f.number == sv::kListValue ? StructuredValue::kList : StructuredValue::kTuple;
-          Reader l(f.bytes, "ListValue");
-          Field g;
-          while (l.next(&g)) {
-            if (g.number == pb::ListValue::kValues && g.type == wire::kLengthDelimited) {
-              v.items.push_back(parse_structured(g.bytes, depth + 1));
-            }
-          }
-        }
-        break;
-      case sv::kDictValue:
-      case sv::kNamedTupleValue:
-        // DictValue.fields map entries and NamedTupleValue.values PairValues: key = 1, value = 2.
-        static_assert(pb::PairValue::kKey == pb::MapEntry::kKey && pb::PairValue::kValue == pb::MapEntry::kValue);
-        if (ld) {
-          v = StructuredValue();
-          v.kind = f.number == sv::kDictValue ? StructuredValue::kDict : StructuredValue::kNamedTuple;
-          Reader l(f.bytes, "DictValue");
-          Field g;
-          while (l.next(&g)) {
-            if (g.type != wire::kLengthDelimited) continue;
-            if (f.number == sv::kNamedTupleValue && g.number == pb::NamedTupleValue::kName) {
-              v.string = std::string(g.bytes);
-              continue;
-            }
-            if ((f.number == sv::kDictValue && g.number == pb::DictValue::kFields) ||
-                (f.number == sv::kNamedTupleValue && g.number == pb::NamedTupleValue::kValues)) {
-              std::string key;
-              StructuredValue item;
-              Reader e(g.bytes, "DictValue entry");
-              Field h;
-              while (e.next(&h)) {
-                if (h.number == pb::PairValue::kKey && h.type == wire::kLengthDelimited) key = std::string(h.bytes);
-                if (h.number == pb::PairValue::kValue && h.type == wire::kLengthDelimited) {
-                  item = parse_structured(h.bytes, depth + 1);
-                }
-              }
-              // A map keeps one value per key: a repeated key replaces the earlier entry.
-              auto it = f.number == sv::kDictValue ? std::find(v.keys.begin(), v.keys.end(), key) : v.keys.end();
-              if (it != v.keys.end()) {
-                v.items[static_cast<size_t>(it - v.keys.begin())] = std::move(item);
-              } else {
-                v.keys.push_back(std::move(key));
-                v.items.push_back(std::move(item));
-              }
-            }
-          }
-        }
-        break;
-      case sv::kTensorValue: v = StructuredValue(); v.kind = StructuredValue::kTensor; break;
-      case sv::kNumpyValue: v = StructuredValue(); v.kind = StructuredValue::kNumpy; break;
-      default: break;
+  const std::string_view m = message.bytes();
+  switch (kind) {
+    case sv::kNoneValue: v.kind = StructuredValue::kNone; break;
+    case sv::kFloat64Value: {
+      v.kind = StructuredValue::kFloat64;
+      double d;
+      static_assert(sizeof(d) == sizeof(scalar.value));
+      std::memcpy(&d, &scalar.value, sizeof(d));
+      v.float64 = d;
+      break;
     }
+    case sv::kInt64Value:
+      v.kind = StructuredValue::kInt64;
+      v.int64 = static_cast<int64_t>(scalar.value >> 1) ^ -static_cast<int64_t>(scalar.value & 1);  // zigzag
+      break;
+    case sv::kStringValue: v.kind = StructuredValue::kString; v.string = std::string(scalar.bytes); break;
+    case sv::kBoolValue: v.kind = StructuredValue::kBool; v.boolean = scalar.value != 0; break;
+    case sv::kTensorShapeValue: v.kind = StructuredValue::kTensorShape; v.shape = parse_tensor_shape(m); break;
+    case sv::kTensorDtypeValue: v.kind = StructuredValue::kDType; v.dtype = static_cast<int32_t>(scalar.value); break;
+    case sv::kTensorSpecValue: v.kind = StructuredValue::kTensorSpec; parse_spec(m, &v); break;
+    case sv::kBoundedTensorSpecValue: v.kind = StructuredValue::kBoundedTensorSpec; parse_spec(m, &v); break;
+    case sv::kTypeSpecValue: {
+      v.kind = StructuredValue::kTypeSpec;
+      namespace ts = pb::TypeSpecProto;
+      wire::MergedMessage state;
+      Reader t(m, "TypeSpecProto");
+      Field g;
+      while (t.next(&g)) {
+        if (g.number == ts::kTypeSpecClass && g.type == wire::kVarint) v.type_spec_class = static_cast<int32_t>(g.value);
+        if (g.number == ts::kTypeState && g.type == wire::kLengthDelimited) state.add(g.bytes);
+        if (g.number == ts::kTypeSpecClassName && g.type == wire::kLengthDelimited) v.string = std::string(g.bytes);
+      }
+      if (state.present()) v.items = {parse_structured(state.bytes(), depth + 1)};
+      break;
+    }
+    case sv::kListValue:
+    case sv::kTupleValue: {
+      static_assert(pb::ListValue::kValues == pb::TupleValue::kValues);
+      v.kind = kind == sv::kListValue ? StructuredValue::kList : StructuredValue::kTuple;
+      Reader l(m, "ListValue");
+      Field g;
+      while (l.next(&g)) {
+        if (g.number == pb::ListValue::kValues && g.type == wire::kLengthDelimited) {
+          v.items.push_back(parse_structured(g.bytes, depth + 1));
+        }
+      }
+      break;
+    }
+    case sv::kDictValue:
+    case sv::kNamedTupleValue:
+      v.kind = kind == sv::kDictValue ? StructuredValue::kDict : StructuredValue::kNamedTuple;
+      parse_pairs(m, kind == sv::kNamedTupleValue, depth, &v);
+      break;
+    case sv::kTensorValue: v.kind = StructuredValue::kTensor; break;
+    case sv::kNumpyValue: v.kind = StructuredValue::kNumpy; break;
+    default: break;
   }
   return v;
 }
@@ -804,7 +866,8 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
 
   // The object graph: nodes and the concrete functions' signatures.
   std::vector<std::string_view> nodes;
-  std::unordered_map<std::string, std::string_view> concrete;  // name -> SavedConcreteFunction
+  // name -> SavedConcreteFunction (of entries with one name the last, its value merged)
+  std::unordered_map<std::string, wire::MergedMessage> concrete;
   {
     Reader r(mg.object_graph_def, "SavedObjectGraph");
     Field f;
@@ -813,13 +876,13 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
       if (f.number == pb::SavedObjectGraph::kNodes) nodes.push_back(f.bytes);
       if (f.number == pb::SavedObjectGraph::kConcreteFunctions) {
         std::string key;
-        std::string_view value;
+        wire::MergedMessage value;
         Reader e(f.bytes, "SavedObjectGraph.concrete_functions entry");
         Field g;
         while (e.next(&g)) {
           if (g.type != wire::kLengthDelimited) continue;
           if (g.number == pb::MapEntry::kKey) key = std::string(g.bytes);
-          if (g.number == pb::MapEntry::kValue) value = g.bytes;
+          if (g.number == pb::MapEntry::kValue) value.add(g.bytes);
         }
         concrete[key] = value;
       }
@@ -830,14 +893,16 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
     *decodable = true;
     auto it = concrete.find(name);
     if (it == concrete.end()) return;
-    StructuredValue in, output;
-    Reader r(it->second, "SavedConcreteFunction");
+    wire::MergedMessage in_bytes, output_bytes;
+    Reader r(it->second.bytes(), "SavedConcreteFunction");
     Field f;
     while (r.next(&f)) {
       if (f.type != wire::kLengthDelimited) continue;
-      if (f.number == pb::SavedConcreteFunction::kCanonicalizedInputSignature) in = parse_structured_value(f.bytes);
-      if (f.number == pb::SavedConcreteFunction::kOutputSignature) output = parse_structured_value(f.bytes);
+      if (f.number == pb::SavedConcreteFunction::kCanonicalizedInputSignature) in_bytes.add(f.bytes);
+      if (f.number == pb::SavedConcreteFunction::kOutputSignature) output_bytes.add(f.bytes);
     }
+    StructuredValue in = parse_structured_value(in_bytes.bytes());  // absent: unset, as TensorFlow's decoder sees it
+    const StructuredValue output = parse_structured_value(output_bytes.bytes());
     *decodable = in.decodable() && output.decodable();
     *has_input = true;
     *input = std::move(in);
@@ -924,33 +989,37 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
   for (const auto& [local, id] : children) {
     RootFunction rf;
     rf.name = local;
-    bool is_function = false;
-    std::vector<std::string> names;
-    Reader r(nodes[static_cast<size_t>(id)], "SavedObject");
-    Field f;
-    while (r.next(&f)) {
-      if (f.type != wire::kLengthDelimited) continue;
-      if (f.number == pb::SavedObject::kFunction || f.number == pb::SavedObject::kBareConcreteFunction) {
-        is_function = true;
-        rf.bare = f.number == pb::SavedObject::kBareConcreteFunction;
-        names.clear();
-        rf.argument_keywords.clear();
-        Reader k(f.bytes, rf.bare ? "SavedBareConcreteFunction" : "SavedFunction");
-        static_assert(pb::SavedFunction::kConcreteFunctions == pb::SavedBareConcreteFunction::kConcreteFunctionName);
-        Field g;
-        while (k.next(&g)) {
-          if (g.type != wire::kLengthDelimited) continue;
-          if (g.number == pb::SavedFunction::kConcreteFunctions) names.emplace_back(g.bytes);
-          if (rf.bare && g.number == pb::SavedBareConcreteFunction::kArgumentKeywords) {
-            rf.argument_keywords.emplace_back(g.bytes);
-          }
-        }
-      } else if (pb::SavedObject::in_oneof_kind(f.number)) {
-        is_function = false;  // another member of the `kind` oneof, set later
+    // The member of SavedObject's `kind` oneof that came last, merged since it was set.
+    uint32_t kind = 0;
+    wire::MergedMessage kind_message;
+    {
+      Reader r(nodes[static_cast<size_t>(id)], "SavedObject");
+      Field f;
+      while (r.next(&f)) {
+        if (f.type != wire::kLengthDelimited || !pb::SavedObject::in_oneof_kind(f.number)) continue;
+        if (f.number != kind) kind_message.clear();
+        kind = f.number;
+        kind_message.add(f.bytes);
       }
     }
-    if (!is_function) continue;
-    if (rf.bare && names.size() > 1) names.resize(1);
+    if (kind != pb::SavedObject::kFunction && kind != pb::SavedObject::kBareConcreteFunction) continue;
+    rf.bare = kind == pb::SavedObject::kBareConcreteFunction;
+    std::vector<std::string> names;  // SavedFunction.concrete_functions, or the one concrete_function_name
+    {
+      Reader k(kind_message.bytes(), rf.bare ? "SavedBareConcreteFunction" : "SavedFunction");
+      static_assert(pb::SavedFunction::kConcreteFunctions == pb::SavedBareConcreteFunction::kConcreteFunctionName);
+      Field g;
+      while (k.next(&g)) {
+        if (g.type != wire::kLengthDelimited) continue;
+        if (g.number == pb::SavedFunction::kConcreteFunctions) {
+          if (rf.bare) names.clear();  // a string field: the last occurrence
+          names.emplace_back(g.bytes);
+        }
+        if (rf.bare && g.number == pb::SavedBareConcreteFunction::kArgumentKeywords) {
+          rf.argument_keywords.emplace_back(g.bytes);
+        }
+      }
+    }
     for (const auto& name : names) {
       auto load_name = load_names.find(name);
       if (load_name == load_names.end()) {

@@ -44,10 +44,12 @@ struct Fd {
 };
 
 // Opens `path` read-only and returns its size; rejects folders and other
-// non-regular files (a FIFO would block a reader forever).
+// non-regular files (a FIFO would block a reader forever). O_NONBLOCK: opening
+// a FIFO for reading otherwise blocks until a writer comes, before fstat()
+// could refuse it; on a regular file the flag changes nothing.
 size_t open_regular(const std::string& path, Fd* fd) {
   do {
-    fd->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   } while (fd->fd < 0 && errno == EINTR);
   if (fd->fd < 0) throw_errno(errno, "cannot open", path);
   struct stat st;

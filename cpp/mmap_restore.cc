@@ -28,13 +28,18 @@ namespace {
 class PrivateMapping {
  public:
   static std::shared_ptr<PrivateMapping> open(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO in place of a shard must not block open(); fstat refuses it.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw Error(errno == ENOENT ? kNotFound : kUnknown, "cannot open " + path + ": " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
       const int err = errno;
       ::close(fd);
       throw Error(kUnknown, "cannot stat " + path + ": " + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(kFailedPrecondition, path + " is not a regular file");
     }
     auto m = std::shared_ptr<PrivateMapping>(new PrivateMapping());
     m->size_ = static_cast<size_t>(st.st_size);
@@ -71,8 +76,13 @@ class ShardFiles {
   int fd(int32_t shard_id, const std::string& path) {
     auto it = fds_.find(shard_id);
     if (it != fds_.end()) return it->second;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // never blocks on a FIFO
     if (fd < 0) throw Error(errno == ENOENT ? kNotFound : kUnknown, "cannot open " + path + ": " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(kFailedPrecondition, path + " is not a regular file");
+    }
     fds_[shard_id] = fd;
     return fd;
   }

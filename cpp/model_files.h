@@ -23,6 +23,57 @@ std::vector<std::vector<std::string>> saved_model_tag_sets(const std::string& ex
 // (as a set). Throws NOT_FOUND listing the tag-sets present.
 std::string meta_graph_bytes(const std::string& export_dir, const std::vector<std::string>& tags);
 
+// The first MetaGraphDef in the serialized SavedModel `saved_model` whose
+// tag-set equals `tags` (as TensorFlow's loader chooses), a view into it.
+// Throws NOT_FOUND naming `what` and listing the tag-sets present.
+std::string_view find_meta_graph(std::string_view saved_model, const std::vector<std::string>& tags,
+                                 const std::string& what);
+
+// ------------------------------------------------ what TensorFlow may read ---
+//
+// TensorFlow's loader opens the files of a model folder with a plain open():
+// a FIFO (or a socket, a terminal) there blocks the process forever, and its
+// init op reads the asset files at paths it joins from the folder and each
+// AssetFileDef's filename, whatever that filename says. So before TensorFlow
+// is given a folder, the load plan (session.h) checks what it will read.
+
+// Throws FAILED_PRECONDITION naming `path` when something is there that is
+// neither a regular file nor a folder (a FIFO, a socket, a device): reading it
+// could block forever. A missing path is fine (its reader reports it).
+void require_not_special(const std::string& path);
+
+// require_not_special() for each file of a SavedModel folder that
+// TensorFlow's loader opens: saved_model.pb / .pbtxt / .cpb, fingerprint.pb,
+// and the checkpoint in variables/ (see require_checkpoint_files_not_special).
+void require_model_files_not_special(const std::string& export_dir);
+
+// require_not_special() for each file of the checkpoint at `prefix` (which
+// may hold the V1 shard pattern's '?'): PREFIX, PREFIX.index,
+// PREFIX.data-*, PREFIX-ddddd-of-ddddd.
+void require_checkpoint_files_not_special(const std::string& prefix);
+
+// Where an asset file resolves, judged without reading it.
+struct AssetCheck {
+  enum Verdict {
+    kInside,      // inside the asset folder (or not there: nothing will be read)
+    kOutside,     // an absolute path, a '..' component, or a symlink leading out of the folder
+    kNotRegular,  // inside, but a FIFO, a socket or a device
+  };
+  Verdict verdict = kInside;
+  std::string reason;  // why, for kOutside and kNotRegular ("is an absolute path")
+  std::string path;    // the path TensorFlow is fed: asset_dir/filename
+  bool exists = false;  // inside and a regular file (never looked up outside the folder)
+};
+
+// Judges the AssetFileDef filename `filename` of a model whose assets are in
+// `asset_dir` (empty: relative to the working folder). With `model_dir`, the
+// asset folder must itself resolve inside it (assets/ a symlink leading out
+// of the model is refused too). Symlinks are followed one component at a
+// time and the walk stops at the first step out of the folder, so the verdict
+// never depends on what exists outside it: inspecting a model reveals nothing
+// about the rest of the file system.
+AssetCheck check_asset(const std::string& asset_dir, const std::string& filename, const std::string& model_dir = "");
+
 enum class CheckpointFormat {
   kNone,  // no checkpoint at the prefix
   kV1,    // the file PREFIX, or shards PREFIX-00000-of-00002 (written before TensorBundle)

@@ -3,10 +3,19 @@
 // Field numbers come from TensorFlow's public .proto files:
 // tensorflow/core/protobuf/{saved_model,meta_graph,saver}.proto and
 // tensorflow/core/framework/{graph,node_def,function,tensor_shape}.proto.
+//
+// Every decoder here reads a message as protobuf (and so TensorFlow) does,
+// because what it finds decides what a load runs and what the op policy
+// judges: the last occurrence of a scalar field wins; a message field given
+// more than once is merged (wire::MergedMessage); repeated fields
+// concatenate; of map entries with one key the last wins; a oneof holds the
+// member that came last; a field whose wire type does not match its
+// declaration is an unknown field and skipped.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,17 +77,26 @@ struct MetaGraph {
   // was parsed; empty when absent.
   std::string_view object_graph_def;
   // collection name -> node names, for node_list collections (main_op,
-  // legacy_init_op, table_initializer, ...).
+  // legacy_init_op, table_initializer, ...); a collection of another kind is
+  // there with no names (TensorFlow's loader then finds no init op in it).
   std::map<std::string, std::vector<std::string>> node_collections;
   // The initializer op of each VariableDef in the "local_variables"
   // collection: with the "table_initializer" collection, what TensorFlow's
   // default main op runs when a graph has no init op of its own.
   std::vector<std::string> local_variable_initializers;
-  // The serialized GraphDef, a view into the buffer that was parsed.
+  // The serialized GraphDef, a view into the buffer that was parsed (or into
+  // `storage` when graph_def was given more than once: the fields merged).
   std::string_view graph_def;
+  // Owns the merged bytes of message fields given more than once, which
+  // graph_def and object_graph_def then view; shared by copies.
+  std::vector<std::shared_ptr<const std::string>> storage;
 
-  // The op the loader runs after restoring: the __saved_model_init_op
-  // signature's output, else the main_op collection, else legacy_init_op.
+  // The op the loader runs after restoring, found as TensorFlow's loader
+  // finds it (GetInitOp): the __saved_model_init_op signature's output of
+  // that key; without that signature the saved_model_main_op collection if
+  // it is there, else legacy_init_op, whose node list must hold exactly one
+  // name. "" when there is none, or where TensorFlow's loader fails instead
+  // (the signature lacks the output, the collection is not one node).
   std::string init_op_name() const;
   const SignatureDef* signature(std::string_view key) const;
   // "serve,gpu": the tags joined by commas in file order.
@@ -101,8 +119,5 @@ SavedModelProto parse_saved_model(std::string_view bytes);
 // The op types a GraphDef uses, in the graph's nodes and in the bodies of its
 // function library, with how many nodes use each.
 std::map<std::string, int64_t> graph_op_counts(std::string_view graph_def);
-
-// Reads only the tag-sets of saved_model.pbtxt (text format), in file order.
-std::vector<std::vector<std::string>> pbtxt_tag_sets(std::string_view text);
 
 }  // namespace tfbundle

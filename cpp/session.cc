@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "inspect.h"
+#include "lifecycle.h"
 #include "model_files.h"
 #include "proto_fields.h"
 #include "status.h"
@@ -63,12 +65,15 @@ TensorShape check_shape(const TensorShape& declared, const TensorShape& graph) {
   return merged;
 }
 
-// Every Session alive, for close_all().
+// Every Session alive, for close_all(): weak references, so that close_all()
+// holds each session it closes (no destructor runs under its feet).
 std::mutex g_live_mu;
-std::set<Session*>& live_sessions() {
-  static auto* live = new std::set<Session*>();  // never destroyed: used at exit
+std::map<Session*, std::weak_ptr<Session>>& live_sessions() {
+  static auto* live = new std::map<Session*, std::weak_ptr<Session>>();  // never destroyed: used at exit
   return *live;
 }
+
+constexpr char kClosedMessage[] = "this model was closed; load it again to use it";
 
 }  // namespace
 
@@ -99,8 +104,31 @@ RestoreMode parse_restore_mode(std::string_view name) {
                                     "': use \"tensorflow\", \"graph\", \"mmap\" or \"none\"");
 }
 
+namespace {
+
+// Throws for an asset TensorFlow must not be given (model_files.h: check_asset).
+void refuse_bad_asset(const AssetCheck& check, const std::string& filename, const std::string& tensor) {
+  if (check.verdict == AssetCheck::kOutside) {
+    throw Error(kPermissionDenied, "the model's asset file '" + filename + "' (fed to " + tensor + ") " + check.reason +
+                                       ": TensorFlow's loader would read a file outside the model, so the model is "
+                                       "not loaded");
+  }
+  if (check.verdict == AssetCheck::kNotRegular) {
+    throw Error(kFailedPrecondition, "the model's asset file " + check.path + " " + check.reason +
+                                         ", so the model is not loaded");
+  }
+}
+
+}  // namespace
+
 LoadPlan plan_load(const MetaGraph& meta_graph, const LoadRequest& request) {
   LoadPlan plan;
+  // What TensorFlow will open must not block it: no FIFO (socket, device)
+  // where a model file or a checkpoint file is.
+  if (!request.export_dir.empty()) require_model_files_not_special(request.export_dir);
+  if (request.restore != RestoreMode::kNone && request.checkpoint_prefix && !request.checkpoint_prefix->empty()) {
+    require_checkpoint_files_not_special(*request.checkpoint_prefix);
+  }
   if (request.restore != RestoreMode::kNone) {
     if (request.checkpoint_prefix.has_value()) {
       plan.checkpoint_prefix = *request.checkpoint_prefix;
@@ -120,13 +148,28 @@ LoadPlan plan_load(const MetaGraph& meta_graph, const LoadRequest& request) {
   }
   const std::string asset_dir =
       request.asset_dir.value_or(request.export_dir.empty() ? std::string() : request.export_dir + "/assets");
+  // Every asset must resolve inside the asset folder (the init op reads
+  // them), whether or not it is fed: refused before TensorFlow reads anything.
+  const std::string model_dir = request.asset_dir.has_value() ? std::string() : request.export_dir;
   std::set<std::string> fed;
   for (const AssetFile& a : meta_graph.assets) {
-    if (fed.insert(a.tensor_name).second) {
-      plan.asset_feeds.emplace_back(a.tensor_name, asset_dir.empty() ? a.filename : asset_dir + "/" + a.filename);
-    }
+    const AssetCheck check = check_asset(asset_dir, a.filename, model_dir);
+    refuse_bad_asset(check, a.filename, a.tensor_name);
+    if (fed.insert(a.tensor_name).second) plan.asset_feeds.emplace_back(a.tensor_name, check.path);
   }
   for (const auto& [tensor, path] : request.extra_assets) {
+    // Paths in the asset folder (a SessionBundle's serving_assets), judged as its assets are.
+    if (!asset_dir.empty()) {
+      const std::string in_dir = asset_dir + "/";
+      AssetCheck check;
+      if (path.compare(0, in_dir.size(), in_dir) == 0) {
+        check = check_asset(asset_dir, path.substr(in_dir.size()));
+      } else {
+        check.verdict = AssetCheck::kOutside;
+        check.reason = "is not in the asset folder " + asset_dir;
+      }
+      refuse_bad_asset(check, path, tensor);
+    }
     if (fed.insert(tensor).second) plan.asset_feeds.emplace_back(tensor, path);
   }
   plan.init_op = request.init_op.value_or(meta_graph.init_op_name());
@@ -140,17 +183,49 @@ LoadPlan plan_load(const MetaGraph& meta_graph, const LoadRequest& request) {
   return plan;
 }
 
+std::shared_ptr<Session> Session::create() {
+  std::shared_ptr<Session> s(new Session());
+  std::lock_guard<std::mutex> lock(g_live_mu);
+  live_sessions().emplace(s.get(), s);
+  return s;
+}
+
+namespace {
+
+// TensorFlow's C loader reads the folder itself: the load is planned first,
+// from tfbundle's own reading of the MetaGraphDef TensorFlow will choose, so
+// that what the plan refuses (an asset outside assets/, a FIFO where a file
+// should be) is refused before TensorFlow opens anything.
+void plan_before_tensorflow(const LoadRequest& request) {
+  require_model_files_not_special(request.export_dir);
+  const SavedModelBytes file = read_saved_model_bytes(request.export_dir);
+  plan_load(parse_meta_graph(find_meta_graph(file.bytes(), request.tags, file.path)), request);
+}
+
+}  // namespace
+
 std::shared_ptr<Session> Session::load(LoadRequest request) {
+  check_not_forked();
   if (request.export_dir.empty() == request.meta_graph.empty()) {
     throw Error(kInvalidArgument, "load: give either a SavedModel folder or a serialized MetaGraphDef");
   }
+  // TensorFlow makes its thread pools with the first session: from here on a
+  // fork()ed child must not use it. The threads it makes while loading
+  // inherit this thread's mask: they never take asynchronous signals.
+  note_tensorflow_started();
+  AsyncSignalsBlocked no_signals;
   if (request.restore == RestoreMode::kTensorFlow) {
     if (request.export_dir.empty()) {
       throw Error(kInvalidArgument, "the restore mode \"tensorflow\" loads SavedModel folders only");
     }
-    return load_with_tensorflow(std::move(request));
+    plan_before_tensorflow(request);
+    if (std::shared_ptr<Session> s = load_with_tensorflow(request)) return s;
+    // TensorFlow's C loader refuses a valid TF1 SavedModelBuilder export that
+    // lists one asset twice; importing the graph feeds each asset once.
+    request.restore = RestoreMode::kGraph;
   }
-  std::shared_ptr<Session> s(new Session());
+  std::shared_ptr<Session> s = create();
+  Entry entry(*s);  // close_all() waits for the load
   s->meta_graph_bytes_ = request.export_dir.empty() ? std::move(request.meta_graph)
                                                     : meta_graph_bytes(request.export_dir, request.tags);
   s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
@@ -170,12 +245,14 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
   }
   s->run_init(plan);
   s->resolve_signatures();
+  s->loaded_.store(true);
   return s;
 }
 
-std::shared_ptr<Session> Session::load_with_tensorflow(LoadRequest request) {
+std::shared_ptr<Session> Session::load_with_tensorflow(const LoadRequest& request) {
   const TfApi& api = tf_api();
-  std::shared_ptr<Session> s(new Session());
+  std::shared_ptr<Session> s = create();
+  Entry entry(*s);
   SessionOptionsPtr opts(request.config);
   std::vector<const char*> tag_ptrs;
   for (const auto& t : request.tags) tag_ptrs.push_back(t.c_str());
@@ -187,11 +264,8 @@ std::shared_ptr<Session> Session::load_with_tensorflow(LoadRequest request) {
   if (!status.ok()) {
     api.DeleteBuffer(meta);
     s->session_ = nullptr;
-    // TensorFlow's C loader refuses a valid TF1 SavedModelBuilder export that
-    // lists one asset twice; importing the graph feeds each asset once.
     if (status.code() == kInvalidArgument && status.message().find("fed more than once") != std::string::npos) {
-      request.restore = RestoreMode::kGraph;
-      return load(std::move(request));
+      return nullptr;  // load() imports the graph instead
     }
     status.throw_if_error("could not load the SavedModel in " + request.export_dir + " with tags {" +
                           join(request.tags) + "}");
@@ -204,6 +278,7 @@ std::shared_ptr<Session> Session::load_with_tensorflow(LoadRequest request) {
   const LoadPlan plan = plan_load(s->meta_graph_, request);
   if (plan.checkpoint_format == CheckpointFormat::kV1 && !plan.checkpoint_prefix.empty()) s->restore_with_saver(plan);
   s->resolve_signatures();
+  s->loaded_.store(true);
   return s;
 }
 
@@ -239,8 +314,7 @@ void Session::restore_with_saver(const LoadPlan& plan) {
 }
 
 void Session::restore_mapped(const LoadPlan& plan) {
-  std::shared_lock<std::shared_mutex> lock(mu_);  // close() waits for the restore
-  check_open();
+  Entry entry(*this);
   restore_stats_ = restore_from_mapped_shards(session_, graph_, meta_graph_, plan.checkpoint_prefix);
 }
 
@@ -272,53 +346,90 @@ void Session::run_init(const LoadPlan& plan) {
   }
 }
 
-Session::Session() {
-  std::lock_guard<std::mutex> lock(g_live_mu);
-  live_sessions().insert(this);
-}
+Session::Session() = default;
 
 Session::~Session() {
+  // In a fork()ed child the session is the parent's, on TensorFlow's dead
+  // thread pools: it is forgotten, never freed (no lock is taken either: a
+  // thread of the parent may have held it at the fork).
+  if (forked_after_tensorflow()) return;
   {
     std::lock_guard<std::mutex> lock(g_live_mu);
     live_sessions().erase(this);
   }
   try {
     close();
-  } catch (...) {
+  } catch (const Error&) {
     // A destructor must not throw; TensorFlow's close status is dropped here.
   }
 }
 
+Session::Entry::Entry(const Session& s) : s_(s) {
+  check_not_forked();
+  s_.entries_.fetch_add(1);
+  if (s_.closing_.load()) {
+    s_.leave();
+    throw Error(kClosed, kClosedMessage);
+  }
+}
+
+Session::Entry::~Entry() { s_.leave(); }
+
+void Session::leave() const {
+  if (entries_.fetch_sub(1) == 1 && closing_.load()) {
+    std::lock_guard<std::mutex> lock(idle_mu_);
+    idle_cv_.notify_all();
+  }
+}
+
 void Session::close_all() {
-  std::vector<Session*> open;
+  if (forked_after_tensorflow()) return;  // the parent's sessions: forgotten (see ~Session)
+  std::vector<std::shared_ptr<Session>> open;
   {
     std::lock_guard<std::mutex> lock(g_live_mu);
-    open.assign(live_sessions().begin(), live_sessions().end());
+    for (const auto& [raw, weak] : live_sessions()) {
+      (void)raw;
+      if (std::shared_ptr<Session> s = weak.lock()) open.push_back(std::move(s));
+    }
   }
-  // Sessions are only destroyed through their shared_ptr owners, which the
-  // interpreter exit has not released yet when this runs.
-  for (Session* s : open) {
+  // At exit the calls still in flight belong to daemon threads that the
+  // interpreter is about to end: refuse new calls everywhere, cancel those in
+  // flight, then close (which waits for them).
+  for (const auto& s : open) s->cancel_calls_in_flight();
+  for (const auto& s : open) {
     try {
       s->close();
-    } catch (...) {
+    } catch (const Error&) {
     }
   }
 }
 
-void Session::check_open() const {
-  if (closed_) throw Error(kClosed, "this model was closed; load it again to use it");
+void Session::cancel_calls_in_flight() {
+  closing_.store(true);
+  std::lock_guard<std::mutex> lock(close_mu_);
+  // Only a loaded session: a load in flight is still writing session_.
+  if (freed_ || !loaded_.load() || session_ == nullptr || entries_.load() == 0) return;
+  AsyncSignalsBlocked no_signals;
+  TfStatus status;
+  tf_api().CloseSession(session_, status);  // cancels the steps in flight; TF_SessionRun is safe beside it
 }
 
-bool Session::closed() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return closed_;
-}
+bool Session::closed() const { return closing_.load(); }
 
 void Session::close() {
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  if (closed_) return;
-  closed_ = true;
+  // A fork()ed child must not call TensorFlow, nor wait for calls that no
+  // thread of its own is making: the session is forgotten (see ~Session).
+  check_not_forked();
+  std::lock_guard<std::mutex> lock(close_mu_);
+  closing_.store(true);  // every entry from now on throws CLOSED
+  {
+    std::unique_lock<std::mutex> idle(idle_mu_);
+    idle_cv_.wait(idle, [this] { return entries_.load() == 0; });
+  }
+  if (freed_) return;
+  freed_ = true;
   const TfApi& api = tf_api();
+  AsyncSignalsBlocked no_signals;
   if (session_ != nullptr) {
     TfStatus status;
     api.CloseSession(session_, status);
@@ -333,8 +444,7 @@ void Session::close() {
 }
 
 TF_Operation* Session::resolve_operation(const std::string& name) {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  check_open();
+  Entry entry(*this);
   std::string op_name = name;
   if (!op_name.empty() && op_name[0] == '^') op_name.erase(0, 1);
   TF_Operation* op = tf_api().GraphOperationByName(graph_, op_name.c_str());
@@ -364,8 +474,7 @@ Endpoint Session::resolve_tensor(const std::string& name) {
   Endpoint e;
   e.name = name;
   {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    check_open();
+    Entry entry(*this);
     const int n = api.OperationNumOutputs(op);
     if (index >= n) {
       throw Error(kNotFound, "operation '" + op_name + "' (" + api.OperationOpType(op) + ") has " + std::to_string(n) +
@@ -415,15 +524,17 @@ std::vector<TensorPtr> Session::run(const std::vector<TF_Output>& feeds, const s
                                     const std::vector<TF_Output>& fetches, const std::vector<TF_Operation*>& targets,
                                     const std::string* run_options, std::string* run_metadata) {
   const TfApi& api = tf_api();
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  check_open();
+  Entry entry(*this);
   std::vector<TF_Tensor*> outputs(fetches.size(), nullptr);
   TfStatus status;
   TF_Buffer options_buf{run_options ? run_options->data() : nullptr, run_options ? run_options->size() : 0, nullptr};
   TF_Buffer* metadata = run_metadata ? api.NewBuffer() : nullptr;
-  api.SessionRun(session_, run_options ? &options_buf : nullptr, feeds.data(), feed_values.data(),
-                 static_cast<int>(feeds.size()), fetches.data(), outputs.data(), static_cast<int>(fetches.size()),
-                 targets.data(), static_cast<int>(targets.size()), metadata, status);
+  {
+    AsyncSignalsBlocked no_signals;
+    api.SessionRun(session_, run_options ? &options_buf : nullptr, feeds.data(), feed_values.data(),
+                   static_cast<int>(feeds.size()), fetches.data(), outputs.data(), static_cast<int>(fetches.size()),
+                   targets.data(), static_cast<int>(targets.size()), metadata, status);
+  }
   if (metadata != nullptr) {
     run_metadata->assign(static_cast<const char*>(metadata->data), metadata->length);
     api.DeleteBuffer(metadata);
@@ -431,14 +542,17 @@ std::vector<TensorPtr> Session::run(const std::vector<TF_Output>& feeds, const s
   std::vector<TensorPtr> result;
   result.reserve(outputs.size());
   for (TF_Tensor* t : outputs) result.emplace_back(t);
+  if (status.code() == kCancelled && closing_.load()) {
+    throw Error(kCancelled, "the call was cancelled: tfbundle closed the model at interpreter exit while it ran (" +
+                                status.message() + ")");
+  }
   status.throw_if_error();
   return result;
 }
 
 std::vector<Device> Session::devices() {
   const TfApi& api = tf_api();
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  check_open();
+  Entry entry(*this);
   TfStatus status;
   TF_DeviceList* list = api.SessionListDevices(session_, status);
   status.throw_if_error("could not list the devices");

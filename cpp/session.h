@@ -1,17 +1,20 @@
 // A loaded model: one TF_Graph + TF_Session, its MetaGraphDef, and runs.
 //
 // Thread safety: run() may be called from many threads at once (TF_SessionRun
-// is thread-safe); close() waits for runs in flight and then frees the
-// session. Every method throws tfbundle::Error; run() after close() throws
-// FAILED_PRECONDITION.
+// is thread-safe); close() refuses new calls at once, waits for the calls in
+// flight, then frees the session. Every method throws tfbundle::Error; run()
+// after close() throws CLOSED (tfbundle.errors.ClosedError). In a fork()ed
+// child of a process where TensorFlow had started, every entry into
+// TensorFlow throws FAILED_PRECONDITION (lifecycle.h).
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -138,17 +141,28 @@ class Session {
   Endpoint resolve_tensor(const std::string& name);
   TF_Operation* resolve_operation(const std::string& name);
 
-  // Runs the graph. Outputs are returned in fetch order. Blocking: call without the GIL.
+  // Runs the graph. Outputs are returned in fetch order. Blocking: call without
+  // the GIL. Asynchronous signals are blocked in the calling thread while
+  // TensorFlow runs (lifecycle.h).
   std::vector<TensorPtr> run(const std::vector<TF_Output>& feeds, const std::vector<TF_Tensor*>& feed_values,
                              const std::vector<TF_Output>& fetches, const std::vector<TF_Operation*>& targets,
                              const std::string* run_options = nullptr, std::string* run_metadata = nullptr);
 
   std::vector<Device> devices();
+  // Refuses every call that starts after it (CLOSED), waits for the calls in
+  // flight (their results are complete), then frees TensorFlow's session and
+  // graph. Idempotent; calls from several threads all return once it is freed.
+  // In a fork()ed child: throws FAILED_PRECONDITION and calls nothing in
+  // TensorFlow (the session is forgotten, never freed).
   void close();
+  // True from the moment close() starts.
   bool closed() const;
 
   // Closes every session still open. Called at interpreter exit: a session
   // alive while TensorFlow's static destructors run can crash the process.
+  // The calls still in flight then (daemon threads) are cancelled first
+  // (TF_CloseSession): those whose ops check for cancellation end at once,
+  // with CANCELLED. Does nothing in a fork()ed child.
   static void close_all();
 
   // Benchmark hooks: the raw TF_Session* / TF_Graph*, for bench/c_loop.cc,
@@ -158,17 +172,46 @@ class Session {
   TF_Graph* raw_graph() const { return graph_; }
 
  private:
+  // An entry in flight (a run, a lookup in the graph, a whole load): close()
+  // waits for every one. Throws CLOSED once close() has started, and
+  // FAILED_PRECONDITION in a fork()ed child.
+  class Entry {
+   public:
+    explicit Entry(const Session& s);
+    ~Entry();
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+   private:
+    const Session& s_;
+  };
+
   Session();
-  static std::shared_ptr<Session> load_with_tensorflow(LoadRequest request);
+  static std::shared_ptr<Session> create();  // a new Session, registered for close_all()
+  // nullptr: TensorFlow's C loader refused the folder in a way that importing
+  // the graph (RestoreMode::kGraph) handles.
+  static std::shared_ptr<Session> load_with_tensorflow(const LoadRequest& request);
   void import_graph(const SessionConfig& config);
   void restore_with_saver(const LoadPlan& plan);
   void restore_mapped(const LoadPlan& plan);
   void run_init(const LoadPlan& plan);
   void resolve_signatures();
-  void check_open() const;
+  void leave() const;
+  void cancel_calls_in_flight();
 
-  mutable std::shared_mutex mu_;  // shared: runs in flight; exclusive: close
-  bool closed_ = false;
+  // Closing is writer-preferring: close() sets closing_ first, so that every
+  // entry starting after it throws at once, then waits until entries_ is back
+  // to 0 (idle_cv_), then frees. (A reader-preferring std::shared_mutex never
+  // let close() in while calls overlapped.) An entry increments entries_, then
+  // reads closing_; close() sets closing_, then reads entries_: with
+  // sequentially consistent atomics one of the two sees the other.
+  mutable std::atomic<int> entries_{0};
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> loaded_{false};  // load() finished: session_ is set and stays so until freed
+  mutable std::mutex idle_mu_;
+  mutable std::condition_variable idle_cv_;
+  std::mutex close_mu_;  // one close() at a time; guards freed_
+  bool freed_ = false;
   TF_Graph* graph_ = nullptr;
   TF_Session* session_ = nullptr;
   std::string meta_graph_bytes_;  // owns the bytes meta_graph_ views into

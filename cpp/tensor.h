@@ -1,6 +1,6 @@
 // The TensorFlow half of numpy <-> TF_Tensor conversion: owning pointers,
 // zero-copy wrapping of caller buffers, and string tensors. The numpy half
-// lives in bindings.cc.
+// lives in bindings_tensor.cc.
 #pragma once
 
 #include <cstdint>

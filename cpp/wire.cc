@@ -36,8 +36,10 @@ void Reader::skip_group(uint32_t number, int depth) {
   while (true) {
     if (p_ >= end_) fail("unterminated group");
     const uint64_t tag = varint();
+    if (tag > 0xFFFFFFFFu) fail("field number out of range");
     const int type = static_cast<int>(tag & 7);
     const uint32_t num = static_cast<uint32_t>(tag >> 3);
+    if (num == 0) fail("field number 0");
     switch (type) {
       case kEndGroup:
         if (num != number) fail("mismatched end of group");
@@ -61,6 +63,9 @@ bool Reader::next(Field* f) {
   while (true) {
     if (p_ >= end_) return false;
     const uint64_t tag = varint();
+    // A tag is 32 bits (field numbers up to 2^29 - 1): protobuf refuses a longer one, which
+    // truncated would alias a real field.
+    if (tag > 0xFFFFFFFFu) fail("field number out of range");
     f->type = static_cast<int>(tag & 7);
     f->number = static_cast<uint32_t>(tag >> 3);
     if (f->number == 0) fail("field number 0");

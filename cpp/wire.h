@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -80,6 +81,46 @@ bool for_each_varint(const Field& f, Fn&& fn) {
   }
   return true;
 }
+
+// The bytes of a singular embedded message field as protobuf reads it. Protobuf
+// merges a message field given more than once (a GraphDef split over two
+// graph_def fields is one graph with both node lists), and merging serialized
+// messages is concatenating them; so add() each occurrence in file order and
+// read bytes(). The usual single occurrence stays a view into the caller's
+// data; only a repeated one is copied, into storage shared by the copies of
+// this object (views stay valid when it is copied or moved).
+//
+// For a member of a oneof, clear() it when another member of the oneof comes:
+// protobuf then drops what the earlier occurrences set.
+class MergedMessage {
+ public:
+  void add(std::string_view occurrence) {
+    if (!present_) {
+      present_ = true;
+      view_ = occurrence;
+      return;
+    }
+    if (!owned_ || owned_.use_count() != 1) {  // first repeat, or storage a copy shares: copy once
+      auto joined = std::make_shared<std::string>();
+      joined->reserve(2 * (view_.size() + occurrence.size()));
+      joined->append(view_.data(), view_.size());
+      owned_ = std::move(joined);
+    }
+    owned_->append(occurrence.data(), occurrence.size());  // amortised: many repeats stay linear
+    view_ = *owned_;
+  }
+  void clear() { *this = MergedMessage(); }
+  bool present() const { return present_; }
+  // The merged message (empty when absent, as protobuf's default instance).
+  std::string_view bytes() const { return view_; }
+  // Storage the bytes live in when the field occurred more than once, else null.
+  std::shared_ptr<const std::string> storage() const { return owned_; }
+
+ private:
+  bool present_ = false;
+  std::string_view view_;
+  std::shared_ptr<std::string> owned_;
+};
 
 // Appends fields to a serialized message (enough for ConfigProto / RunOptions).
 class Writer {

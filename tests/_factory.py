@@ -110,7 +110,7 @@ def make(script: Path | str, *args: str, name: str, stdin: str | None = None) ->
             try:
                 proc = subprocess.run(
                     [sys.executable, str(script), *args, str(out)],
-                    input=stdin,
+                    input=stdin or "",
                     capture_output=True,
                     text=True,
                     env=tf_env(),

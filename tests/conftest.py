@@ -73,10 +73,8 @@ def testdata() -> Path:
     Skips the test, naming the folder, where it is absent.
     """
     env = os.environ.get("TFBUNDLE_TESTDATA")
-    if env:
-        root = Path(env).expanduser().resolve()
-    else:
-        root = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+    beside = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+    root = Path(env).expanduser().resolve() if env else beside
     if not (root / "PROVENANCE.md").is_file():
         pytest.skip(
             f"the third-party test data is not at {root}: set TFBUNDLE_TESTDATA to the folder "

@@ -78,7 +78,8 @@ def test_bad_inputs_raise_clear_errors(model):
         model(x=X, y=X)
     with pytest.raises(errors.InvalidArgumentError, match="is missing input 'x'; it takes 'x'"):
         model()
-    with pytest.raises(errors.InvalidArgumentError, match="no output 'nope'; its outputs are 'class_ids', 'probabilities'"):
+    message = "no output 'nope'; its outputs are 'class_ids', 'probabilities'"
+    with pytest.raises(errors.InvalidArgumentError, match=message):
         model.signatures["serving_default"].run({"x": X}, ["nope"])
     with pytest.raises(ValueError, match="could not convert string to float"):
         model(x=[["a", "b", "c", "d"]])
@@ -229,7 +230,9 @@ def test_session_options_are_checked():
         tfbundle.load(demo_model_path(), inter_op_threads=True)
 
 
-@pytest.mark.parametrize("cls", [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.Error)])
+@pytest.mark.parametrize(
+    "cls", [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.Error)]
+)
 def test_errors_pickle(cls):
     e = cls("some message")
     back = pickle.loads(pickle.dumps(e))
@@ -284,5 +287,7 @@ def test_no_tensorflow_anywhere_says_how_to_install(monkeypatch):
 
     monkeypatch.delenv("TFBUNDLE_LIBTENSORFLOW", raising=False)
     monkeypatch.setattr(_library.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(tfbundle.TensorFlowNotFoundError, match=r"pip install 'tfbundle\[cpu\]'.*TFBUNDLE_LIBTENSORFLOW"):
+    with pytest.raises(
+        tfbundle.TensorFlowNotFoundError, match=r"pip install 'tfbundle\[cpu\]'.*TFBUNDLE_LIBTENSORFLOW"
+    ):
         _library.find_libraries()

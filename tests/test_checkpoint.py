@@ -32,7 +32,6 @@ from tfbundle._readers.checkpoint import (
 )
 from tfbundle.cli.vars import main as vars_main
 
-
 # --------------------------------------------------------------- fixtures ---
 
 

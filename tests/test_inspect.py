@@ -32,6 +32,7 @@ from tfbundle.errors import (
     UnimplementedError,
 )
 
+
 @pytest.fixture(scope="session")
 def oracle(imodels: str) -> dict[str, dict]:
     dirs = [os.path.join(imodels, name) for name in MODEL_NAMES]
@@ -182,7 +183,19 @@ def test_pbtxt_reads_like_pb(imodels: str, name: str) -> None:
         assert ma.saver == mb.saver and ma.ops == mb.ops and ma.init_op == mb.init_op
     raw_a = _core.inspect_saved_model(d, True, True)
     raw_b = _core.inspect_saved_model(txt, True, True)
-    assert raw_a["functions"] == raw_b["functions"]
+    assert _plain(raw_a.functions) == _plain(raw_b.functions)
+
+
+def _plain(value: object) -> object:
+    """A reading of the core (its read-only objects, lists, dicts) as plain values, to compare."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if type(value).__module__ == _core.__name__:
+        names = [n for n in dir(type(value)) if isinstance(getattr(type(value), n), property)]
+        return {n: _plain(getattr(value, n)) for n in names}
+    return value
 
 
 def test_versioned_folder_picks_highest(testdata: Path) -> None:

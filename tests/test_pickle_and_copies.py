@@ -3,14 +3,13 @@ the checkpoint reader's copying read survives the file being rewritten in place.
 
 from __future__ import annotations
 
-import os
 import pickle
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import tfbundle
@@ -18,7 +17,7 @@ from tfbundle.cli.demo import demo_model_path
 
 
 @pytest.fixture(scope="module")
-def demo() -> tfbundle.Model:
+def demo() -> Iterator[tfbundle.Model]:
     model = tfbundle.load(demo_model_path())
     yield model
     model.close()
@@ -33,9 +32,10 @@ def test_model_and_signature_refuse_pickling_with_what_to_do(demo: tfbundle.Mode
 
 
 def test_checkpoint_reader_and_repository_refuse_pickling(tmp_path: Path) -> None:
-    with tfbundle.open_checkpoint(demo_model_path()) as reader:
-        with pytest.raises(tfbundle.InvalidTypeError, match="tfbundle.open_checkpoint"):
-            pickle.dumps(reader)
+    with tfbundle.open_checkpoint(demo_model_path()) as reader, pytest.raises(
+        tfbundle.InvalidTypeError, match=r"tfbundle\.open_checkpoint"
+    ):
+        pickle.dumps(reader)
     import shutil
 
     shutil.copytree(demo_model_path(), tmp_path / "repo" / "1")
@@ -58,7 +58,8 @@ def test_copying_read_owns_its_memory(tmp_path: Path) -> None:
         import os, sys, numpy as np, tfbundle
         prefix = os.path.join({str(tmp_path)!r}, sys.argv[1], "variables", "variables")
         reader = tfbundle.open_checkpoint(prefix + ".index")
-        name = max((k for k in reader.keys() if reader.spec(k).tf_dtype != "DT_STRING"), key=lambda k: reader.spec(k).nbytes)
+        numeric = [k for k in reader.keys() if reader.spec(k).tf_dtype != "DT_STRING"]
+        name = max(numeric, key=lambda k: reader.spec(k).nbytes)
         copy = reader.get_tensor(name, copy=True)
         view = reader.get_tensor(name)
         assert copy.flags.owndata and copy.flags.writeable and not view.flags.writeable

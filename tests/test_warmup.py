@@ -290,7 +290,8 @@ def test_classify_against_a_predict_signature(copy) -> None:
     refuses(
         copy(tfrecord(record)),
         errors.InvalidArgumentError,
-        "signature 'serving_default' has method_name 'tensorflow/serving/predict', expected 'tensorflow/serving/classify'",
+        "signature 'serving_default' has method_name 'tensorflow/serving/predict', "
+        "expected 'tensorflow/serving/classify'",
     )
 
 

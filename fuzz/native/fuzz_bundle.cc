@@ -9,14 +9,12 @@
 // libFuzzer's own mutations, then usually rewrites the masked CRC-32C of every block the footer
 // and the index block point to, so that mutations reach the block and entry decoders instead of
 // stopping at the checksum check.
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -123,36 +121,6 @@ void fix_checksums(char* file, size_t n) {
 
 // ---- the target ----
 
-// A private folder <tmp>/tfbundle-fuzz-XXXXXX/variables, removed at exit. In memory (/dev/shm)
-// unless TMPDIR says otherwise: rewriting files on a disk file system can cost milliseconds.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    struct stat st;
-    const std::string root = base && *base ? base : ::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
-    std::string pattern = root + "/tfbundle-fuzz-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) return;
-    if (mkdir((pattern + "/variables").c_str(), 0700) != 0) return;
-    path = pattern;
-  }
-  ~TempDir() {
-    if (path.empty()) return;
-    unlink((path + "/variables/variables.index").c_str());
-    unlink((path + "/variables/variables.data-00000-of-00001").c_str());
-    rmdir((path + "/variables").c_str());
-    rmdir(path.c_str());
-  }
-};
-
-bool write_file(const std::string& path, std::string_view bytes) {
-  unlink(path.c_str());  // a new file rather than a truncated one (ext4 flushes those on close)
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return false;
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  return std::fclose(f) == 0 && ok;
-}
-
 void read_entry(const tfbundle::BundleReader& reader, const tfbundle::BundleEntry& entry, std::string_view shard) {
   FUZZ_CHECK(reader.index().find(entry.key) == &entry);
   tfbundle::quote_key(entry.key);
@@ -214,18 +182,21 @@ void read_bundle(std::string_view index, std::string_view shard) {
 // whose CRC-32C is a multiple of 4 take this path (deterministically, so that crashes reproduce).
 void read_from_files(std::string_view index, std::string_view shard, uint32_t crc) {
   if (crc % 4 != 0) return;
-  static const TempDir temp;
-  const std::string& dir = temp.path;
-  if (dir.empty()) return;
+  static tfbundle::fuzz::TempFolder folder;
+  const std::string& dir = folder.path();
   const std::string prefix = dir + "/variables/variables";
-  if (!write_file(prefix + ".index", index) || !write_file(prefix + ".data-00000-of-00001", shard)) return;
+  if (!folder.write("variables/variables.index", index) ||
+      !folder.write("variables/variables.data-00000-of-00001", shard)) {
+    return;
+  }
   expect_ok_or_error([&] {
     const std::shared_ptr<tfbundle::BundleReader> reader = tfbundle::BundleReader::open(prefix);
     reader->verify_all();
   });
   expect_ok_or_error([&] {
     const tfbundle::VariablesSummary summary = tfbundle::summarize_variables(dir);
-    FUZZ_CHECK(summary.format == "v2" && summary.count >= 0);
+    FUZZ_CHECK(summary.format == "v2" && summary.count >= 0 && summary.total_bytes >= 0);
+    FUZZ_CHECK(summary.missing_shards.size() <= 100);  // however many shards the header claims
   });
 }
 

@@ -1,18 +1,24 @@
 // libFuzzer target: the SavedModel and MetaGraphDef decoders (cpp/saved_model.h) and what
 // inspection decodes from them (cpp/inspect.h): signatures, assets, collections, the SaverDef, the
 // op types of the GraphDef and its function library, the policy walk, the object graph's concrete
-// functions, the saver's RestoreV2 nodes (cpp/mmap_restore.h).
+// functions, the saver's RestoreV2 nodes (cpp/mmap_restore.h), the load plan (cpp/session.h); and,
+// for some inputs, the same bytes as the files of a SavedModel folder (cpp/model_files.h and
+// cpp/inspect.h read saved_model.pb and fingerprint.pb by path).
 //
 // The input is a serialized SavedModel (saved_model.pb); the seeds are real ones.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fuzz_common.h"
+#include "crc32c.h"
 #include "inspect.h"
 #include "mmap_restore.h"
+#include "model_files.h"
 #include "saved_model.h"
+#include "session.h"
 
 namespace {
 
@@ -22,9 +28,34 @@ void use_meta_graph(const tfbundle::MetaGraph& mg) {
   mg.init_op_name();
   mg.tag_string();
   for (const tfbundle::SignatureDef& s : mg.signatures) FUZZ_CHECK(mg.signature(s.key) != nullptr);
+  tfbundle::LoadRequest request;  // a serialized MetaGraphDef with no checkpoint: reads no file
+  request.restore = tfbundle::RestoreMode::kGraph;
+  request.init_local_variables = true;
+  const tfbundle::LoadPlan plan = tfbundle::plan_load(mg, request);
+  FUZZ_CHECK(plan.checkpoint_prefix.empty() && plan.asset_feeds.size() <= mg.assets.size());
   if (mg.saver && !mg.graph_def.empty()) {
     expect_ok_or_error([&] { tfbundle::find_restore_nodes(mg.graph_def, mg.saver->restore_op_name); });
   }
+}
+
+// The input as saved_model.pb and fingerprint.pb of a folder. Writing files is slow, so only
+// inputs whose CRC-32C is a multiple of 8 take this path (deterministically: crashes reproduce).
+void read_folder(std::string_view data) {
+  if (tfbundle::crc32c::value(data.data(), data.size()) % 8 != 0) return;
+  static tfbundle::fuzz::TempFolder folder;
+  if (!folder.write("saved_model.pb", data) || !folder.write("fingerprint.pb", data)) return;
+  const std::string& dir = folder.path();
+  expect_ok_or_error([&] {
+    const tfbundle::SavedModelBytes bytes = tfbundle::read_saved_model_bytes(dir);
+    FUZZ_CHECK(bytes.format == "pb" && bytes.bytes() == data);
+  });
+  std::vector<std::vector<std::string>> tag_sets;
+  expect_ok_or_error([&] { tag_sets = tfbundle::saved_model_tag_sets(dir); });
+  for (const auto& tags : tag_sets) {
+    expect_ok_or_error([&] { use_meta_graph(tfbundle::parse_meta_graph(tfbundle::meta_graph_bytes(dir, tags))); });
+  }
+  expect_ok_or_error([&] { tfbundle::read_fingerprint(dir); });
+  expect_ok_or_error([&] { tfbundle::summarize_variables(dir); });
 }
 
 }  // namespace
@@ -40,6 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
 
   // The input read as one MetaGraphDef, as the loaders read meta_graph_bytes().
   expect_ok_or_error([&] { use_meta_graph(tfbundle::parse_meta_graph(data)); });
+
+  read_folder(data);
 
   tfbundle::SavedModelContents contents;
   if (!expect_ok_or_error([&] { contents = tfbundle::parse_saved_model_contents(data, "saved_model.pb"); })) {

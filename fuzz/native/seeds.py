@@ -76,7 +76,9 @@ def sample_meta_graph() -> bytes:
         w.f_bytes(1, node(b"x", b"Placeholder", attrs=map_entry(5, b"dtype", w.f_varint(6, 1))))
         + w.f_bytes(1, node(b"call", b"StatefulPartitionedCall", [b"x", b"^init"], func_attr))
         + w.f_bytes(1, node(b"init", b"NoOp"))
-        + w.f_bytes(1, node(b"save/RestoreV2", b"RestoreV2", [b"save/Const", b"save/names", b"save/slices"]))
+        + w.f_bytes(
+            1, node(b"save/RestoreV2", b"RestoreV2", [b"save/Const", b"save/names", b"save/slices"])
+        )
         + w.f_bytes(1, node(b"save/restore_all", b"NoOp", [b"^save/RestoreV2"]))
         + w.f_bytes(
             2,
@@ -95,12 +97,18 @@ def sample_meta_graph() -> bytes:
     init_signature = map_entry(2, b"__saved_model_init_op", tensor_info(b"init", 0, []))
     structured = w.f_bytes(52, w.f_bytes(1, w.f_bytes(33, w.f_bytes(1, b"x") + w.f_varint(3, 1))))
     object_graph = w.f_bytes(
-        1, w.f_bytes(1, w.f_varint(1, 1) + w.f_bytes(2, b"f")) + w.f_bytes(6, w.f_bytes(1, b"__inference_f_12"))
-    ) + map_entry(2, b"__inference_f_12", w.f_bytes(3, structured) + w.f_bytes(4, w.f_bytes(1, b"")))
+        1,
+        w.f_bytes(1, w.f_varint(1, 1) + w.f_bytes(2, b"f"))
+        + w.f_bytes(6, w.f_bytes(1, b"__inference_f_12")),
+    ) + map_entry(
+        2, b"__inference_f_12", w.f_bytes(3, structured) + w.f_bytes(4, w.f_bytes(1, b""))
+    )
     return (
         w.f_bytes(1, w.f_bytes(4, b"serve") + w.f_bytes(5, b"2.21.0") + w.f_bytes(1, b"v1"))
         + w.f_bytes(2, graph)
-        + w.f_bytes(3, w.f_bytes(1, b"save/Const:0") + w.f_bytes(3, b"save/restore_all") + w.f_varint(7, 2))
+        + w.f_bytes(
+            3, w.f_bytes(1, b"save/Const:0") + w.f_bytes(3, b"save/restore_all") + w.f_varint(7, 2)
+        )
         + map_entry(4, b"saved_model_main_op", w.f_bytes(1, w.f_bytes(1, b"init")))
         + map_entry(5, b"serving_default", signature)
         + map_entry(5, b"__saved_model_init_op", init_signature)
@@ -165,7 +173,9 @@ SAVED_MODEL_TOKENS = [
 ]  # fmt: skip
 
 #: Varints at the edges of int32 / int64 (sizes, offsets, shapes, shard counts are read into these).
-EDGE_VARINTS = [w.varint(v) for v in (-1, 1 << 31, (1 << 31) - 1, 1 << 63, (1 << 63) - 1, 1 << 32, 1 << 62)]
+EDGE_VARINTS = [
+    w.varint(v) for v in (-1, 1 << 31, (1 << 31) - 1, 1 << 63, (1 << 63) - 1, 1 << 32, 1 << 62)
+]
 
 BUNDLE_TOKENS = [b"_CHECKPOINTABLE_OBJECT_GRAPH", struct.pack("<Q", w.MAGIC), *EDGE_VARINTS]
 
@@ -195,7 +205,9 @@ def write_dict(path: Path, tokens: Iterable[str | bytes]) -> None:
     """A libFuzzer dictionary: one quoted token a line, other than printable ASCII as \\xNN."""
     lines = []
     for token in dict.fromkeys(t.encode() if isinstance(t, str) else t for t in tokens):
-        quoted = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in token)
+        quoted = "".join(
+            chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in token
+        )
         lines.append(f'"{quoted}"')
     path.write_text("\n".join(lines) + "\n")
 
@@ -228,28 +240,33 @@ def main() -> None:
     saved_models = sorted(files("saved_model.pb"), key=lambda p: p.stat().st_size)
     pbtxts = sorted(files("*.pbtxt"), key=lambda p: p.stat().st_size)
     sample_mg = sample_meta_graph()
-    counts = {
-        "wire": write_corpus(
-            out / "wire",
-            [sample_mg, sample_saved_model(), w.entry(1, [2, 3], 0, 24, slices=[[(0, 1), (0, -1)]]), w.header()]
-            + list(read_all(files("fingerprint.pb"), MAX_LEN["wire"]))
-            + list(read_all(saved_models, MAX_LEN["wire"])),
-            MAX_LEN["wire"],
-        ),
-        "saved_model": write_corpus(
-            out / "saved_model",
-            [sample_saved_model()] + list(read_all(saved_models, MAX_LEN["saved_model"])),
-            MAX_LEN["saved_model"],
-        ),
-        "text_format": write_corpus(
-            out / "text_format", [SAMPLE_PBTXT] + list(read_all(pbtxts, MAX_LEN["text_format"])),
-            MAX_LEN["text_format"],
-        ),  # fmt: skip
-        "bundle": write_corpus(out / "bundle", bundle_seeds(), MAX_LEN["bundle"]),
+    samples = {
+        "wire": [
+            sample_mg,
+            sample_saved_model(),
+            w.header(),
+            w.entry(1, [2, 3], 0, 24, slices=[[(0, 1), (0, -1)]]),
+        ],
+        "saved_model": [sample_saved_model()],
+        "text_format": [SAMPLE_PBTXT],
     }
+    found = {
+        "wire": [*files("fingerprint.pb"), *saved_models],
+        "saved_model": saved_models,
+        "text_format": pbtxts,
+    }
+    counts = {
+        target: write_corpus(
+            out / target, [*seeds, *read_all(found[target], MAX_LEN[target])], MAX_LEN[target]
+        )
+        for target, seeds in samples.items()
+    }
+    counts["bundle"] = write_corpus(out / "bundle", bundle_seeds(), MAX_LEN["bundle"])
     write_dict(out / "wire.dict", EDGE_VARINTS)
     write_dict(out / "saved_model.dict", SAVED_MODEL_TOKENS + EDGE_VARINTS)
-    write_dict(out / "text_format.dict", TEXT_TOKENS + SAVED_MODEL_TOKENS + pbtxt_identifiers(pbtxts[:50]))
+    write_dict(
+        out / "text_format.dict", TEXT_TOKENS + SAVED_MODEL_TOKENS + pbtxt_identifiers(pbtxts[:50])
+    )
     write_dict(out / "bundle.dict", BUNDLE_TOKENS)
     for target, max_len in MAX_LEN.items():
         (out / f"{target}.max_len").write_text(f"{max_len}\n")

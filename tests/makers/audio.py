@@ -28,4 +28,5 @@ with tf.Graph().as_default() as g, tf1.Session() as s:
     builder.save()
     tf.io.write_graph(g.as_graph_def(), OUT, "graph.pb", as_text=False)
 np.savez(os.path.join(OUT, "oracle.npz"), audio=AUDIO, features=expected)
-json.dump({"library": SO}, open(os.path.join(OUT, "manifest.json"), "w"))
+with open(os.path.join(OUT, "manifest.json"), "w") as f:
+    json.dump({"library": SO}, f)

@@ -64,7 +64,8 @@ def make_checkpoints(out: Path) -> None:
         elif dt.is_bool:
             value = tf.constant(rng.integers(0, 2, (3, 4)).astype(bool))
         elif dt.is_complex:
-            value = tf.constant((rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(dt.as_numpy_dtype))
+            value = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+            value = tf.constant(value.astype(dt.as_numpy_dtype))
         elif name in ("int4", "uint4"):
             value = tf.cast(tf.constant(rng.integers(0, 7, (3, 4)).astype(np.int32)), dt)
         elif dt.is_integer:

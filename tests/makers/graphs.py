@@ -65,7 +65,8 @@ with tf.Graph().as_default():
         s.run(b.assign([10.0, 20.0]))
         saver.save(s, os.path.join(d("train"), "model.ckpt"), global_step=2)
 for step in (1, 2):
-    meta, prefix = os.path.join(OUT, "train", f"model.ckpt-{step}.meta"), os.path.join(OUT, "train", f"model.ckpt-{step}")
+    prefix = os.path.join(OUT, "train", f"model.ckpt-{step}")
+    meta = prefix + ".meta"
     y_val, ids_val, yo_val = tf_restore(meta, prefix, ["y:0", "ids:0", "y_offset:0"], {"x:0": X, "words:0": WORDS},
                                         init=[tf1.local_variables_initializer, tf1.tables_initializer])
     oracle[f"train{step}_y"], oracle[f"train{step}_ids"], oracle[f"train{step}_y_offset"] = y_val, ids_val, yo_val

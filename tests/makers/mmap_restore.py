@@ -35,7 +35,8 @@ with tf.Graph().as_default(), v1.Session() as sess:
     x = v1.placeholder(tf.float32, (None, 3), name="x")
     ids = v1.placeholder(tf.int64, (None,), name="ids")
     a_bias = v1.get_variable("a_bias", initializer=np.array([0.5, -1.0, 2.0], np.float32), use_resource=True)
-    kernel = v1.get_variable("b_kernel", initializer=np.arange(48, dtype=np.float32).reshape(3, 16) / 10, use_resource=True)
+    kernel = v1.get_variable("b_kernel", initializer=np.arange(48, dtype=np.float32).reshape(3, 16) / 10,
+                             use_resource=True)
     emb = v1.get_variable("c_embedding", initializer=np.arange(70, dtype=np.float32).reshape(10, 7), use_resource=True)
     part = v1.get_variable("d_part", shape=(8, 4), initializer=v1.random_normal_initializer(seed=3),
                            partitioner=v1.fixed_size_partitioner(2), use_resource=True)

@@ -10,22 +10,38 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
 
 tf1 = tf.compat.v1
 out = sys.argv[1]
 os.makedirs(out)
+
 
 # ---- PredictionLog bytes from the public field numbers (prediction_log.proto etc.)
 def varint(v):
     b = bytearray()
     v &= (1 << 64) - 1
     while True:
-        x = v & 0x7F; v >>= 7
-        if v: b.append(x | 0x80)
-        else: b.append(x); return bytes(b)
-def ld(n, payload): return varint(n << 3 | 2) + varint(len(payload)) + payload
-def vi(n, v): return varint(n << 3) + varint(v)
-def s(n, text): return ld(n, text.encode())
+        x = v & 0x7F
+        v >>= 7
+        if not v:
+            b.append(x)
+            return bytes(b)
+        b.append(x | 0x80)
+
+
+def ld(n, payload):
+    return varint(n << 3 | 2) + varint(len(payload)) + payload
+
+
+def vi(n, v):
+    return varint(n << 3) + varint(v)
+
+
+def s(n, text):
+    return ld(n, text.encode())
+
+
 def example(features):
     entries = b""
     for key, values in features.items():
@@ -62,8 +78,10 @@ records = []
 records.append(predict("", {"x": float_tensor_content([[1.0], [2.0], [5.0]])}))
 records.append(predict("serving_default", {"x": float_val(1.0, 2, 1)}, ["y"]))
 records.append(classify("classify_x_to_y", example_list([example({"x": [1.0]}), example({"x": [2.0]})])))
-records.append(regress("regress_x_to_y", example_list_ctx([example({"y": [0.0]}), example({"x": [4.0]})], example({"x": [3.0]}))))
-records.append(multi([("classify_x_to_y", "tensorflow/serving/classify"), ("regress_x_to_y2", "tensorflow/serving/regress")],
+records.append(regress("regress_x_to_y",
+                       example_list_ctx([example({"y": [0.0]}), example({"x": [4.0]})], example({"x": [3.0]}))))
+records.append(multi([("classify_x_to_y", "tensorflow/serving/classify"),
+                      ("regress_x_to_y2", "tensorflow/serving/regress")],
                      example_list([example({"x": [1.0]})])))
 mixed_protos = {
     "a": tf.make_tensor_proto(np.array([[1.5, -2.0], [3.0, 4.25]], np.float64)),
@@ -88,19 +106,20 @@ records.append(ld(7, ld(1, model_spec("serving_default")))) # predict_streamed_l
 check = "tensorflow_serving not installed: records built from the public field numbers only"
 try:
     from tensorflow_serving.apis import prediction_log_pb2
-    logs = []
-    for r in records:
-        m = prediction_log_pb2.PredictionLog(); m.ParseFromString(r); logs.append(m)
-    ex = tf.train.Example()
+    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
     built = prediction_log_pb2.PredictionLog()
     built.predict_log.request.model_spec.name = "m"
-    built.predict_log.request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0], [2.0], [5.0]], np.float32)))
+    x_proto = tf.make_tensor_proto(np.array([[1.0], [2.0], [5.0]], np.float32))
+    built.predict_log.request.inputs["x"].CopyFrom(x_proto)
     assert built == logs[0], (built, logs[0])
+    classify_input = logs[2].classify_log.request.input
     assert logs[2].classify_log.request.model_spec.signature_name == "classify_x_to_y"
-    assert len(logs[2].classify_log.request.input.example_list.examples) == 2
-    assert logs[2].classify_log.request.input.example_list.examples[1].features.feature["x"].float_list.value[0] == 2.0
-    assert logs[3].regress_log.request.input.example_list_with_context.context.features.feature["x"].float_list.value[0] == 3.0
-    assert [t.model_spec.signature_name for t in logs[4].multi_inference_log.request.tasks] == ["classify_x_to_y", "regress_x_to_y2"]
+    assert len(classify_input.example_list.examples) == 2
+    assert classify_input.example_list.examples[1].features.feature["x"].float_list.value[0] == 2.0
+    context = logs[3].regress_log.request.input.example_list_with_context.context
+    assert context.features.feature["x"].float_list.value[0] == 3.0
+    tasks = logs[4].multi_inference_log.request.tasks
+    assert [t.model_spec.signature_name for t in tasks] == ["classify_x_to_y", "regress_x_to_y2"]
     assert logs[6].WhichOneof("log_type") is None and logs[7].WhichOneof("log_type") == "predict_streamed_log"
     assert logs[1].predict_log.request.output_filter == ["y"]
     check = "checked against tensorflow_serving's protos"
@@ -164,10 +183,10 @@ with tf.io.TFRecordWriter(os.path.join(export, "assets.extra", "tf_serving_warmu
 np.savez(os.path.join(out, "oracle.npz"), **oracle)
 protos = {k: p.SerializeToString() for k, p in mixed_protos.items()}
 protos.update({"typed_" + k: v for k, v in typed.items()})
-from tensorflow.core.framework import tensor_pb2
 arrays = {}
 for k, v in protos.items():
     arrays["proto_" + k] = np.frombuffer(v, np.uint8)
     arrays["value_" + k] = tf.make_ndarray(tensor_pb2.TensorProto.FromString(v))
 np.savez(os.path.join(out, "tensor_protos.npz"), **arrays)
-json.dump({"records": len(records), "calls_per_replay": 7, "check": check}, open(os.path.join(out, "manifest.json"), "w"))
+with open(os.path.join(out, "manifest.json"), "w") as f:
+    json.dump({"records": len(records), "calls_per_replay": 7, "check": check}, f)

@@ -3,8 +3,11 @@
 An Identity of the input, a constant, a variable, a queue and string ops, saved with
 simple_save into OUT.
 """
+
 import sys
+
 import tensorflow as tf
+
 v1 = tf.compat.v1
 v1.disable_eager_execution()
 g = tf.Graph()

@@ -80,8 +80,11 @@ def _load() -> None:
 
 
 def __getattr__(name: str) -> _Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
+    # Messages and enums are CamelCase; anything else (dunders, and submodule names that
+    # `from tfbundle._proto import parsing` looks up before importing it) must not build the
+    # pool, which would import protobuf.
+    if not name[:1].isupper():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     types = _build()
     try:
         return types[name]

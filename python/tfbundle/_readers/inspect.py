@@ -46,13 +46,24 @@ class AssetInfo:
         tensor_name: the placeholder TensorFlow feeds with the file's path.
         filename: the base name inside ``assets/``.
         path: the full path of the file.
-        exists: whether the file is there.
+        exists: whether the file is there (a regular file inside ``assets/``; never looked up
+            outside it).
+        problem: "" for an asset that resolves inside ``assets/``; else why
+            :func:`tfbundle.load` refuses the model: the filename is an absolute path or climbs
+            out with ``..``, a symlink leads out of the folder, or the file is a FIFO, a socket
+            or a device. ``tfbundle scan`` and the op policy report such an asset as denied.
     """
 
     tensor_name: str
     filename: str
     path: str
     exists: bool
+    problem: str = ""
+
+    @property
+    def denied(self) -> bool:
+        """True when :func:`tfbundle.load` refuses the model for this asset (see ``problem``)."""
+        return bool(self.problem)
 
 
 @dataclass(frozen=True)
@@ -233,7 +244,7 @@ class SavedModelInfo:
     meta_graphs: tuple[MetaGraphInfo, ...]
     variables: VariablesInfo
     fingerprint: FingerprintInfo | None = None
-    _raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _raw: _core.SavedModelReading | None = field(default=None, repr=False, compare=False)
 
     @property
     def tag_sets(self) -> list[frozenset[str]]:
@@ -347,69 +358,71 @@ def _meta_graph_dict(m: MetaGraphInfo) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _specs(pairs: list[tuple[str, dict[str, Any]]]) -> Mapping[str, TensorSpec]:
+def _specs(infos: Mapping[str, _core.TensorInfo]) -> Mapping[str, TensorSpec]:
     out = {}
-    for key, info in pairs:
-        code = info["dtype"]
+    for key, info in infos.items():
+        code = info.dtype
         out[key] = TensorSpec(
-            key, info["name"], numpy_dtype(code, runnable_only=True), dtype_name(code), info["shape"], info["encoding"]
+            key,
+            info.name,
+            numpy_dtype(code, runnable_only=True),
+            dtype_name(code),
+            info.shape,
+            info.encoding,
         )
     return MappingProxyType(out)
 
 
-def _build(export_dir: str, raw: Mapping[str, Any]) -> SavedModelInfo:
+def _build(export_dir: str, raw: _core.SavedModelReading) -> SavedModelInfo:
     metas = []
-    for m in raw["meta_graphs"]:
+    for m in raw.meta_graphs:
         sigs = {
-            s["key"]: SignatureInfo(
-                s["key"], s["method_name"], _specs(s["inputs"]), _specs(s["outputs"])
-            )
-            for s in m["signatures"]
+            s.key: SignatureInfo(s.key, s.method_name, _specs(s.inputs), _specs(s.outputs))
+            for s in m.signatures
         }
-        assets = tuple(
-            AssetInfo(t, f, p, _is_file(p))
-            for t, f in m["assets"]
-            for p in [f"{export_dir}/assets/{f}"]
-        )
-        saver = None if m["saver"] is None else SaverInfo(**m["saver"])
+        assets = tuple(AssetInfo(t, f, p, exists, problem) for t, f, p, exists, problem in m.assets)
+        s = m.saver
+        saver = None if s is None else SaverInfo(
+            s.filename_tensor_name, s.save_tensor_name, s.restore_op_name, s.version, s.sharded)  # fmt: skip
         ops = None
-        if m["ops"] is not None:
-            o = m["ops"]
-            ops = OpsInfo(MappingProxyType(dict(o["counts"])), o["function_calls"], o["graph_nodes"],
-                          o["function_nodes"], tuple(o["functions"]),
-                          MappingProxyType(dict(o["policy_counts"])))  # fmt: skip
+        if m.ops is not None:
+            o = m.ops
+            ops = OpsInfo(MappingProxyType(o.counts), o.function_calls, o.graph_nodes, o.function_nodes,
+                          tuple(o.functions), MappingProxyType(o.policy_counts))  # fmt: skip
         metas.append(
             MetaGraphInfo(
-                tags=tuple(m["tags"]),
-                tensorflow_version=m["tensorflow_version"],
-                tensorflow_git_version=m["tensorflow_git_version"],
-                meta_graph_version=m["meta_graph_version"],
-                stripped_default_attrs=m["stripped_default_attrs"],
+                tags=tuple(m.tags),
+                tensorflow_version=m.tensorflow_version,
+                tensorflow_git_version=m.tensorflow_git_version,
+                meta_graph_version=m.meta_graph_version,
+                stripped_default_attrs=m.stripped_default_attrs,
                 signatures=MappingProxyType(dict(sorted(sigs.items()))),
                 assets=assets,
                 saver=saver,
-                init_op=m["init_op"],
-                has_object_graph=m["has_object_graph"],
-                graph_def_bytes=m["graph_def_bytes"],
+                init_op=m.init_op,
+                has_object_graph=m.has_object_graph,
+                graph_def_bytes=m.graph_def_bytes,
                 ops=ops,
             )
         )
-    v = raw["variables"]
+    v = raw.variables
     variables = VariablesInfo(
-        format=v["format"] or None,
-        count=v["count"],
-        total_bytes=v["total_bytes"],
-        num_shards=v["num_shards"],
-        missing_shards=tuple(v["missing_shards"]),
-        error=v["error"],
+        format=v.format or None,
+        count=v.count,
+        total_bytes=v.total_bytes,
+        num_shards=v.num_shards,
+        missing_shards=tuple(v.missing_shards),
+        error=v.error,
     )
-    fp = raw["fingerprint"]
-    fingerprint = None if fp is None else FingerprintInfo(**fp)
+    fp = raw.fingerprint
+    fingerprint = None if fp is None else FingerprintInfo(
+        fp.saved_model_checksum, fp.graph_def_program_hash, fp.signature_def_hash,
+        fp.saved_object_graph_hash, fp.checkpoint_hash, fp.producer, fp.uuid)  # fmt: skip
     return SavedModelInfo(
         path=export_dir,
-        file=raw["file"],
-        format=raw["format"],
-        schema_version=raw["schema_version"],
+        file=raw.file,
+        format=raw.format,
+        schema_version=raw.schema_version,
         meta_graphs=tuple(metas),
         variables=variables,
         fingerprint=fingerprint,
@@ -417,16 +430,10 @@ def _build(export_dir: str, raw: Mapping[str, Any]) -> SavedModelInfo:
     )
 
 
-def _is_file(path: str) -> bool:
-    import os
-
-    return os.path.isfile(path)
-
-
 def inspect_raw(
     path: PathLike, *, ops: bool = False, cli: bool = False
-) -> tuple[str, Mapping[str, Any]]:
-    """The folder and the C++ core's plain-dict reading of it (for the CLI).
+) -> tuple[str, _core.SavedModelReading]:
+    """The folder and the C++ core's reading of it (for the CLI).
 
     Args:
         path: as for :func:`inspect`.

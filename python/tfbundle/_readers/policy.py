@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from ..errors import PermissionDeniedError
 
@@ -28,6 +29,8 @@ __all__ = [
     "REVIEWED_OPS",
     "NOTED_OPS",
     "Finding",
+    "asset_findings",
+    "check_assets",
     "check_graph",
     "check_saved_model",
     "findings",
@@ -63,9 +66,10 @@ DENIED_OPS: Mapping[str, str] = MappingProxyType({
     **_group("writes files (dataset sink)", "SaveDataset", "SaveDatasetV2", "DatasetToTFRecord",
              "ExperimentalDatasetToTFRecord"),
     **_group("queries a database", "SqlDataset", "ExperimentalSqlDataset"),
-    **_group("talks to the network", "RegisterDataset", "RegisterDatasetV2", "DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3",
-             "DataServiceDatasetV4", "RpcClient", "RpcCall", "RpcServer", "RpcServerStart",
-             "RpcServerRegister", "RpcGetValue", "RpcCheckStatus"),
+    **_group("talks to the network", "RegisterDataset", "RegisterDatasetV2", "DataServiceDataset",
+             "DataServiceDatasetV2", "DataServiceDatasetV3", "DataServiceDatasetV4", "RpcClient",
+             "RpcCall", "RpcServer", "RpcServerStart", "RpcServerRegister", "RpcGetValue",
+             "RpcCheckStatus"),
     **_group("writes summaries to files", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "SummaryWriter",
              "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary", "WriteImageSummary",
              "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary", "ImportEvent",
@@ -181,6 +185,38 @@ def findings(
     return denied + noted
 
 
+def asset_findings(assets: Iterable[Any]) -> list[Finding]:
+    """The asset files of a MetaGraph that TensorFlow's loader would read outside the model.
+
+    Args:
+        assets: :class:`tfbundle.AssetInfo` objects (``MetaGraphInfo.assets``).
+
+    Returns:
+        One denied :class:`Finding` per asset whose ``problem`` is set (a filename that is an
+        absolute path or climbs out with ``..``, a symlink leading out of ``assets/``, a FIFO),
+        named ``"asset:<filename>"``. No ``allowed_ops`` allows them: :func:`tfbundle.load`
+        refuses such a model whatever the policy says.
+    """
+    return [
+        Finding(f"asset:{a.filename}", 1, f"the asset file {a.problem}", True) for a in assets if a.problem
+    ]
+
+
+def check_assets(assets: Iterable[Any], *, what: str = "the graph") -> None:
+    """Refuses a MetaGraph with an asset file outside ``assets/`` (see :func:`asset_findings`).
+
+    Raises:
+        PermissionDeniedError: naming each such asset and what is wrong with it.
+    """
+    bad = asset_findings(assets)
+    if bad:
+        listing = "; ".join(f"{f.op[len('asset:'):]!r}: {f.reason}" for f in bad)
+        raise PermissionDeniedError(
+            f"{what} has asset files TensorFlow's loader would read outside the model's assets/ folder: "
+            f"{listing}. Such a model is not loaded."
+        )
+
+
 def check_graph(
     meta_graph_ops: Mapping[str, int],
     allowed_ops: Iterable[str] | str | None = None,
@@ -231,7 +267,8 @@ def check_saved_model(
         denied_ops: op types to deny besides :data:`DENIED_OPS`.
 
     Raises:
-        PermissionDeniedError: the graph uses a denied op type.
+        PermissionDeniedError: the graph uses a denied op type, or an asset file resolves
+            outside ``assets/`` (:func:`check_assets`).
         NotFoundError: no SavedModel there, or no MetaGraph with that tag-set.
     """
     from .inspect import inspect
@@ -240,4 +277,5 @@ def check_saved_model(
     mg = info.meta_graph(tags)
     assert mg.ops is not None
     what = f'{info.path} (tag-set "{",".join(mg.tags)}")'
+    check_assets(mg.assets, what=what)
     check_graph(mg.ops.policy_counts, allowed_ops, denied_ops=denied_ops, what=what)

@@ -43,7 +43,7 @@ def _scan_line(op: str, meta_ops: Any, found: Mapping[str, Any], width: int, out
 
 
 def command(args: argparse.Namespace) -> int:
-    from .._readers.policy import findings
+    from .._readers.policy import asset_findings, findings
 
     info = inspect(model_dir(args), ops=True)
     metas = info.meta_graphs
@@ -52,7 +52,9 @@ def command(args: argparse.Namespace) -> int:
     report = []
     for meta in metas:
         assert meta.ops is not None
+        # Asset files outside assets/ are denied whatever the op lists say: load() refuses them.
         found = findings(meta.ops.policy_counts, allowed_ops=args.allow, only=args.op_denylist)
+        found += asset_findings(meta.assets)
         custom = sorted(op for op in meta.ops.counts if _core.registered_op(op) is None)
         report.append((meta, found, custom))
     denied_ops = sorted({f.op for _, found, _ in report for f in found if f.denied})
@@ -92,13 +94,21 @@ def command(args: argparse.Namespace) -> int:
         width = max((len(n) for n in names), default=0)
         for op in names:
             out.write(_scan_line(op, meta.ops, by_op, width, out) + "\n")
+        for f in found:
+            if f.op.startswith("asset:"):
+                out.write(f"  asset {f.op[len('asset:'):]!r}  " + paint(f"DENIED: {f.reason}", "1;31", out) + "\n")
     if denied_ops:
-        n = len(denied_ops)
-        message = (
-            f"Found {n} op type{'s that reach' if n != 1 else ' that reaches'} outside the model: "
-            f"{', '.join(denied_ops)}. "
-            "Do not run this model outside a sandbox unless you trust it."
-        )
+        assets = [op[len("asset:"):] for op in denied_ops if op.startswith("asset:")]
+        ops = [op for op in denied_ops if not op.startswith("asset:")]
+        parts: list[str] = []
+        if ops:
+            n = len(ops)
+            parts.append(f"Found {n} op type{'s that reach' if n != 1 else ' that reaches'} outside the model: "
+                         f"{', '.join(ops)}.")  # fmt: skip
+        if assets:
+            parts.append(f"Found asset files outside its assets/ folder (tfbundle.load refuses the model): "
+                         f"{', '.join(repr(a) for a in assets)}.")  # fmt: skip
+        message = " ".join(parts) + " Do not run this model outside a sandbox unless you trust it."
         out.write(paint(message, "1;31", out) + "\n")
         return 1
     out.write("No op type that reaches outside the model was found.\n")

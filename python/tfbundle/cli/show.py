@@ -8,9 +8,10 @@ import argparse
 import collections
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from .. import _core
 from .._base.dtypes import python_dtype_name
 from .._readers.inspect import DTYPE_NAMES, inspect, inspect_raw, signature_dict
 from ..errors import InvalidArgumentError, NotFoundError
@@ -21,40 +22,40 @@ __all__ = ["command", "show_all_text", "show_text"]
 # ------------------------------------------------------- show: the text ---
 #
 # These functions print what tensorflow/python/tools/saved_model_cli.py prints, line for line,
-# from the plain dicts of _core.inspect_saved_model.
+# from the reading of _core.inspect_saved_model.
 
 
-def _tensor_info_lines(info: Mapping[str, Any], indent: int) -> list[str]:
+def _tensor_info_lines(info: _core.TensorInfo, indent: int) -> list[str]:
     pad = "  " * indent
-    code = info["dtype"]
+    code = info.dtype
     if code not in DTYPE_NAMES:
         raise InvalidArgumentError(
-            f"tensor {info['name']!r} has the DataType value {code}, which TensorFlow does not define"
+            f"tensor {info.name!r} has the DataType value {code}, which TensorFlow does not define"
         )
-    dims = info["dims"]
+    dims = info.dims
     shape = "unknown_rank" if dims is None else "(" + ", ".join(str(d) for d in dims) + ")"
     return [
         pad + "    dtype: " + DTYPE_NAMES[code],
         pad + "    shape: " + shape,
-        pad + "    name: " + info["name"],
+        pad + "    name: " + info.name,
     ]
 
 
-def _signature_lines(sig: Mapping[str, Any], indent: int) -> list[str]:
+def _signature_lines(sig: _core.SignatureDef, indent: int) -> list[str]:
     pad = "  " * indent
     lines = [pad + "The given SavedModel SignatureDef contains the following input(s):"]
-    for key, info in sorted(sig["inputs"], key=lambda kv: kv[0]):
+    for key, info in sorted(sig.inputs.items(), key=lambda kv: kv[0]):
         lines.append(pad + "  inputs['%s'] tensor_info:" % key)
         lines += _tensor_info_lines(info, indent + 1)
     lines.append(pad + "The given SavedModel SignatureDef contains the following output(s):")
-    for key, info in sorted(sig["outputs"], key=lambda kv: kv[0]):
+    for key, info in sorted(sig.outputs.items(), key=lambda kv: kv[0]):
         lines.append(pad + "  outputs['%s'] tensor_info:" % key)
         lines += _tensor_info_lines(info, indent + 1)
-    lines.append(pad + "Method name is: %s" % sig["method_name"])
+    lines.append(pad + "Method name is: %s" % sig.method_name)
     return lines
 
 
-def _used_ops_set(ops: Mapping[str, Any]) -> set[str]:
+def _used_ops_set(ops: _core.GraphOps | None) -> set[str]:
     """saved_model_cli's ``set(ops_used_by_graph_def(graph_def))``, built in the same order.
 
     A set's iteration order depends only on its elements' hashes and the order they were added,
@@ -62,44 +63,48 @@ def _used_ops_set(ops: Mapping[str, Any]) -> set[str]:
     own (when both processes use the same PYTHONHASHSEED).
     """
     used: set[str] = set()
-    for name in ops["cli_marks"]:
+    if ops is None:  # read without ops (never for show: it asks for them)
+        return used
+    for name in ops.cli_marks:
         used.add(name)
-    functions = set(ops["functions"])
+    functions = set(ops.functions)
     return {op for op in used if op not in functions}
 
 
-def _ops_line(meta: Mapping[str, Any]) -> str:
+def _ops_line(meta: _core.MetaGraphReading) -> str:
     return "The MetaGraph with tag set %s contains the following ops: %s" % (
-        "%s" % list(meta["tags"]),
-        _used_ops_set(meta["ops"]),
+        "%s" % list(meta.tags),
+        _used_ops_set(meta.ops),
     )
 
 
-def _tag_sets_text(raw: Mapping[str, Any]) -> str:
+def _tag_sets_text(raw: _core.SavedModelReading) -> str:
     lines = ["The given SavedModel contains the following tag-sets:"]
-    tag_sets = sorted(list(m["tags"]) for m in raw["meta_graphs"])
+    tag_sets = sorted(list(m.tags) for m in raw.meta_graphs)
     lines.extend("%r" % ", ".join(sorted(tag_set)) for tag_set in tag_sets)
     return "\n".join(lines) + "\n"
 
 
-def _find_meta_graph(raw: Mapping[str, Any], tag_set: str, export_dir: str) -> Mapping[str, Any]:
+def _find_meta_graph(
+    raw: _core.SavedModelReading, tag_set: str, export_dir: str
+) -> _core.MetaGraphReading:
     wanted = parse_tag_set(tag_set)
-    for meta in raw["meta_graphs"]:
-        if set(meta["tags"]) == wanted:
+    for meta in raw.meta_graphs:
+        if set(meta.tags) == wanted:
             return meta
-    listing = ", ".join('"' + ",".join(m["tags"]) + '"' for m in raw["meta_graphs"])
+    listing = ", ".join('"' + ",".join(m.tags) + '"' for m in raw.meta_graphs)
     raise NotFoundError(
         f'the SavedModel in {export_dir} has no MetaGraphDef with the tag-set "{tag_set}"; '
         f"use one of: {listing}"
     )
 
 
-def _find_signature(meta: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    for sig in meta["signatures"]:
-        if sig["key"] == key:
+def _find_signature(meta: _core.MetaGraphReading, key: str) -> _core.SignatureDef:
+    for sig in meta.signatures:
+        if sig.key == key:
             return sig
-    keys = ", ".join(s["key"] for s in meta["signatures"]) or "none"
-    raise NotFoundError(f'could not find signature "{key}" in the MetaGraphDef with tags {list(meta["tags"])}; '
+    keys = ", ".join(s.key for s in meta.signatures) or "none"
+    raise NotFoundError(f'could not find signature "{key}" in the MetaGraphDef with tags {list(meta.tags)}; '
                         f"choose from: {keys}")  # fmt: skip
 
 
@@ -180,41 +185,41 @@ class _Opaque:
         return self.text
 
 
-def _decode(v: Mapping[str, Any] | None) -> Any:
-    """A StructuredValue (plain dict from the core) as TensorFlow's nested_structure_coder decodes it."""
+def _decode(v: _core.StructuredValue | None) -> Any:
+    """A StructuredValue (as the core decoded it) as TensorFlow's nested_structure_coder decodes it."""
     if v is None:
         return None
-    kind = v["kind"]
+    kind = v.kind
     if kind in ("none", "unset"):
         return None
     if kind in ("float", "int", "str", "bool"):
-        return v["value"]
+        return v.value
     if kind == "tensor_shape":
-        return _TensorShape(v["shape"])
+        return _TensorShape(v.shape)
     if kind == "dtype":
-        return _DType(v["dtype"])
+        return _DType(v.dtype)
     if kind in ("tensor_spec", "bounded_tensor_spec"):
         return _TensorSpec(
-            v["name"],
-            v["shape"],
-            v["dtype"],
+            v.name,
+            v.shape,
+            v.dtype,
             "TensorSpec" if kind == "tensor_spec" else "BoundedTensorSpec",
         )
     if kind == "type_spec":
-        name = _TYPE_SPEC_CLASSES.get(v["type_spec_class"]) or v["class_name"] or "TypeSpec"
-        state = _decode(v["state"])
+        name = _TYPE_SPEC_CLASSES.get(v.type_spec_class) or v.class_name or "TypeSpec"
+        state = _decode(v.state)
         return _TypeSpec(name, state)
     if kind == "list":
-        return [_decode(i) for i in v["items"]]
+        return [_decode(i) for i in v.items]
     if kind == "tuple":
-        return tuple(_decode(i) for i in v["items"])
+        return tuple(_decode(i) for i in v.items)
     if kind == "dict":
-        return {k: _decode(i) for k, i in v["items"]}
+        return {k: _decode(i) for k, i in zip(v.keys, v.items)}
     if kind == "named_tuple":
-        keys = [k for k, _ in v["items"]]
-        values = [_decode(i) for _, i in v["items"]]
+        keys = list(v.keys)
+        values = [_decode(i) for i in v.items]
         try:
-            return collections.namedtuple(v["name"], keys)(*values)
+            return collections.namedtuple(v.name, keys)(*values)  # type: ignore[misc]
         except (ValueError, TypeError):
             return tuple(values)
     return _Opaque(f"<{kind}>")
@@ -256,29 +261,30 @@ def _print_args(
             in_print("  Value: %s" % str(element))
 
 
-def _concrete_functions_text(functions: Mapping[str, Any] | None) -> str:
+def _concrete_functions_text(functions: _core.FunctionListing | None) -> str:
     """saved_model_cli's _show_defined_functions."""
-    if functions is None or not functions["present"]:
+    if functions is None or not functions.present:
         return ""
     out = ["\nConcrete Functions:"]
-    if functions["failure"]:
-        reason = ("the existence of custom ops in the SavedModel" if functions["failure"] == "custom_ops"
+    if functions.failure:
+        reason = ("the existence of custom ops in the SavedModel" if functions.failure == "custom_ops"
                   else "unknown reasons")  # fmt: skip
         out.append(f" N/A (could not be listed due to {reason})\n")
         return "".join(out)
-    for fn in sorted(functions["functions"], key=lambda f: f["name"]):
-        out.append("\n  Function Name: '%s'\n" % fn["name"])
+    for fn in sorted(functions.functions, key=lambda f: f.name):
+        out.append("\n  Function Name: '%s'\n" % fn.name)
         for index, cf in enumerate(
-            sorted(fn["concrete_functions"], key=lambda c: c["load_name"].encode()), 1
+            sorted(
+                fn.concrete_functions, key=lambda c: c.load_name.encode("utf-8", "surrogateescape")
+            ),
+            1,
         ):
             args, kwargs = None, None
-            signature = (
-                _decode(cf["input_signature"]) if cf["input_signature"] is not None else None
-            )
+            signature = _decode(cf.input_signature)
             if signature:
                 args, kwargs = signature
-            elif fn["bare"] and fn["argument_keywords"]:
-                args = list(fn["argument_keywords"])
+            elif fn.bare and fn.argument_keywords:
+                args = list(fn.argument_keywords)
             if args:
                 out.append("    Option #%d\n" % index)
                 out.append("      Callable with:\n")
@@ -288,7 +294,7 @@ def _concrete_functions_text(functions: Mapping[str, Any] | None) -> str:
     return "".join(out)
 
 
-def show_all_text(raw: Mapping[str, Any]) -> str:
+def show_all_text(raw: _core.SavedModelReading) -> str:
     """What ``saved_model_cli show --all`` prints for the model read into ``raw``.
 
     Args:
@@ -299,20 +305,20 @@ def show_all_text(raw: Mapping[str, Any]) -> str:
         both run with the same PYTHONHASHSEED).
     """
     lines = []
-    for meta in sorted(raw["meta_graphs"], key=lambda m: list(m["tags"])):
+    for meta in sorted(raw.meta_graphs, key=lambda m: list(m.tags)):
         lines.append(
             "\nMetaGraphDef with tag-set: '%s' contains the following SignatureDefs:"
-            % ", ".join(meta["tags"])
+            % ", ".join(meta.tags)
         )
-        for sig in sorted(meta["signatures"], key=lambda s: s["key"]):
-            lines.append("\nsignature_def['" + sig["key"] + "']:")
+        for sig in sorted(meta.signatures, key=lambda s: s.key):
+            lines.append("\nsignature_def['" + sig.key + "']:")
             lines += _signature_lines(sig, indent=1)
         lines.append(_ops_line(meta))
-    return "\n".join(lines) + "\n" + _concrete_functions_text(raw["functions"])
+    return "\n".join(lines) + "\n" + _concrete_functions_text(raw.functions)
 
 
 def show_text(
-    raw: Mapping[str, Any],
+    raw: _core.SavedModelReading,
     export_dir: str,
     *,
     show_all: bool = False,
@@ -339,8 +345,8 @@ def show_text(
         text += (
             "The given SavedModel MetaGraphDef contains SignatureDefs with the following keys:\n"
         )
-        for sig in sorted(meta["signatures"], key=lambda s: s["key"]):
-            text += 'SignatureDef key: "%s"\n' % sig["key"]
+        for sig in sorted(meta.signatures, key=lambda s: s.key):
+            text += 'SignatureDef key: "%s"\n' % sig.key
         return text
     return text + "\n".join(_signature_lines(_find_signature(meta, signature_def), indent=0)) + "\n"
 

@@ -1,0 +1,394 @@
+"""Differential atheris fuzz target: tfbundle's SavedModel reading against protobuf's.
+
+Each input is a serialized SavedModel (saved_model.pb). When the ``protobuf`` package parses it
+(with the project's generated classes, as TensorFlow's loader parses it with protobuf), the facts
+that a load and the op policy depend on are computed from that parse and read by tfbundle's C++
+core from a folder holding the same bytes (``tfbundle.inspect(..., ops=True)``): tags,
+signatures and their tensors, init op, assets, SaverDef, op counts and policy counts
+(saved_model_facts.py). A difference is a finding (Mismatch is raised), as is any exception
+other than tfbundle's own error for bytes protobuf refuses too, a crash or a sanitizer report.
+
+The custom mutator works on the wire format: it walks into a random nested message and there
+duplicates a field (two graph_defs, a map entry given twice), splits a message field into two
+occurrences, changes a field's wire type, moves, deletes or mutates one; otherwise libFuzzer
+mutates the raw bytes. Those are the inputs where a hand-written reader parts from protobuf's
+rules (last scalar wins, messages merge, repeated fields concatenate, the last map entry wins).
+
+Bounded run (as the tests run it):
+
+    PYTHONPATH=python python fuzz/fuzz_saved_model.py -atheris_runs=3000
+
+Seeds: small SavedModels made here with the generated classes, plus every saved_model.pb of at
+most 256 KiB under $TFBUNDLE_TEST_CACHE and $TFBUNDLE_TESTDATA (or ../shared/testdata). Extra
+arguments are passed to libFuzzer (a corpus folder, -max_total_time=60, -seed=1).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import atheris
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import saved_model_facts as facts  # noqa: E402
+from tfbundle import _proto as pb  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+MAX_SEED = 1 << 18
+
+#: Every seed (libFuzzer drops corpus entries whose coverage it cannot see: the C++ core is not
+#: instrumented, so the mutator restarts from a random seed now and then).
+SEEDS: list[bytes] = []
+
+#: The folder each input is written to (one saved_model.pb, rewritten per run).
+WORK: Path = Path(tempfile.gettempdir())
+
+
+# ------------------------------------------------------------------------- seeds ---
+
+
+def _tensor(info: Any, name: str, dtype: int = 1, dims: tuple[int, ...] = (-1, 3)) -> None:
+    info.name = name
+    info.dtype = dtype
+    for d in dims:
+        info.tensor_shape.dim.add(size=d)
+
+
+def _node(graph: Any, name: str, op: str, *inputs: str, **attrs: Any) -> Any:
+    node = graph.node.add(name=name, op=op, input=list(inputs))
+    for key, value in attrs.items():
+        if isinstance(value, str):
+            node.attr[key].s = value.encode()
+        elif isinstance(value, int):
+            node.attr[key].type = value
+        else:
+            node.attr[key].CopyFrom(value)
+    return node
+
+
+def _func_attr(name: str) -> Any:
+    value = pb.AttrValue()
+    value.func.name = name
+    return value
+
+
+def tf1_model() -> Any:
+    """A TF1-style MetaGraph: placeholders, a saver with its restore subgraph, collections."""
+    mg = pb.MetaGraphDef()
+    mg.meta_info_def.tags.extend(["serve"])
+    mg.meta_info_def.tensorflow_version = "1.15.5"
+    g = mg.graph_def
+    _node(g, "x", "Placeholder", dtype=1)
+    _node(g, "w", "VariableV2", dtype=1)
+    _node(g, "y", "MatMul", "x", "w")
+    _node(g, "p", "PrintV2", "y", output_stream="file:///tmp/out.txt")
+    _node(g, "z", "Identity", "y", "^p")
+    _node(g, "asset", "Const", dtype=7)
+    _node(g, "table", "HashTableV2")
+    _node(g, "table_init", "InitializeTableFromTextFileV2", "table", "asset")
+    _node(g, "main_op", "NoOp", "^table_init")
+    _node(g, "legacy", "NoOp", "^w")
+    _node(g, "save/Const", "Const", dtype=7)
+    _node(g, "save/names", "Const", dtype=7)
+    _node(g, "save/slices", "Const", dtype=7)
+    _node(g, "save/RestoreV2", "RestoreV2", "save/Const", "save/names", "save/slices")
+    _node(g, "save/Assign", "Assign", "w", "save/RestoreV2")
+    _node(g, "save/restore_all", "NoOp", "^save/Assign")
+    _node(g, "save/SaveV2", "SaveV2", "save/Const", "save/names", "save/slices", "w")
+    _node(g, "unused", "WriteFile", "save/Const", "save/names")
+    s = mg.saver_def
+    s.filename_tensor_name = "save/Const:0"
+    s.save_tensor_name = "save/SaveV2:0"
+    s.restore_op_name = "save/restore_all"
+    s.version = 2
+    s.sharded = True
+    sig = mg.signature_def["serving_default"]
+    sig.method_name = "tensorflow/serving/predict"
+    _tensor(sig.inputs["x"], "x:0")
+    _tensor(sig.outputs["z"], "z:0")
+    sparse = sig.outputs["s"]
+    sparse.coo_sparse.values_tensor_name = "y:0"
+    sparse.coo_sparse.indices_tensor_name = "w:0"
+    sparse.coo_sparse.dense_shape_tensor_name = "x:0"
+    mg.collection_def["saved_model_main_op"].node_list.value.append("main_op")
+    mg.collection_def["legacy_init_op"].node_list.value.append("legacy")
+    mg.collection_def["table_initializer"].node_list.value.append("table_init")
+    var = pb.VariableDef(initializer_name="w/Assign")
+    mg.collection_def["local_variables"].bytes_list.value.append(var.SerializeToString())
+    asset = pb.AssetFileDef(filename="vocab.txt")
+    asset.tensor_info.name = "asset:0"
+    mg.collection_def["saved_model_assets"].any_list.value.add(
+        type_url="type.googleapis.com/tensorflow.AssetFileDef", value=asset.SerializeToString()
+    )
+    return mg
+
+
+def tf2_model() -> Any:
+    """A TF2-style MetaGraph: calls into a function library, an init signature, asset_file_def."""
+    mg = pb.MetaGraphDef()
+    mg.meta_info_def.tags.extend(["serve", "gpu"])
+    mg.meta_info_def.tensorflow_version = "2.21.0"
+    mg.meta_info_def.stripped_default_attrs = True
+    g = mg.graph_def
+    _node(g, "serving_default_x", "Placeholder", dtype=1)
+    _node(g, "call", "StatefulPartitionedCall", "serving_default_x", f=_func_attr("__inference_f_12"))
+    _node(g, "asset_path", "Placeholder", dtype=7)
+    _node(g, "init_call", "StatefulPartitionedCall", "asset_path", f=_func_attr("__inference_init_7"))
+    _node(g, "NoOp", "NoOp", "^init_call")
+    _node(g, "saver_filename", "Placeholder", dtype=7)
+    _node(g, "restore", "StatefulPartitionedCall", "saver_filename", f=_func_attr("__inference_restore_9"))
+    lib = g.library
+    f = lib.function.add()
+    f.signature.name = "__inference_f_12"
+    f.signature.input_arg.add(name="x", type=1)
+    f.signature.output_arg.add(name="y", type=1)
+    f.node_def.add(name="relu", op="Relu", input=["x"])
+    f.node_def.add(name="inner", op="PartitionedCall", input=["relu:y:0"]).attr["f"].func.name = "helper"
+    h = lib.function.add()
+    h.signature.name = "helper"
+    h.node_def.add(name="read", op="ReadFile")
+    cond = h.node_def.add(name="cond", op="If")
+    cond.attr["then_branch"].func.name = "branch"
+    cond.attr["else_branch"].func.name = "helper2"
+    listed = h.node_def.add(name="case", op="Case")
+    listed.attr["branches"].list.func.add(name="branch")
+    b = lib.function.add()
+    b.signature.name = "branch"
+    b.node_def.add(name="w", op="WriteFile")
+    i = lib.function.add()
+    i.signature.name = "__inference_init_7"
+    i.node_def.add(name="t", op="InitializeTableFromTextFileV2")
+    r = lib.function.add()
+    r.signature.name = "__inference_restore_9"
+    r.node_def.add(name="r", op="RestoreV2")
+    r.node_def.add(name="s", op="SaveV2")
+    sig = mg.signature_def["serving_default"]
+    sig.method_name = "tensorflow/serving/predict"
+    _tensor(sig.inputs["x"], "serving_default_x:0", dims=(2, 2))
+    out = sig.outputs["y"]
+    out.composite_tensor.components.add(name="call:0", dtype=1)
+    out.composite_tensor.components.add(name="call:1", dtype=9)
+    init = mg.signature_def[facts.INIT_KEY]
+    init.outputs[facts.INIT_KEY].name = "NoOp"
+    a = mg.asset_file_def.add(filename="vocab.txt")
+    a.tensor_info.name = "asset_path:0"
+    mg.saver_def.filename_tensor_name = "saver_filename:0"
+    mg.saver_def.restore_op_name = "restore"
+    mg.object_graph_def.nodes.add().children.add(node_id=1, local_name="f")
+    return mg
+
+
+def seed_models() -> list[bytes]:
+    """Small SavedModels made with the generated classes, and variants of them."""
+    out = []
+    for make in (tf1_model, tf2_model):
+        model = pb.SavedModel(saved_model_schema_version=1)
+        model.meta_graphs.add().CopyFrom(make())
+        out.append(model.SerializeToString())
+    both = pb.SavedModel(saved_model_schema_version=1)
+    both.meta_graphs.add().CopyFrom(tf1_model())
+    both.meta_graphs.add().CopyFrom(tf2_model())
+    out.append(both.SerializeToString())
+    return out
+
+
+def _testdata_roots() -> list[Path]:
+    roots = []
+    if os.environ.get("TFBUNDLE_TEST_CACHE"):
+        roots.append(Path(os.environ["TFBUNDLE_TEST_CACHE"]))
+    env = os.environ.get("TFBUNDLE_TESTDATA")
+    roots.append(Path(env) if env else HERE.parents[1] / "shared" / "testdata")
+    return [r for r in roots if r.is_dir()]
+
+
+def write_seeds(folder: Path) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = seed_models()
+    for root in _testdata_roots():
+        for path in sorted(root.rglob("saved_model.pb")):
+            if path.is_file() and path.stat().st_size <= MAX_SEED:
+                seeds.append(path.read_bytes())
+    for i, seed in enumerate(seeds):
+        (folder / f"seed-{i:03d}").write_bytes(seed)
+    SEEDS.extend(seeds)
+    return len(seeds)
+
+
+# ----------------------------------------------------------------------- mutator ---
+
+Field = tuple[int, int, Any]  # (number, wire type, int value or bytes payload)
+
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def decode(data: bytes) -> list[Field] | None:
+    """The fields of a message, or None when `data` is not one (groups included: left alone)."""
+    fields: list[Field] = []
+    i = 0
+    try:
+        while i < len(data):
+            tag, i = _read_varint(data, i)
+            number, wire = tag >> 3, tag & 7
+            if number == 0 or tag > 0xFFFFFFFF:
+                return None
+            if wire == 0:
+                value, i = _read_varint(data, i)
+            elif wire == 1:
+                value, i = data[i : i + 8], i + 8
+            elif wire == 5:
+                value, i = data[i : i + 4], i + 4
+            elif wire == 2:
+                n, i = _read_varint(data, i)
+                value, i = data[i : i + n], i + n
+            else:
+                return None
+            if i > len(data):
+                return None
+            fields.append((number, wire, value))
+    except IndexError:
+        return None
+    return fields
+
+
+def _read_varint(data: bytes, i: int) -> tuple[int, int]:
+    out = shift = 0
+    while True:
+        b = data[i]
+        i += 1
+        out |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return out, i
+        if shift >= 70:
+            raise IndexError("varint too long")
+
+
+def encode(fields: list[Field]) -> bytes:
+    out = bytearray()
+    for number, wire, value in fields:
+        out += _varint(number << 3 | wire)
+        if wire == 0:
+            out += _varint(value)
+        elif wire == 2:
+            out += _varint(len(value)) + value
+        else:
+            out += value
+    return bytes(out)
+
+
+def _is_message(payload: bytes) -> bool:
+    fields = decode(payload)
+    return bool(fields)
+
+
+def _mutate_level(fields: list[Field], rng: random.Random) -> list[Field]:
+    i = rng.randrange(len(fields))
+    number, wire, value = fields[i]
+    what = rng.randrange(8)
+    if what == 0:  # give a field twice (a message then merges, a scalar's last wins, a map entry repeats)
+        fields.insert(rng.randrange(i + 1, len(fields) + 1), fields[i])
+    elif what == 1 and wire == 2 and _is_message(value):  # split a message field into two occurrences
+        parts = decode(value) or []
+        cut = rng.randrange(len(parts) + 1)
+        fields[i : i + 1] = [(number, 2, encode(parts[:cut])), (number, 2, encode(parts[cut:]))]
+    elif what == 2 and wire == 2 and _is_message(value):  # give it again with one field changed
+        parts = decode(value) or []
+        j = rng.randrange(len(parts))
+        parts[j] = _mutate_value(parts[j], rng)
+        fields.insert(rng.randrange(i + 1, len(fields) + 1), (number, 2, encode(parts if rng.randrange(2) else [parts[j]])))
+    elif what == 3:  # the other wire type (a field protobuf then skips as unknown)
+        fields[i] = (number, 0, len(value)) if wire == 2 else (number, 2, _varint(value) if wire == 0 else value)
+    elif what == 4:  # move it to the end
+        fields.append(fields.pop(i))
+    elif what == 5 and len(fields) > 1:
+        del fields[i]
+    elif what == 6:  # another field number near it
+        fields[i] = (max(1, number + rng.choice([-1, 1, 2])), wire, value)
+    else:
+        fields[i] = _mutate_value(fields[i], rng)
+    return fields
+
+
+def _mutate_value(field: Field, rng: random.Random) -> Field:
+    number, wire, value = field
+    if wire == 0:
+        return (number, 0, rng.getrandbits(rng.choice([1, 7, 32, 64])))
+    if wire == 2:
+        return (number, 2, atheris.Mutate(value, len(value) + 32))
+    return (number, wire, bytes(rng.getrandbits(8) for _ in value))  # fixed32 / fixed64
+
+
+def mutate_structure(data: bytes, rng: random.Random, depth: int = 0) -> bytes | None:
+    fields = decode(data)
+    if not fields:
+        return None
+    nested = [i for i, (_, wire, value) in enumerate(fields) if wire == 2 and _is_message(value)]
+    if nested and depth < 12 and rng.random() < 0.75:
+        i = rng.choice(nested)
+        number, _, value = fields[i]
+        inner = mutate_structure(value, rng, depth + 1)
+        if inner is not None:
+            fields[i] = (number, 2, inner)
+            return encode(fields)
+    return encode(_mutate_level(fields, rng))
+
+
+def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+    if SEEDS and seed % 7 == 0:
+        data = SEEDS[(seed // 7) % len(SEEDS)]
+    if seed % 3 != 0:
+        rng = random.Random(seed)
+        for _ in range(1 + rng.randrange(3)):
+            mutated = mutate_structure(data, rng)
+            if mutated is None:
+                break
+            data = mutated
+        else:
+            if len(data) <= max_size:
+                return data
+    return atheris.Mutate(data, max_size)
+
+
+# -------------------------------------------------------------------------- target ---
+
+
+def test_one_input(data: bytes) -> None:
+    facts.compare(data, folder=WORK)
+
+
+def main() -> None:
+    global WORK
+    argv = list(sys.argv)
+    # One folder, rewritten each run (libFuzzer ends the process with exit(): no cleanup runs).
+    root = Path(os.environ.get("TFBUNDLE_FUZZ_DIR") or Path(tempfile.gettempdir()) / f"tfbundle-fuzz-saved-model-{os.getuid()}")
+    shutil.rmtree(root, ignore_errors=True)
+    WORK = root / "model"
+    WORK.mkdir(parents=True)
+    seeds = root / "seeds"
+    count = write_seeds(seeds)
+    print(f"fuzz_saved_model: {count} seeds in {seeds}", file=sys.stderr)
+    if not any(not a.startswith("-") for a in argv[1:]):  # no corpus folder given: start from the seeds
+        argv.append(str(seeds))
+    if not any(a.startswith("-max_len=") for a in argv):
+        argv.append(f"-max_len={MAX_SEED}")
+    atheris.Setup(argv, test_one_input, custom_mutator=custom_mutator)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

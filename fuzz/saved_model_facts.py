@@ -1,0 +1,409 @@
+"""What a SavedModel says, computed twice: by tfbundle's C++ core and from protobuf's parse.
+
+tfbundle reads SavedModel protos with its own wire reader (cpp/wire.h, cpp/saved_model.cc,
+cpp/inspect.cc); TensorFlow reads them with protobuf. Where the two disagree, a model can show
+tfbundle's policy one graph and run another. This module computes the facts a load or a policy
+decision depends on both ways, so that a test or a fuzz target can compare them:
+
+- :func:`reference_facts` parses the bytes with the ``protobuf`` package (the project's generated
+  classes, :mod:`tfbundle._proto`) and derives the facts as TensorFlow's loader does (the init op
+  of GetInitOp, the assets of GetAssetFileDefs) and as tfbundle documents its policy walk
+  (:attr:`tfbundle.OpsInfo.policy_counts`);
+- :func:`tfbundle_facts` asks :func:`tfbundle.inspect` about a folder holding the same bytes;
+- :func:`compare` raises :class:`Mismatch` naming the first difference.
+
+The facts: schema version; per MetaGraph its tags, versions, signatures (method name; each input
+and output's tensor name, dtype, shape and encoding), init op, assets (tensor, filename, and
+whether tfbundle refuses it), SaverDef, whether it has an object graph, and the op counts, calls
+of library functions and policy counts of its graph.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tfbundle import _proto as pb
+from tfbundle._base.dtypes import dtype_name
+
+__all__ = ["Mismatch", "compare", "reference_facts", "tfbundle_facts", "write_model"]
+
+INIT_KEY = "__saved_model_init_op"
+RESTORE_OPS = frozenset({"Restore", "RestoreV2", "RestoreSlice"})
+CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+
+
+class Mismatch(AssertionError):
+    """tfbundle's reading of a SavedModel differs from protobuf's."""
+
+
+class Unparsable(Exception):
+    """Bytes that protobuf itself refuses where TensorFlow would parse them (an Any's payload...)."""
+
+
+class Divergent(Exception):
+    """Bytes that protobuf's runtimes read differently, so that the Python one is no oracle.
+
+    A map entry holding an unknown field (a key or value of the wrong wire type, a field number
+    the entry does not have): TensorFlow's C++ protobuf drops the unknown field and keeps the
+    entry (with a default key or value), while the Python runtime (upb) moves the whole entry to
+    the parent's unknown fields. tfbundle follows the C++ runtime, which TensorFlow's loader uses
+    (tests/test_proto_rules.py checks it against a load).
+    """
+
+
+def _check_runtimes_agree(message: Any) -> None:
+    """Raises Divergent where upb set a map entry aside as an unknown field (see Divergent)."""
+    from google.protobuf import unknown_fields
+
+    desc = message.DESCRIPTOR
+    maps = {f.number for f in desc.fields if f.message_type is not None and f.message_type.GetOptions().map_entry}
+    if maps and any(u.field_number in maps for u in unknown_fields.UnknownFieldSet(message)):
+        raise Divergent(f"a {desc.name} map entry with an unknown field")
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.message_type is not None:
+                for item in value.values():
+                    _check_runtimes_agree(item)
+        elif field.is_repeated:
+            for item in value:
+                _check_runtimes_agree(item)
+        else:
+            _check_runtimes_agree(value)
+
+
+# ------------------------------------------------------------------ protobuf side ---
+
+
+def _input_node(name: str) -> str:
+    if name.startswith("^"):
+        name = name[1:]
+    return name.split(":", 1)[0]
+
+
+def _shape(shape: Any) -> tuple[int | None, ...] | None:
+    if shape.unknown_rank:
+        return None
+    return tuple(d.size if d.size >= 0 else None for d in shape.dim)
+
+
+def _tensor(info: Any) -> tuple[Any, ...]:
+    which = info.WhichOneof("encoding")
+    encoding = {"coo_sparse": "coo_sparse", "composite_tensor": "composite"}.get(which or "", "dense")
+    return (info.name, dtype_name(info.dtype), _shape(info.tensor_shape), encoding)
+
+
+def _init_op(mg: Any) -> str:
+    """GetInitOp of TensorFlow's loader ("" where it finds none or fails)."""
+    if INIT_KEY in mg.signature_def:
+        outputs = mg.signature_def[INIT_KEY].outputs
+        return outputs[INIT_KEY].name if INIT_KEY in outputs else ""
+    collections = mg.collection_def
+    key = "saved_model_main_op" if "saved_model_main_op" in collections else "legacy_init_op"
+    if key not in collections:
+        return ""
+    values = collections[key].node_list.value
+    return values[0] if len(values) == 1 else ""
+
+
+def _parse(cls: Any, data: bytes) -> Any:
+    try:
+        return cls.FromString(data)
+    except Exception as e:  # protobuf's DecodeError (its class differs between runtimes)
+        if "UTF-8" in str(e):
+            # tfbundle does not check that strings are UTF-8 (TensorFlow's loader refuses such a
+            # payload itself): no oracle for what tfbundle reads from it.
+            raise Divergent(f"{cls.DESCRIPTOR.name}: {e}") from None
+        raise Unparsable(f"{cls.DESCRIPTOR.name}: {e}") from None
+
+
+def _assets(mg: Any) -> list[tuple[str, str]]:
+    """GetAssetFileDefs: asset_file_def, else the TF1 collection's AssetFileDefs packed as Any."""
+    packed = []
+    collection = mg.collection_def.get("saved_model_assets")
+    if collection is not None and collection.WhichOneof("kind") == "any_list":
+        for any_ in collection.any_list.value:
+            packed.append(_parse(pb.AssetFileDef, any_.value))  # tfbundle reads them all, as protobuf must
+    local = mg.collection_def.get("local_variables")
+    if local is not None and local.WhichOneof("kind") == "bytes_list":
+        for value in local.bytes_list.value:
+            _parse(pb.VariableDef, value)  # tfbundle reads each VariableDef's initializer
+    chosen = list(mg.asset_file_def) or packed
+    return [(a.tensor_info.name, a.filename) for a in chosen]
+
+
+def _asset_refused(filename: str) -> bool:
+    """What tfbundle refuses in a folder without symlinks: an absolute path, a '..' component."""
+    return filename.startswith("/") or ".." in filename.split("/")
+
+
+def _string_attr(node: Any, key: str) -> bytes | None:
+    if key in node.attr and node.attr[key].WhichOneof("value") == "s":
+        return bytes(node.attr[key].s)
+    return None
+
+
+def _policy_key(node: Any) -> str:
+    if node.op == "PrintV2":
+        stream = _string_attr(node, "output_stream")
+        if stream is not None and stream.startswith(b"file://"):
+            return "PrintV2(file)"
+    elif node.op in ("DecodeProtoV2", "EncodeProto"):
+        source = _string_attr(node, "descriptor_source")
+        if source is not None and source != b"local://" and not source.startswith(b"bytes://"):
+            return node.op + "(file)"
+    return str(node.op)
+
+
+def _attr_functions(node: Any) -> list[str]:
+    out = []
+    for value in node.attr.values():
+        which = value.WhichOneof("value")
+        if which == "func":
+            out.append(value.func.name)
+        elif which == "list":
+            out.extend(f.name for f in value.list.func)
+    return out
+
+
+def _ops(mg: Any) -> dict[str, Any]:
+    """The op counts and the policy walk of inspect.cc's graph_ops, on protobuf's parse."""
+    graph = mg.graph_def
+    functions = list(graph.library.function)
+    by_name = {f.signature.name: i for i, f in enumerate(functions)}  # the last definition wins
+    counts: dict[str, int] = {}
+    calls = 0
+    for node in list(graph.node) + [n for f in functions for n in f.node_def]:
+        if node.op in by_name:
+            calls += 1
+        else:
+            counts[node.op] = counts.get(node.op, 0) + 1
+
+    first: dict[str, Any] = {}
+    for node in graph.node:
+        first.setdefault(node.name, node)  # a name given twice: the first node
+
+    def ancestors(todo: list[str], seen: set[str]) -> None:
+        while todo:
+            name = todo.pop()
+            if name not in first or name in seen:
+                continue
+            seen.add(name)
+            todo.extend(_input_node(i) for i in first[name].input)
+
+    roots: list[str] = []
+    for key in sorted(mg.signature_def):
+        sig = mg.signature_def[key]
+        for side in (sig.inputs, sig.outputs):
+            for k in sorted(side):
+                info = side[k]
+                roots.append(_input_node(info.name))
+                coo = info.coo_sparse
+                for n in (coo.values_tensor_name, coo.indices_tensor_name, coo.dense_shape_tensor_name):
+                    if n:
+                        roots.append(_input_node(n))
+                roots.extend(_input_node(c.name) for c in info.composite_tensor.components)
+    init = _init_op(mg)
+    if init:
+        roots.append(_input_node(init))
+    serving: set[str] = set()
+    restore: set[str] = set()
+    ancestors(roots, serving)
+    if mg.HasField("saver_def") and mg.saver_def.restore_op_name:
+        ancestors([_input_node(mg.saver_def.restore_op_name)], restore)
+
+    def node_functions(node: Any) -> list[str]:
+        return ([node.op] if node.op in by_name else []) + _attr_functions(node)
+
+    def reachable(todo: list[str]) -> set[str]:
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name not in by_name or name in seen:
+                continue
+            seen.add(name)
+            for node in functions[by_name[name]].node_def:
+                todo.extend(node_functions(node))
+        return seen
+
+    serving_roots: list[str] = []
+    restore_roots: list[str] = []
+    for node in graph.node:
+        if node.name in serving:
+            serving_roots.extend(node_functions(node))
+        elif node.name in restore:
+            restore_roots.extend(node_functions(node))
+    serving_fns, restore_fns = reachable(serving_roots), reachable(restore_roots)
+    policy: dict[str, int] = {}
+
+    def judge(nodes: Iterable[Any], runs: bool) -> None:
+        for node in nodes:
+            if node.op in by_name or (not runs and node.op in RESTORE_OPS):
+                continue
+            key = _policy_key(node)
+            policy[key] = policy.get(key, 0) + 1
+
+    for node in graph.node:
+        if node.name in serving or node.name in restore:
+            judge([node], node.name in serving)
+    for f in functions:
+        if f.signature.name in serving_fns or f.signature.name in restore_fns:
+            judge(f.node_def, f.signature.name in serving_fns)
+    return {"counts": counts, "function_calls": calls, "policy_counts": policy}
+
+
+def reference_facts(data: bytes) -> dict[str, Any] | None:
+    """The facts from protobuf's parse, or None when protobuf does not parse `data` as a SavedModel.
+
+    Raises:
+        Unparsable: the SavedModel parses but a payload tfbundle decodes too does not (an
+            AssetFileDef packed in an Any, a VariableDef in a bytes_list): tfbundle must refuse it.
+        Divergent: protobuf's Python and C++ runtimes read `data` differently.
+    """
+    try:
+        model = pb.SavedModel.FromString(data)
+    except Exception:
+        return None
+    _check_runtimes_agree(model)
+    metas = []
+    for mg in model.meta_graphs:
+        info = mg.meta_info_def
+        sigs = {}
+        for key in sorted(mg.signature_def):
+            sig = mg.signature_def[key]
+            sigs[key] = (
+                sig.method_name,
+                {k: _tensor(sig.inputs[k]) for k in sorted(sig.inputs)},
+                {k: _tensor(sig.outputs[k]) for k in sorted(sig.outputs)},
+            )
+        saver = None
+        if mg.HasField("saver_def"):
+            s = mg.saver_def
+            saver = (s.filename_tensor_name, s.save_tensor_name, s.restore_op_name, s.version, s.sharded)
+        metas.append({
+            "tags": list(info.tags),
+            "versions": (info.meta_graph_version, info.tensorflow_version, info.tensorflow_git_version,
+                         info.stripped_default_attrs),
+            "signatures": sigs,
+            "init_op": _init_op(mg),
+            "assets": [(t, f, _asset_refused(f)) for t, f in _assets(mg)],
+            "saver": saver,
+            "has_object_graph": mg.HasField("object_graph_def"),
+            "ops": _ops(mg),
+        })  # fmt: skip
+    return {"schema_version": model.saved_model_schema_version, "meta_graphs": metas}
+
+
+# ------------------------------------------------------------------ tfbundle side ---
+
+
+def _spec(spec: Any) -> tuple[Any, ...]:
+    return (spec.tensor_name, spec.tf_dtype, spec.shape, spec.encoding)
+
+
+def tfbundle_facts(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The same facts from :func:`tfbundle.inspect` (``ops=True``) of a SavedModel folder."""
+    import tfbundle
+
+    info = tfbundle.inspect(folder, ops=True)
+    metas = []
+    for m in info.meta_graphs:
+        assert m.ops is not None
+        sigs = {
+            key: (s.method_name, {k: _spec(v) for k, v in s.inputs.items()}, {k: _spec(v) for k, v in s.outputs.items()})
+            for key, s in m.signatures.items()
+        }
+        saver = None
+        if m.saver is not None:
+            s = m.saver
+            saver = (s.filename_tensor_name, s.save_tensor_name, s.restore_op_name, s.version, s.sharded)
+        metas.append({
+            "tags": list(m.tags),
+            "versions": (m.meta_graph_version, m.tensorflow_version, m.tensorflow_git_version,
+                         m.stripped_default_attrs),
+            "signatures": sigs,
+            "init_op": m.init_op,
+            "assets": [(a.tensor_name, a.filename, bool(a.problem)) for a in m.assets],
+            "saver": saver,
+            "has_object_graph": m.has_object_graph,
+            "ops": {"counts": dict(m.ops.counts), "function_calls": m.ops.function_calls,
+                    "policy_counts": dict(m.ops.policy_counts)},
+        })  # fmt: skip
+    return {"schema_version": info.schema_version, "meta_graphs": metas}
+
+
+def write_model(folder: Path, data: bytes) -> Path:
+    """`data` as the saved_model.pb of `folder` (created if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "saved_model.pb").write_bytes(data)
+    return folder
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=repr):
+            if k not in a or k not in b:
+                return f"{path}[{k!r}]: {'missing in tfbundle' if k not in a else 'not in protobuf'}"
+            if a[k] != b[k]:
+                return _first_difference(a[k], b[k], f"{path}[{k!r}]")
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path}: tfbundle {a!r} != protobuf {b!r}"
+
+
+def compare(data: bytes, folder: Path | None = None) -> dict[str, Any] | None:
+    """Checks that tfbundle reads `data` (a serialized SavedModel) as protobuf does.
+
+    Returns:
+        The facts, or None when protobuf does not parse `data` or its runtimes disagree on it
+        (Divergent): nothing to compare.
+
+    Raises:
+        Mismatch: a fact differs, or tfbundle refused bytes protobuf parses (or the reverse,
+            for a payload protobuf refuses).
+    """
+    from tfbundle.errors import Error
+
+    try:
+        expected = reference_facts(data)
+        unparsable = None
+    except Unparsable as e:
+        expected, unparsable = None, e
+    except Divergent:
+        return None
+    if expected is None and unparsable is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="tfbundle-facts-") if folder is None else _Keep(folder) as d:
+        write_model(Path(d), data)
+        try:
+            got = tfbundle_facts(d)
+        except Error as e:
+            if unparsable is not None or (expected is not None and not expected["meta_graphs"]):
+                return None  # refused as TensorFlow would refuse it
+            raise Mismatch(f"tfbundle refused a SavedModel protobuf parses: {type(e).__name__}: {e}") from None
+    if unparsable is not None:
+        raise Mismatch(f"tfbundle read a SavedModel with a payload protobuf refuses ({unparsable})")
+    if got != expected:
+        raise Mismatch(_first_difference(got, expected))
+    return got
+
+
+class _Keep:
+    """A context manager yielding a given folder (compare() in a caller's folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> Path:
+        return self.folder
+
+    def __exit__(self, *exc: object) -> None:
+        return None
