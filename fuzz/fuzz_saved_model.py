@@ -36,8 +36,8 @@ from typing import Any
 import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import saved_model_facts as facts  # noqa: E402
-from tfbundle import _proto as pb  # noqa: E402
+import saved_model_facts as facts
+from tfbundle import _proto as pb
 
 HERE = Path(__file__).resolve().parent
 MAX_SEED = 1 << 18
@@ -310,7 +310,8 @@ def _mutate_level(fields: list[Field], rng: random.Random) -> list[Field]:
         parts = decode(value) or []
         j = rng.randrange(len(parts))
         parts[j] = _mutate_value(parts[j], rng)
-        fields.insert(rng.randrange(i + 1, len(fields) + 1), (number, 2, encode(parts if rng.randrange(2) else [parts[j]])))
+        again = encode(parts if rng.randrange(2) else [parts[j]])
+        fields.insert(rng.randrange(i + 1, len(fields) + 1), (number, 2, again))
     elif what == 3:  # the other wire type (a field protobuf then skips as unknown)
         fields[i] = (number, 0, len(value)) if wire == 2 else (number, 2, _varint(value) if wire == 0 else value)
     elif what == 4:  # move it to the end
@@ -375,7 +376,8 @@ def main() -> None:
     global WORK
     argv = list(sys.argv)
     # One folder, rewritten each run (libFuzzer ends the process with exit(): no cleanup runs).
-    root = Path(os.environ.get("TFBUNDLE_FUZZ_DIR") or Path(tempfile.gettempdir()) / f"tfbundle-fuzz-saved-model-{os.getuid()}")
+    default_root = Path(tempfile.gettempdir()) / f"tfbundle-fuzz-saved-model-{os.getuid()}"
+    root = Path(os.environ.get("TFBUNDLE_FUZZ_DIR") or default_root)
     shutil.rmtree(root, ignore_errors=True)
     WORK = root / "model"
     WORK.mkdir(parents=True)

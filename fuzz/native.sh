@@ -57,7 +57,9 @@ if ! cmake --build "$build" -j "$jobs" >"$build/build.log" 2>&1; then
 fi
 echo "native: built in $((SECONDS - start)) s"
 
-(cd "$build/cpp/tests" && ctest --output-on-failure) || { echo "native: C++ unit tests failed" >&2; exit 1; }
+# A failed unit test fails the script at the end; the fuzzing still runs.
+failed=0
+(cd "$build/cpp/tests" && ctest --output-on-failure) || { echo "native: C++ unit tests failed" >&2; failed=1; }
 
 python3 fuzz/native/seeds.py "$build/seeds"
 mkdir -p "$build/artifacts" "$build/logs"
@@ -91,7 +93,6 @@ for entry in "${pids[@]}"; do
   wait "${entry%%:*}" && status[${entry#*:}]=0 || status[${entry#*:}]=$?
 done
 
-failed=0
 printf '%-12s %-6s %12s %9s %7s %7s\n' target result execs exec/s cov corpus
 for name in "${names[@]}"; do
   log="$build/logs/$name.log"
@@ -112,5 +113,6 @@ for name in "${names[@]}"; do
     tail -n 60 "$build/logs/$name.log" >&2
   fi
 done
+(( failed == 0 )) || echo "native: FAILED (unit tests or fuzz targets, see above)" >&2
 echo "native: $((SECONDS - start)) s in all"
 exit "$failed"

@@ -36,15 +36,15 @@ RESTORE_OPS = frozenset({"Restore", "RestoreV2", "RestoreSlice"})
 CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 
 
-class Mismatch(AssertionError):
+class Mismatch(AssertionError):  # noqa: N818 - a finding of the fuzzer, named as such
     """tfbundle's reading of a SavedModel differs from protobuf's."""
 
 
-class Unparsable(Exception):
+class Unparsable(Exception):  # noqa: N818 - a kind of input, not an error of tfbundle
     """Bytes that protobuf itself refuses where TensorFlow would parse them (an Any's payload...)."""
 
 
-class Divergent(Exception):
+class Divergent(Exception):  # noqa: N818 - a kind of input, not an error of tfbundle
     """Bytes that protobuf's runtimes read differently, so that the Python one is no oracle.
 
     A map entry holding an unknown field (a key or value of the wrong wire type, a field number
@@ -82,9 +82,7 @@ def _check_runtimes_agree(message: Any) -> None:
 
 
 def _input_node(name: str) -> str:
-    if name.startswith("^"):
-        name = name[1:]
-    return name.split(":", 1)[0]
+    return name.removeprefix("^").split(":", 1)[0]
 
 
 def _shape(shape: Any) -> tuple[int | None, ...] | None:
@@ -115,7 +113,7 @@ def _init_op(mg: Any) -> str:
 def _parse(cls: Any, data: bytes) -> Any:
     try:
         return cls.FromString(data)
-    except Exception as e:  # protobuf's DecodeError (its class differs between runtimes)
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError (its class differs between runtimes)
         if "UTF-8" in str(e):
             # tfbundle does not check that strings are UTF-8 (TensorFlow's loader refuses such a
             # payload itself): no oracle for what tfbundle reads from it.
@@ -128,8 +126,8 @@ def _assets(mg: Any) -> list[tuple[str, str]]:
     packed = []
     collection = mg.collection_def.get("saved_model_assets")
     if collection is not None and collection.WhichOneof("kind") == "any_list":
-        for any_ in collection.any_list.value:
-            packed.append(_parse(pb.AssetFileDef, any_.value))  # tfbundle reads them all, as protobuf must
+        # tfbundle reads them all, as protobuf must
+        packed.extend(_parse(pb.AssetFileDef, any_.value) for any_ in collection.any_list.value)
     local = mg.collection_def.get("local_variables")
     if local is not None and local.WhichOneof("kind") == "bytes_list":
         for value in local.bytes_list.value:
@@ -205,9 +203,8 @@ def _ops(mg: Any) -> dict[str, Any]:
                 info = side[k]
                 roots.append(_input_node(info.name))
                 coo = info.coo_sparse
-                for n in (coo.values_tensor_name, coo.indices_tensor_name, coo.dense_shape_tensor_name):
-                    if n:
-                        roots.append(_input_node(n))
+                names = (coo.values_tensor_name, coo.indices_tensor_name, coo.dense_shape_tensor_name)
+                roots.extend(_input_node(n) for n in names if n)
                 roots.extend(_input_node(c.name) for c in info.composite_tensor.components)
     init = _init_op(mg)
     if init:
@@ -268,7 +265,7 @@ def reference_facts(data: bytes) -> dict[str, Any] | None:
     """
     try:
         model = pb.SavedModel.FromString(data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError (its class differs between runtimes)
         return None
     _check_runtimes_agree(model)
     metas = []
@@ -316,7 +313,11 @@ def tfbundle_facts(folder: str | os.PathLike[str]) -> dict[str, Any]:
     for m in info.meta_graphs:
         assert m.ops is not None
         sigs = {
-            key: (s.method_name, {k: _spec(v) for k, v in s.inputs.items()}, {k: _spec(v) for k, v in s.outputs.items()})
+            key: (
+                s.method_name,
+                {k: _spec(v) for k, v in s.inputs.items()},
+                {k: _spec(v) for k, v in s.outputs.items()},
+            )
             for key, s in m.signatures.items()
         }
         saver = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
@@ -186,3 +187,36 @@ def test_errors_cross_with_their_code(model):
         errors.UnimplementedError, match="DT_RESOURCE tensor, which has no numpy form"
     ):
         model.run("w1:0")
+
+
+def test_inspection_is_typed_and_views_keep_their_root():
+    reading = _core.inspect_saved_model(str(demo_model_path()), ops=True, cli=True)
+    assert isinstance(reading, _core.SavedModelReading) and reading.format == "pb"
+    meta = reading.meta_graphs[0]
+    assert isinstance(meta, _core.MetaGraphReading) and meta.tags == ["serve"]
+    sig = next(s for s in meta.signatures if s.key == "serving_default")
+    x = sig.inputs["x"]
+    assert (x.dtype, x.tf_dtype, x.shape, x.dims, x.encoding) == (
+        1,
+        "DT_FLOAT",
+        (None, 4),
+        [-1, 4],
+        "dense",
+    )
+    ops = meta.ops
+    assert (
+        isinstance(ops, _core.GraphOps) and ops.counts and set(ops.policy_counts) <= set(ops.counts)
+    )
+    assert isinstance(reading.variables, _core.VariablesSummary) and reading.variables.error is None
+    functions = reading.functions
+    assert isinstance(functions, _core.FunctionListing)
+    del reading, meta
+    gc.collect()
+    assert ops.graph_nodes > 0 and functions.present in (
+        True,
+        False,
+    )  # the views outlive their root
+    for fn in functions.functions:
+        for cf in fn.concrete_functions:
+            sig_value = cf.input_signature
+            assert sig_value is None or sig_value.kind in ("tuple", "list")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -141,7 +140,9 @@ report = {"tensorflow_threads": len(tensorflow_threads)}
 def probe(caller):
     time.sleep(0.25)
     report["caller_blocks_sigint_in_call"] = bool(blocked(caller) & SIGINT_BIT)
-    report["tensorflow_threads_block_sigint"] = [bool(blocked(t) & SIGINT_BIT) for t in tensorflow_threads if t in threads()]
+    report["tensorflow_threads_block_sigint"] = [
+        bool(blocked(t) & SIGINT_BIT) for t in tensorflow_threads if t in threads()
+    ]
 
 def call():
     caller = threading.get_native_id()

@@ -72,7 +72,9 @@ def resolve_export_dir(path: PathLike) -> str:
     if not p.is_dir():
         raise NotFoundError(f"{p} is a file, not a SavedModel folder (it should hold saved_model.pb)")
     p = p.absolute()
-    if any((p / f).is_file() for f in (*MODEL_FILES, "saved_model.cpb")):
+    # exists(), not is_file(): a FIFO in place of saved_model.pb still makes this the model folder,
+    # whose reader then refuses it (it would block TensorFlow's loader forever).
+    if any((p / f).exists() for f in (*MODEL_FILES, "saved_model.cpb")):
         return str(p)
     versions = version_folders(p, has_model_file)
     if versions:

@@ -219,7 +219,7 @@ def _decode(v: _core.StructuredValue | None) -> Any:
         keys = list(v.keys)
         values = [_decode(i) for i in v.items]
         try:
-            return collections.namedtuple(v.name, keys)(*values)  # type: ignore[misc]
+            return collections.namedtuple(v.name or "", keys)(*values)  # no name: ValueError
         except (ValueError, TypeError):
             return tuple(values)
     return _Opaque(f"<{kind}>")
