@@ -23,10 +23,17 @@ namespace {
 // ------------------------------------------------------ numpy dtypes ---
 
 // The numpy dtype of each DataType value, made the first time it is asked
-// for. Never destroyed: it would outlive the interpreter.
+// for, in a flat array indexed by value: every feed and fetch looks its dtype
+// up here. Never destroyed: it would outlive the interpreter.
+struct NumpyDtype {
+  const DataTypeInfo* info = nullptr;  // null: a value the enum does not have
+  bool runnable = false;               // info->runnable
+  bool made = false;                   // `dtype` is final
+  PyObject* dtype = nullptr;           // an owned reference; null: no numpy form
+};
+
 struct NumpyDtypes {
-  std::vector<PyObject*> by_value;  // owned references; nullptr: none
-  std::vector<char> made;           // by_value[i] is final
+  std::vector<NumpyDtype> by_value;
 };
 
 NumpyDtypes& numpy_dtypes() {
@@ -34,8 +41,13 @@ NumpyDtypes& numpy_dtypes() {
     auto* out = new NumpyDtypes();
     int max_value = 0;
     for (const DataTypeInfo& d : data_types()) max_value = std::max(max_value, static_cast<int>(d.value));
-    out->by_value.assign(static_cast<size_t>(max_value) + 1, nullptr);
-    out->made.assign(static_cast<size_t>(max_value) + 1, 0);
+    out->by_value.resize(static_cast<size_t>(max_value) + 1);
+    for (const DataTypeInfo& d : data_types()) {
+      NumpyDtype& slot = out->by_value[static_cast<size_t>(d.value)];
+      slot.info = &d;
+      slot.runnable = d.runnable;
+      slot.made = d.numpy_name.empty();  // nothing to make: stays null
+    }
     return out;
   }();
   return *t;
@@ -56,6 +68,11 @@ PyObject* make_numpy_dtype(const DataTypeInfo& info) {
 // The numpy dtype model inputs and outputs of `dtype` convert to, or
 // UNIMPLEMENTED naming the tensor.
 py::dtype runnable_dtype(int dtype, const std::string& what) {
+  const NumpyDtypes& t = numpy_dtypes();
+  if (dtype >= 0 && static_cast<size_t>(dtype) < t.by_value.size()) {  // the per-call path: made already
+    const NumpyDtype& slot = t.by_value[static_cast<size_t>(dtype)];
+    if (slot.runnable && slot.dtype != nullptr) return py::reinterpret_borrow<py::dtype>(slot.dtype);
+  }
   PyObject* d = numpy_dtype_or_null(dtype, true);
   if (d == nullptr) {
     if (dtype == pb::DT_RESOURCE || dtype == pb::DT_VARIANT) {
@@ -193,20 +210,21 @@ void clear_writeable(py::array& a) {
 }  // namespace
 
 PyObject* numpy_dtype_or_null(int dtype, bool runnable_only) {
-  const DataTypeInfo* info = find_data_type(dtype);
-  if (info == nullptr || info->numpy_name.empty() || (runnable_only && !info->runnable)) return nullptr;
   NumpyDtypes& t = numpy_dtypes();
-  const auto i = static_cast<size_t>(dtype);
-  if (!t.made[i]) {
-    PyObject* d = make_numpy_dtype(*info);  // may run Python (an import) and let another thread in
-    if (t.made[i]) {
+  if (dtype < 0 || static_cast<size_t>(dtype) >= t.by_value.size()) return nullptr;
+  NumpyDtype& slot = t.by_value[static_cast<size_t>(dtype)];
+  if (runnable_only && !slot.runnable) return nullptr;
+  if (!slot.made) {
+    if (slot.info == nullptr) return nullptr;
+    PyObject* d = make_numpy_dtype(*slot.info);  // may run Python (an import) and let another thread in
+    if (slot.made) {
       Py_XDECREF(d);
     } else {
-      t.by_value[i] = d;
-      t.made[i] = 1;
+      slot.dtype = d;
+      slot.made = true;
     }
   }
-  return t.by_value[i];
+  return slot.dtype;
 }
 
 std::string numpy_dtype_name(const py::dtype& d) { return py::str(d).cast<std::string>(); }

@@ -158,17 +158,13 @@ LoadPlan plan_load(const MetaGraph& meta_graph, const LoadRequest& request) {
     if (fed.insert(a.tensor_name).second) plan.asset_feeds.emplace_back(a.tensor_name, check.path);
   }
   for (const auto& [tensor, path] : request.extra_assets) {
-    // Paths in the asset folder (a SessionBundle's serving_assets), judged as its assets are.
-    if (!asset_dir.empty()) {
-      const std::string in_dir = asset_dir + "/";
-      AssetCheck check;
-      if (path.compare(0, in_dir.size(), in_dir) == 0) {
-        check = check_asset(asset_dir, path.substr(in_dir.size()));
-      } else {
-        check.verdict = AssetCheck::kOutside;
-        check.reason = "is not in the asset folder " + asset_dir;
-      }
-      refuse_bad_asset(check, path, tensor);
+    // A path in the asset folder (a SessionBundle's serving_assets: asset_dir + "/" + the
+    // filename its model file gives) is judged as the folder's assets are; another path is
+    // the caller's own.
+    const std::string in_dir = asset_dir + "/";
+    if (!asset_dir.empty() && path.compare(0, in_dir.size(), in_dir) == 0) {
+      const std::string filename = path.substr(in_dir.size());
+      refuse_bad_asset(check_asset(asset_dir, filename), filename, tensor);
     }
     if (fed.insert(tensor).second) plan.asset_feeds.emplace_back(tensor, path);
   }

@@ -71,9 +71,12 @@ struct LoadRequest {
   // MetaGraphDef has no SaverDef), fed to the restore op as it is.
   std::optional<std::string> checkpoint_prefix;
   // The folder of the MetaGraphDef's asset files. Unset: export_dir/assets.
+  // Every asset must resolve inside it (plan_load: PERMISSION_DENIED).
   std::optional<std::string> asset_dir;
   // (placeholder, path) fed to the init op after the MetaGraphDef's own
   // assets (a SessionBundle's serving_assets). Each placeholder is fed once.
+  // A path that starts with asset_dir + "/" is judged as the MetaGraphDef's
+  // assets are (plan_load refuses one that resolves outside the folder).
   std::vector<std::pair<std::string, std::string>> extra_assets;
   // The op run after the restore instead of the MetaGraphDef's init op (a
   // SessionBundle's serving_init_op).
@@ -96,7 +99,11 @@ struct LoadPlan {
 };
 
 // The plan for loading `meta_graph` as `request` asks. Reads only the file
-// system (which checkpoint is there).
+// system (which checkpoint is there), and refuses what TensorFlow must not be
+// given (model_files.h): PERMISSION_DENIED for an asset that resolves outside
+// its folder, FAILED_PRECONDITION for a FIFO, socket or device where a model
+// file, a checkpoint file or an asset is. Every loader plans before
+// TensorFlow reads anything, so that these hold for each.
 LoadPlan plan_load(const MetaGraph& meta_graph, const LoadRequest& request);
 
 struct Device {

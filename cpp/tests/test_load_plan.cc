@@ -2,6 +2,7 @@
 // what it is decided from: the MetaGraph's assets, init op and local
 // initializers (saved_model.h) and the checkpoint format (model_files.h). On
 // MetaGraphDefs built here and files in a temporary folder; no TensorFlow.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -205,6 +206,83 @@ void test_checkpoint_plan(const std::filesystem::path& export_dir) {
   CHECK(plan_load(parse_meta_graph(""), r).checkpoint_prefix.empty());
 }
 
+// Assets must resolve inside the asset folder, and nothing TensorFlow opens may be a FIFO
+// (model_files.h: check_asset, require_model_files_not_special).
+void test_files_tensorflow_would_read(const std::filesystem::path& root) {
+  namespace fs = std::filesystem;
+  const fs::path model = root / "files";
+  fs::create_directories(model / "assets" / "sub");
+  fs::create_directories(model / "variables");
+  write_file(root / "secret.txt", "outside");
+  write_file(model / "assets" / "vocab.txt", "inside");
+  auto plan_with = [&](const std::string& filename) {
+    wire::Writer mg;
+    mg.bytes_field(pb::MetaGraphDef::kAssetFileDef, asset_file_def("a:0", filename));
+    LoadRequest r;
+    r.export_dir = model.string();
+    r.restore = RestoreMode::kGraph;
+    return plan_load(parse_meta_graph(mg.data()), r);
+  };
+  CHECK(plan_with("vocab.txt").asset_feeds.front().second == model.string() + "/assets/vocab.txt");
+  plan_with("missing.txt");  // not there: nothing will be read
+  for (const char* bad : {"../../secret.txt", "sub/../../secret.txt", "/etc/passwd"}) {
+    EXPECT_ERROR(kPermissionDenied, "outside the model", plan_with(bad));
+  }
+  fs::create_symlink("../../secret.txt", model / "assets" / "out");
+  fs::create_symlink(root / "nowhere", model / "assets" / "dangling");
+  fs::create_symlink("vocab.txt", model / "assets" / "alias");
+  fs::create_symlink("..", model / "assets" / "sub" / "up");
+  EXPECT_ERROR(kPermissionDenied, "symlink leading out", plan_with("out"));
+  EXPECT_ERROR(kPermissionDenied, "symlink leading out", plan_with("dangling"));
+  CHECK(plan_with("alias").asset_feeds.size() == 1);
+  CHECK(plan_with("sub/up/vocab.txt").asset_feeds.size() == 1);  // a link that stays inside
+  CHECK(check_asset((model / "assets").string(), "alias", model.string()).exists);
+  CHECK(!check_asset((model / "assets").string(), "out", model.string()).exists);
+  // A SessionBundle's serving_assets, given as paths in the asset folder.
+  {
+    LoadRequest r;
+    r.meta_graph = "x";
+    r.restore = RestoreMode::kGraph;
+    r.asset_dir = (model / "assets").string();
+    r.extra_assets = {{"b:0", *r.asset_dir + "/../../secret.txt"}};
+    EXPECT_ERROR(kPermissionDenied, "climbs out", plan_load(parse_meta_graph(""), r));
+    r.extra_assets = {{"b:0", *r.asset_dir + "/vocab.txt"}};
+    CHECK(plan_load(parse_meta_graph(""), r).asset_feeds.size() == 1);
+  }
+  // FIFOs where TensorFlow reads.
+  CHECK(::mkfifo((model / "assets" / "pipe").c_str(), 0600) == 0);
+  EXPECT_ERROR(kFailedPrecondition, "is a FIFO", plan_with("pipe"));
+  CHECK(::mkfifo((model / "variables" / "variables.data-00000-of-00001").c_str(), 0600) == 0);
+  EXPECT_ERROR(kFailedPrecondition, "variables.data-00000-of-00001 is a FIFO", plan_with("vocab.txt"));
+  fs::remove(model / "variables" / "variables.data-00000-of-00001");
+  CHECK(::mkfifo((model / "fingerprint.pb").c_str(), 0600) == 0);
+  EXPECT_ERROR(kFailedPrecondition, "fingerprint.pb is a FIFO", plan_with("vocab.txt"));
+  EXPECT_ERROR(kFailedPrecondition, "fingerprint.pb is a FIFO", saved_model_tag_sets(model.string()));
+}
+
+// A message field given twice is merged, and the merged bytes outlive the parse.
+void test_merged_fields() {
+  wire::Writer first, second;
+  first.bytes_field(pb::GraphDef::kNode, "a");
+  second.bytes_field(pb::GraphDef::kNode, "b");
+  wire::Writer mg;
+  mg.bytes_field(pb::MetaGraphDef::kGraphDef, first.data());
+  mg.bytes_field(pb::MetaGraphDef::kGraphDef, second.data());
+  MetaGraph copy;
+  {
+    const MetaGraph m = parse_meta_graph(mg.data());
+    CHECK(m.graph_def == first.data() + second.data());
+    copy = m;
+  }
+  CHECK(copy.graph_def == first.data() + second.data());  // still valid: the storage is shared
+  wire::Writer one;
+  one.bytes_field(pb::MetaGraphDef::kGraphDef, first.data());
+  const std::string single = one.data();
+  const MetaGraph m = parse_meta_graph(single);
+  CHECK(m.storage.empty() && m.graph_def.data() >= single.data() &&
+        m.graph_def.data() < single.data() + single.size());  // once: a view, no copy
+}
+
 void test_request_errors() {
   LoadRequest neither;
   EXPECT_ERROR(kInvalidArgument, "either a SavedModel folder or a serialized MetaGraphDef", Session::load(neither));
@@ -233,6 +311,8 @@ int main() {
   test_local_initializers();
   test_checkpoint_formats(root / "formats");
   test_checkpoint_plan(root / "model");
+  test_files_tensorflow_would_read(root);
+  test_merged_fields();
   test_request_errors();
   std::error_code ec;
   std::filesystem::remove_all(root, ec);

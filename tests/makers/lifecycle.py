@@ -52,4 +52,6 @@ class Wide(tf.Module):
 
 
 for name, module in (("loop", Loop()), ("wide", Wide())):
-    tf.saved_model.save(module, os.path.join(out, name), signatures={"serving_default": module.serve})
+    tf.saved_model.save(
+        module, os.path.join(out, name), signatures={"serving_default": module.serve}
+    )

@@ -729,7 +729,9 @@ def load_checkpoint_graph(
     if legacy:
         for packed in _any_values(meta_graph, "serving_assets"):
             asset = gp.parse("AssetFile", packed.value, f"a serving_assets entry of {what}")
-            extra_assets.append((asset.tensor_binding.tensor_name, str(asset_dir / asset.filename)))
+            # Joined as a string (not Path's /, which an absolute filename replaces): the core's
+            # load plan then judges the filename as it judges the MetaGraphDef's own assets.
+            extra_assets.append((asset.tensor_binding.tensor_name, f"{asset_dir}/{asset.filename}"))
         init_ops = _node_list(meta_graph, "serving_init_op")
         if len(init_ops) > 1:
             raise FailedPreconditionError(
