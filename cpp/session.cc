@@ -355,7 +355,7 @@ Session::~Session() {
   }
   try {
     close();
-  } catch (const Error&) {
+  } catch (...) {
     // A destructor must not throw; TensorFlow's close status is dropped here.
   }
 }
@@ -406,6 +406,7 @@ void Session::cancel_calls_in_flight() {
   // Only a loaded session: a load in flight is still writing session_.
   if (freed_ || !loaded_.load() || session_ == nullptr || entries_.load() == 0) return;
   AsyncSignalsBlocked no_signals;
+  cancelled_at_exit_.store(true);
   TfStatus status;
   tf_api().CloseSession(session_, status);  // cancels the steps in flight; TF_SessionRun is safe beside it
 }
@@ -538,7 +539,7 @@ std::vector<TensorPtr> Session::run(const std::vector<TF_Output>& feeds, const s
   std::vector<TensorPtr> result;
   result.reserve(outputs.size());
   for (TF_Tensor* t : outputs) result.emplace_back(t);
-  if (status.code() == kCancelled && closing_.load()) {
+  if (status.code() == kCancelled && cancelled_at_exit_.load()) {
     throw Error(kCancelled, "the call was cancelled: tfbundle closed the model at interpreter exit while it ran (" +
                                 status.message() + ")");
   }

@@ -215,6 +215,7 @@ class Session {
   mutable std::atomic<int> entries_{0};
   std::atomic<bool> closing_{false};
   std::atomic<bool> loaded_{false};  // load() finished: session_ is set and stays so until freed
+  std::atomic<bool> cancelled_at_exit_{false};  // close_all() cancelled the calls in flight
   mutable std::mutex idle_mu_;
   mutable std::condition_variable idle_cv_;
   std::mutex close_mu_;  // one close() at a time; guards freed_

@@ -271,7 +271,12 @@ class Model:
         return [Device(*d) for d in self._native.devices()]
 
     def close(self) -> None:
-        """Frees TensorFlow's session once the calls in flight finish. Idempotent."""
+        """Frees TensorFlow's session once the calls in flight finish. Idempotent.
+
+        Calls that start after close() has begun raise ClosedError at once. In a process
+        forked after TensorFlow started, raises FailedPreconditionError (the session is
+        the parent's and is left alone).
+        """
         self._native.close()
 
     @property
