@@ -37,6 +37,7 @@ import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import saved_model_facts as facts
+from bundle_writer import varint
 from tfbundle import _proto as pb
 
 HERE = Path(__file__).resolve().parent
@@ -225,35 +226,24 @@ def write_seeds(folder: Path) -> int:
 Field = tuple[int, int, Any]  # (number, wire type, int value or bytes payload)
 
 
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def decode(data: bytes) -> list[Field] | None:
     """The fields of a message, or None when `data` is not one (groups included: left alone)."""
     fields: list[Field] = []
     i = 0
     try:
         while i < len(data):
-            tag, i = _read_varint(data, i)
+            tag, i = _readvarint(data, i)
             number, wire = tag >> 3, tag & 7
             if number == 0 or tag > 0xFFFFFFFF:
                 return None
             if wire == 0:
-                value, i = _read_varint(data, i)
+                value, i = _readvarint(data, i)
             elif wire == 1:
                 value, i = data[i : i + 8], i + 8
             elif wire == 5:
                 value, i = data[i : i + 4], i + 4
             elif wire == 2:
-                n, i = _read_varint(data, i)
+                n, i = _readvarint(data, i)
                 value, i = data[i : i + n], i + n
             else:
                 return None
@@ -265,7 +255,7 @@ def decode(data: bytes) -> list[Field] | None:
     return fields
 
 
-def _read_varint(data: bytes, i: int) -> tuple[int, int]:
+def _readvarint(data: bytes, i: int) -> tuple[int, int]:
     out = shift = 0
     while True:
         b = data[i]
@@ -281,11 +271,11 @@ def _read_varint(data: bytes, i: int) -> tuple[int, int]:
 def encode(fields: list[Field]) -> bytes:
     out = bytearray()
     for number, wire, value in fields:
-        out += _varint(number << 3 | wire)
+        out += varint(number << 3 | wire)
         if wire == 0:
-            out += _varint(value)
+            out += varint(value)
         elif wire == 2:
-            out += _varint(len(value)) + value
+            out += varint(len(value)) + value
         else:
             out += value
     return bytes(out)
@@ -313,7 +303,7 @@ def _mutate_level(fields: list[Field], rng: random.Random) -> list[Field]:
         again = encode(parts if rng.randrange(2) else [parts[j]])
         fields.insert(rng.randrange(i + 1, len(fields) + 1), (number, 2, again))
     elif what == 3:  # the other wire type (a field protobuf then skips as unknown)
-        fields[i] = (number, 0, len(value)) if wire == 2 else (number, 2, _varint(value) if wire == 0 else value)
+        fields[i] = (number, 0, len(value)) if wire == 2 else (number, 2, varint(value) if wire == 0 else value)
     elif what == 4:  # move it to the end
         fields.append(fields.pop(i))
     elif what == 5 and len(fields) > 1:

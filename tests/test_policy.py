@@ -18,6 +18,9 @@ import pytest
 
 import tfbundle
 from tfbundle import _proto as pb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
+from bundle_writer import f_bytes  # the wire primitives the fuzz targets write with
 from tfbundle._readers.policy import DENIED_OPS, FILE_SYSTEM_ARGS, NOTED_OPS, REVIEWED_OPS, findings
 
 _DUMP_REGISTRY = r"""
@@ -82,7 +85,7 @@ def _node(name: str, op: str, inputs: tuple[str, ...] = (), **attrs: str) -> byt
 def _saved_model(folder: Path, nodes: list[bytes], output: str) -> Path:
     """A SavedModel whose serving_default returns `output`; nodes are raw NodeDef bytes."""
     graph = pb.GraphDef()
-    graph.MergeFromString(b"".join(_field(1, n) for n in nodes))  # GraphDef.node = 1
+    graph.MergeFromString(b"".join(f_bytes(1, n) for n in nodes))  # GraphDef.node = 1
     meta = pb.MetaGraphDef()
     meta.meta_info_def.tags.append("serve")
     meta.graph_def.CopyFrom(graph)
@@ -95,21 +98,6 @@ def _saved_model(folder: Path, nodes: list[bytes], output: str) -> Path:
     folder.mkdir()
     (folder / "saved_model.pb").write_bytes(model.SerializeToString())
     return folder
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (tag + varint length + payload)."""
-
-    def varint(v: int) -> bytes:
-        out = bytearray()
-        while True:
-            b = v & 0x7F
-            v >>= 7
-            out.append(b | (0x80 if v else 0))
-            if not v:
-                return bytes(out)
-
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def _policy(folder: Path) -> dict[str, int]:

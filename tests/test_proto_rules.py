@@ -26,30 +26,21 @@ from tfbundle._readers.policy import findings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
 import saved_model_facts as facts
+from bundle_writer import f_bytes, f_varint
 
 INIT = "__saved_model_init_op"
 
 # --------------------------------------------------------------------- wire helpers ---
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
 def ld(number: int, payload: bytes) -> bytes:
     """A length-delimited field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return f_bytes(number, payload)
 
 
 def vi(number: int, value: int) -> bytes:
     """A varint field."""
-    return _varint(number << 3) + _varint(value)
+    return f_varint(number, value)
 
 
 def entry(number: int, key: str, value: bytes) -> bytes:

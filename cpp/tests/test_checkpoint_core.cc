@@ -6,40 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "crc32c.h"
 #include "sstable.h"
 #include "status.h"
 #include "tensor_bundle.h"
 
 using namespace tfbundle;
+using tfbundle::testing::g_failures;
 
 namespace {
 
-int g_failures = 0;
 
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                    \
-    }                                                                  \
-  } while (0)
 
-// Runs fn and checks that it throws tfbundle::Error with `code` and a message containing `part`.
-void expect_error(int code, const std::string& part, const std::function<void()>& fn, int line) {
-  try {
-    fn();
-    std::fprintf(stderr, "line %d: no error (expected code %d)\n", line, code);
-    ++g_failures;
-  } catch (const Error& e) {
-    if (e.code() != code || std::string(e.what()).find(part) == std::string::npos) {
-      std::fprintf(stderr, "line %d: got code %d \"%s\", expected code %d with \"%s\"\n", line, e.code(), e.what(),
-                   code, part.c_str());
-      ++g_failures;
-    }
-  }
-}
-#define EXPECT_ERROR(code, part, body) expect_error(code, part, [&] { body; }, __LINE__)
 
 void put_varint(std::string* out, uint64_t v) {
   while (v >= 0x80) {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "check.h"
 #include "crc32c.h"
 #include "inspect.h"
 #include "model_files.h"
@@ -21,34 +22,13 @@
 #include "wire.h"
 
 using namespace tfbundle;
+using tfbundle::testing::g_failures;
 
 namespace {
 
-int g_failures = 0;
 
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (!(cond)) {                                                                   \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                                  \
-    }                                                                                \
-  } while (0)
 
 // Runs fn; checks that it throws tfbundle::Error with `code` and a message containing `part`.
-void expect_error(int code, const std::string& part, const std::function<void()>& fn, int line) {
-  try {
-    fn();
-    std::fprintf(stderr, "line %d: no error (expected code %d)\n", line, code);
-    ++g_failures;
-  } catch (const Error& e) {
-    if (e.code() != code || std::string(e.what()).find(part) == std::string::npos) {
-      std::fprintf(stderr, "line %d: got code %d \"%s\", expected code %d with \"%s\"\n", line, e.code(), e.what(),
-                   code, part.c_str());
-      ++g_failures;
-    }
-  }
-}
-#define EXPECT_ERROR(code, part, body) expect_error(code, part, [&] { body; }, __LINE__)
 
 // ---- a TensorBundle index, written as TensorFlow's table format (cpp/sstable.h) ----
 
@@ -121,6 +101,8 @@ std::string bundle_entry(int64_t size) {
 }
 
 // A SavedModel folder holding `files` (path inside the folder -> contents), removed by the destructor.
+using Files = std::vector<std::pair<std::string, std::string>>;
+
 struct ModelDir {
   std::string path;
   std::vector<std::string> names;
@@ -145,7 +127,7 @@ struct ModelDir {
   }
 };
 
-ModelDir with_index(const std::string& index) { return ModelDir({{"variables/variables.index", index}}); }
+ModelDir with_index(const std::string& index) { return ModelDir(Files{{"variables/variables.index", index}}); }
 
 // summarize_variables added entry sizes from the file with signed overflow (UBSan:
 // "signed integer overflow: 9223372036854775807 + 9223372036854775807"), and summed negative
@@ -202,12 +184,12 @@ void test_text_format_enum_range() {
 // matched ("se" "rve" listed as two tags, {"se", "rve"}; TensorFlow reads "serve"). Found by the
 // text-format fuzz target, which now checks that both agree.
 void test_pbtxt_tag_sets() {
-  ModelDir dir({{"saved_model.pbtxt",
+  ModelDir dir(Files{{"saved_model.pbtxt",
                  "meta_graphs { meta_info_def { tags: \"se\" 'rve' tags: \"gp\\x75\" } }\n"
                  "meta_graphs { meta_info_def { tags: [\"train\"] } }  # a comment\n"}});
   const std::vector<std::vector<std::string>> sets = saved_model_tag_sets(dir.path);
   CHECK((sets == std::vector<std::vector<std::string>>{{"serve", "gpu"}, {"train"}}));
-  ModelDir bad({{"saved_model.pbtxt", "meta_graphs { meta_info_def { tags: \"serve\" }"}});
+  ModelDir bad(Files{{"saved_model.pbtxt", "meta_graphs { meta_info_def { tags: \"serve\" }"}});
   EXPECT_ERROR(kDataLoss, "saved_model.pbtxt is malformed", saved_model_tag_sets(bad.path));
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "model_files.h"
 #include "proto_fields.h"
 #include "saved_model.h"
@@ -21,33 +22,12 @@
 #include "wire.h"
 
 using namespace tfbundle;
+using tfbundle::testing::g_failures;
 
 namespace {
 
-int g_failures = 0;
 
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                                   \
-    }                                                                                 \
-  } while (0)
 
-void expect_error(int code, const std::string& part, const std::function<void()>& fn, int line) {
-  try {
-    fn();
-    std::fprintf(stderr, "line %d: no error (expected code %d)\n", line, code);
-    ++g_failures;
-  } catch (const Error& e) {
-    if (e.code() != code || std::string(e.what()).find(part) == std::string::npos) {
-      std::fprintf(stderr, "line %d: got code %d \"%s\", expected code %d with \"%s\"\n", line, e.code(), e.what(),
-                   code, part.c_str());
-      ++g_failures;
-    }
-  }
-}
-#define EXPECT_ERROR(code, part, body) expect_error(code, part, [&] { body; }, __LINE__)
 
 using Feeds = std::vector<std::pair<std::string, std::string>>;
 
