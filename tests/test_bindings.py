@@ -71,7 +71,7 @@ def test_values_numpy_cannot_convert(model):
 
 def test_output_keys_must_be_str(model):
     sig = model.signatures["serving_default"]
-    with pytest.raises(InvalidTypeError, match="output keys are str, got int") as info:
+    with pytest.raises(InvalidTypeError, match=r"outputs must be str, got 1 \(int\)") as info:
         sig.run({"x": X}, [1])
     assert _is_invalid_type(info.value)
     with pytest.raises(InvalidTypeError, match="outputs must be a list of output keys, got str"):
@@ -220,3 +220,26 @@ def test_inspection_is_typed_and_views_keep_their_root():
         for cf in fn.concrete_functions:
             sig_value = cf.input_signature
             assert sig_value is None or sig_value.kind in ("tuple", "list")
+
+
+def test_python_wrappers_raise_tfbundle_errors_for_wrong_types() -> None:
+    """sig.run and Model.run check their arguments' types before the core sees them."""
+    import tfbundle
+    from tfbundle.cli.demo import demo_model_path
+
+    with tfbundle.load(demo_model_path()) as model:
+        sig = model.signatures["serving_default"]
+        for call in (
+            lambda: sig.run(5),  # type: ignore[arg-type]
+            lambda: sig.run({"x": [[1.0, 2.0, 3.0, 4.0]]}, outputs=1),  # type: ignore[arg-type]
+            lambda: sig.run({"x": [[1.0, 2.0, 3.0, 4.0]]}, outputs=[b"probabilities"]),  # type: ignore[list-item]
+            lambda: model.run([3]),  # type: ignore[list-item]
+            lambda: model.run("x:0", feeds=5),  # type: ignore[arg-type]
+            lambda: model.run("x:0", feeds={3: 1.0}),  # type: ignore[dict-item]
+            lambda: model.run(None, targets=[7]),  # type: ignore[list-item]
+        ):
+            with pytest.raises(tfbundle.InvalidTypeError) as info:
+                call()
+            assert isinstance(info.value, TypeError) and isinstance(info.value, tfbundle.Error)
+        # the right types still run
+        assert sig.run({"x": [[5.1, 3.5, 1.4, 0.2]]}, outputs="class_ids")[0].tolist() == [0]

@@ -99,8 +99,14 @@ class Signature:
             The arrays, in the order of ``outputs``.
         """
         if not isinstance(inputs, dict):
+            if not isinstance(inputs, Mapping):
+                raise InvalidTypeError(
+                    f"inputs must be a mapping of input key -> array, got {type(inputs).__name__}"
+                )
             inputs = dict(inputs)
-        return self._native.run(inputs, None if outputs is None else list(outputs))
+        if outputs is not None:
+            outputs = _names(outputs, "outputs")
+        return self._native.run(inputs, outputs)
 
     def __reduce__(self) -> Any:
         raise InvalidTypeError(
@@ -229,11 +235,15 @@ class Model:
         elif fetches is None:
             names, shape = [], "none"
         elif isinstance(fetches, Mapping):
-            names, shape = list(fetches.values()), "dict"
+            names, shape = _names(list(fetches.values()), "fetches"), "dict"
         else:
-            names, shape = list(fetches), "list"
-        target_list = [targets] if isinstance(targets, str) else list(targets or [])
+            names, shape = _names(fetches, "fetches"), "list"
+        target_list = [targets] if isinstance(targets, str) else _names(targets or [], "targets")
+        if feeds is not None and not isinstance(feeds, Mapping):
+            raise InvalidTypeError(f"feeds must be a mapping of tensor name -> value, got {type(feeds).__name__}")
         feeds = dict(feeds or {})
+        if not all(isinstance(k, str) for k in feeds):
+            raise InvalidTypeError(f"feed names must be str, got {sorted(map(repr, feeds))}")
         # TensorFlow refuses to fetch a tensor that is fed; TF1's Session.run
         # returns the fed value for it, and so does this.
         fed = {_tensor_key(k): v for k, v in feeds.items()}
@@ -303,6 +313,20 @@ class Model:
     def __repr__(self) -> str:
         state = "closed" if self.closed else ", ".join(self.signatures) or "no signatures"
         return f"<tfbundle.Model {self.path!r} tags={sorted(self.tags)} [{state}]>"
+
+
+def _names(values: Any, what: str) -> list[str]:
+    """``values`` as a list of str: a str, or an iterable of str (else InvalidTypeError)."""
+    if isinstance(values, str):
+        return [values]
+    try:
+        names = list(values)
+    except TypeError:
+        raise InvalidTypeError(f"{what} must be a str or a list of str, got {type(values).__name__}") from None
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise InvalidTypeError(f"{what} must be str, got {bad[0]!r} ({type(bad[0]).__name__})")
+    return names
 
 
 def _tensor_key(name: str) -> str:
