@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
+from .._proto.parsing import parse_text
 from ..errors import DataLossError, NotFoundError
 
 __all__ = [
@@ -110,8 +111,6 @@ def read_checkpoint_state(folder: PathLike) -> CheckpointState | None:
         DataLossError: the file is not a text-format CheckpointState, or names no
             ``model_checkpoint_path``.
     """
-    from .._proto.parsing import parse_text
-
     state_file = Path(os.fspath(folder)) / "checkpoint"
     if not state_file.is_file():
         return None

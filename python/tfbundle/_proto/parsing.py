@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _proto
+from .._base.dtypes import dtype_name, numpy_dtype
 from ..errors import DataLossError, InvalidArgumentError, UnimplementedError
 
 __all__ = ["message_class", "parse", "parse_text", "tensor_to_numpy"]
@@ -109,8 +110,6 @@ def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
             holds, or content of the wrong size.
         UnimplementedError: a dtype numpy cannot hold (resource, variant, float8).
     """
-    from .._base.dtypes import dtype_name, numpy_dtype
-
     dt = _proto.DataType
     code = int(proto.dtype)
     dtype = numpy_dtype(code, runnable_only=True) if code < 100 else None

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import PermissionDeniedError
+from .inspect import inspect
 
 __all__ = [
     "DENIED_OPS",
@@ -271,8 +272,6 @@ def check_saved_model(
             outside ``assets/`` (:func:`check_assets`).
         NotFoundError: no SavedModel there, or no MetaGraph with that tag-set.
     """
-    from .inspect import inspect
-
     info = inspect(path, ops=True)
     mg = info.meta_graph(tags)
     assert mg.ops is not None

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from .. import _core
-from ..errors import TensorFlowNotFoundError
+from ..errors import NotFoundError, TensorFlowNotFoundError
 
 __all__ = ["ensure_loaded", "find_libraries", "tensorflow_version", "load_library"]
 
@@ -145,7 +145,5 @@ def load_library(path: str | os.PathLike[str]) -> list[str]:
     ensure_loaded()
     p = Path(os.fspath(path)).expanduser()
     if not p.is_file():
-        from ..errors import NotFoundError
-
         raise NotFoundError(f"{p} does not exist: pass the path of a custom-op shared library")
     return list(_core.load_library(str(p.absolute())))

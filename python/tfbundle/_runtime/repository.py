@@ -36,6 +36,7 @@ import numpy as np
 
 from .._base.paths import MODEL_FILES, has_model_file, version_folders
 from ..errors import ClosedError, Error, InvalidArgumentError, InvalidTypeError, NotFoundError
+from .model import load
 
 __all__ = ["ModelRepository"]
 
@@ -168,8 +169,6 @@ class ModelRepository:
                 "pass either loader= or keyword arguments for tfbundle.load, not both"
             )
         if loader is None:
-            from .model import load
-
             load_kwargs.setdefault("warmup", True)
             kwargs = dict(load_kwargs)
             self._loader: Callable[[str], Any] = lambda folder: load(folder, **kwargs)
