@@ -47,14 +47,17 @@ def run_stubtest() -> tuple[int, str]:
     with tempfile.TemporaryDirectory() as tmp:
         # Errors in the rest of the package are mypy's own run's business (dev/lint.sh), not the
         # stub's: imported modules are analysed silently.
+        # A source tree's package is put on mypy's path; an installed one (site-packages) mypy
+        # finds by itself, and refuses to have on its path.
+        installed = package_root.name in ("site-packages", "dist-packages")
+        search = "" if installed else f"mypy_path = {package_root}\n"
         config = Path(tmp) / "mypy.ini"
-        config.write_text(
-            f"[mypy]\npython_version = 3.10\nmypy_path = {package_root}\nfollow_imports = silent\n"
-        )
+        config.write_text(f"[mypy]\npython_version = 3.10\n{search}follow_imports = silent\n")
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(package_root), env.get("PYTHONPATH", "")) if p
-        )
+        if not installed:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(package_root), env.get("PYTHONPATH", "")) if p
+            )
         proc = subprocess.run(
             [
                 sys.executable, "-m", "mypy.stubtest", MODULE, "--concise",
