@@ -233,16 +233,44 @@ std::string python_type_name(py::handle o) {
   return py::str(py::type::of(o).attr("__name__")).cast<std::string>();
 }
 
+namespace {
+
+// '>' on a little-endian machine: the byte order numpy spells for a non-native array.
+constexpr char kSwappedByteOrder = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '>' : '<';
+
+bool same_dtype(PyObject* a, PyObject* b) {
+  const int eq = PyObject_RichCompareBool(a, b, Py_EQ);
+  if (eq < 0) throw py::error_already_set();
+  return eq == 1;
+}
+
+// arr.astype(dtype): a native-order copy.
+PyObject* native_copy(const py::array& arr, const py::dtype& dtype) {
+  return arr.attr("astype")(dtype).release().ptr();
+}
+
+}  // namespace
+
 TensorPtr to_tensor(py::handle value, int dtype, const TensorShape* shape, const std::string& what) {
   if (dtype == pb::DT_STRING) return string_tensor_from(value, shape, what);
   const py::dtype np_want = runnable_dtype(dtype, what);
   py::array arr;
   if (py::isinstance<py::array>(value)) {
     arr = py::reinterpret_borrow<py::array>(value);
-    if (arr.dtype().num() != np_want.num()) {
-      const std::string want = numpy_dtype_name(np_want);
-      throw Error(kInvalidType, what + " expects " + want + ", got an array of " + numpy_dtype_name(arr.dtype()) +
-                                    " (convert it with .astype(numpy." + want + ") or pass a list)");
+    const py::dtype have = arr.dtype();
+    // The same type under another type number (numpy.longlong for int64) is accepted; the same
+    // type in the other byte order is converted (its bytes would reach TensorFlow as they are).
+    const bool same = have.num() == np_want.num() || same_dtype(have.ptr(), np_want.ptr());
+    if (same && have.byteorder() == kSwappedByteOrder) {
+      arr = py::reinterpret_steal<py::array>(native_copy(arr, np_want));
+    } else if (!same) {
+      py::object native = have.attr("newbyteorder")("=");
+      if (!same_dtype(native.ptr(), np_want.ptr())) {
+        const std::string want = numpy_dtype_name(np_want);
+        throw Error(kInvalidType, what + " expects " + want + ", got an array of " + numpy_dtype_name(have) +
+                                      " (convert it with .astype(numpy." + want + ") or pass a list)");
+      }
+      arr = py::reinterpret_steal<py::array>(native_copy(arr, np_want));
     }
   } else {
     arr = as_array(value, np_want, what);
@@ -263,7 +291,10 @@ TensorPtr to_tensor(py::handle value, int dtype, const TensorShape* shape, const
   if (contiguous) {
     std::memcpy(tf_api().TensorData(t.get()), data, nbytes);
   } else {
-    py::array view(np_want, arr.request().shape, tf_api().TensorData(t.get()), py::none());
+    // The shape from the array itself, not its buffer: ml_dtypes' types (bfloat16) have no
+    // buffer-protocol format.
+    std::vector<py::ssize_t> shape(arr.shape(), arr.shape() + arr.ndim());
+    py::array view(np_want, shape, tf_api().TensorData(t.get()), py::none());
     np_funcs().copyto(view, arr);
   }
   return t;

@@ -47,11 +47,13 @@ TensorPtr wrap_tensor(int dtype, const std::vector<int64_t>& dims, void* data, s
 
 TensorPtr allocate_tensor(int dtype, const std::vector<int64_t>& dims, size_t nbytes) {
   TF_Tensor* t = tf_api().AllocateTensor(dtype, dims.data(), static_cast<int>(dims.size()), nbytes);
-  if (t == nullptr) {
+  // When its allocator fails, TensorFlow returns a tensor whose data is NULL rather than no tensor.
+  TensorPtr out(t);
+  if (t == nullptr || (nbytes > 0 && tf_api().TensorData(t) == nullptr)) {
     throw Error(kResourceExhausted, "TensorFlow could not allocate a " + dtype_name(dtype) + " tensor of " +
                                         std::to_string(nbytes) + " bytes");
   }
-  return TensorPtr(t);
+  return out;
 }
 
 namespace {

@@ -243,3 +243,57 @@ def test_python_wrappers_raise_tfbundle_errors_for_wrong_types() -> None:
             assert isinstance(info.value, TypeError) and isinstance(info.value, tfbundle.Error)
         # the right types still run
         assert sig.run({"x": [[5.1, 3.5, 1.4, 0.2]]}, outputs="class_ids")[0].tolist() == [0]
+
+
+def test_other_byte_order_type_alias_and_strided_bfloat16_inputs(models) -> None:
+    """A big-endian array is converted (its bytes must not reach TensorFlow as they are), an
+    array of an equal type under another type number is accepted, and a non-contiguous bfloat16
+    array is copied (ml_dtypes' types have no buffer-protocol format)."""
+    import ml_dtypes
+
+    with tfbundle.load(models.folder("dtypes")) as m:
+        sig = m.signatures["dt_float32"]
+        x = np.array([1.0, 2.0, 3.0], np.float32)
+        want = sig(x=x, y=x)
+        got = sig(x=x.astype(">f4"), y=x)
+        assert want.keys() == got.keys()
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+        ints = m.signatures["dt_int64"]
+        one = np.array([1, 2, 3], np.int64)
+        want = ints(x=one, y=one)
+        for alias in (np.longlong, np.dtype(">i8")):
+            got = ints(x=np.array([1, 2, 3], alias), y=one)
+            for key in want:
+                np.testing.assert_array_equal(got[key], want[key])
+        bf = m.signatures["dt_bfloat16"]
+        strided = np.arange(8, dtype=ml_dtypes.bfloat16)[::2]
+        assert not strided.flags.c_contiguous
+        want = bf(x=np.ascontiguousarray(strided), y=np.ascontiguousarray(strided))
+        got = bf(x=strided, y=strided)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+        with pytest.raises(InvalidTypeError, match="expects float32, got an array of float64"):
+            sig(x=x.astype(np.float64), y=x)
+
+
+def test_failed_allocation_raises_resource_exhausted(tmp_path) -> None:
+    """A copy TensorFlow cannot allocate is ResourceExhaustedError, not a write through NULL."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import numpy as np, tfbundle
+        m = tfbundle.load({demo_model_path()!r})
+        huge = np.broadcast_to(np.float32(1), (1 << 40, 4))  # 16 TiB, no memory: a strided view
+        try:
+            m(x=huge)
+        except tfbundle.ResourceExhaustedError as e:
+            print("refused:", e)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert "refused: TensorFlow could not allocate" in proc.stdout
