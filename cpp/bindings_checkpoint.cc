@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "bindings.h"
+#include "without_gil.h"
 #include "bindings_tensor.h"
 #include "crc32c.h"
 #include "sstable.h"
@@ -77,10 +78,9 @@ const BundleEntry& find_entry(const BundleReader& reader, const std::string& key
 py::array numeric_array(const BundleReader& reader, const BundleEntry& e, bool verify) {
   py::dtype dtype = numpy_dtype(reader, e);
   TensorBytes bytes;
-  {
-    py::gil_scoped_release release;
+  without_gil([&] {
     bytes = reader.tensor_bytes(e, verify);
-  }
+  });
   if (reader.needs_byte_swap()) {
     std::vector<py::ssize_t> shape(e.shape.begin(), e.shape.end());
     py::array out(dtype, shape);
@@ -98,10 +98,9 @@ py::array numeric_array(const BundleReader& reader, const BundleEntry& e, bool v
 py::array string_array(const BundleReader& reader, const BundleEntry& e, bool verify) {
   Owner owner;
   std::vector<std::string_view> elements;
-  {
-    py::gil_scoped_release release;
+  without_gil([&] {
     elements = reader.string_elements(e, verify, &owner);
-  }
+  });
   return bytes_array(elements, e.shape);
 }
 
@@ -164,8 +163,7 @@ Low-level: use tfbundle.open_checkpoint(), which finds the prefix of a
 SavedModel or checkpoint folder and offers friendly names.
 )doc");
   cls.def(py::init([](const std::string& prefix) {
-            py::gil_scoped_release release;
-            return BundleReader::open(prefix);
+            return without_gil([&] { return BundleReader::open(prefix); });
           }),
           py::arg("prefix"), "Opens PREFIX.index (parsed now) and maps PREFIX.data-* shards when first read.")
       .def_static(
@@ -173,8 +171,8 @@ SavedModel or checkpoint folder and offers friendly names.
           [](const py::bytes& index, const py::list& shards, const std::string& name) {
             std::string index_bytes = index;
             std::vector<std::string> shard_bytes = bytes_list(shards);
-            py::gil_scoped_release release;
-            return BundleReader::from_bytes(std::move(index_bytes), std::move(shard_bytes), name);
+            return without_gil(
+                [&] { return BundleReader::from_bytes(std::move(index_bytes), std::move(shard_bytes), name); });
           },
           py::arg("index"), py::arg("shards"), py::arg("name") = "<memory>",
           "A reader over an index and data shards held in bytes (tests and fuzzing).")
@@ -225,10 +223,9 @@ SavedModel or checkpoint folder and offers friendly names.
           [](const BundleReader& r, const py::object& key) {
             const BundleEntry& full = find_entry(r, key_from_py(key));
             std::vector<SlicePart> parts;
-            {
-              py::gil_scoped_release release;
+            without_gil([&] {
               parts = r.slice_parts(full);
-            }
+            });
             py::list out;
             for (const SlicePart& p : parts) out.append(py::make_tuple(extents_tuple(p.extents), key_to_py(p.entry->key)));
             return out;
@@ -238,18 +235,16 @@ SavedModel or checkpoint folder and offers friendly names.
           "verify",
           [](const BundleReader& r, const py::object& key) {
             const BundleEntry& e = find_entry(r, key_from_py(key));
-            py::gil_scoped_release release;
-            r.verify_entry(e);
+            without_gil([&] { r.verify_entry(e); });
           },
           py::arg("key"), "Checks one entry completely (bounds, sizes, CRC-32C); raises on the first problem.")
       .def(
           "verify_all",
           [](const BundleReader& r) {
             std::vector<std::pair<std::string, std::string>> problems;
-            {
-              py::gil_scoped_release release;
+            without_gil([&] {
               problems = r.verify_all();
-            }
+            });
             py::list out;
             for (const auto& [key, message] : problems) out.append(py::make_tuple(key_to_py(key), key_to_py(message)));
             return out;
@@ -262,10 +257,9 @@ SavedModel or checkpoint folder and offers friendly names.
       [](const py::bytes& data) {
         std::string bytes = data;
         std::vector<ObjectGraphNode> nodes;
-        {
-          py::gil_scoped_release release;
+        without_gil([&] {
           nodes = parse_object_graph(bytes);
-        }
+        });
         py::list out;
         for (const ObjectGraphNode& n : nodes) {
           py::list children, attributes, slots;
@@ -288,12 +282,11 @@ SavedModel or checkpoint folder and offers friendly names.
       [](const py::bytes& data, bool verify_checksums) {
         std::string bytes = data;
         sstable::Table table;
-        {
-          py::gil_scoped_release release;
+        without_gil([&] {
           sstable::Options options;
           options.verify_checksums = verify_checksums;
           table = sstable::read_table(bytes, "<bytes>", options);
-        }
+        });
         py::list out;
         for (const sstable::Entry& e : table.entries) {
           out.append(py::make_tuple(py::bytes(e.key), py::bytes(e.value.data(), e.value.size())));
@@ -308,11 +301,10 @@ SavedModel or checkpoint folder and offers friendly names.
         Py_buffer view;
         if (PyObject_GetBuffer(data.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0) throw py::error_already_set();
         uint32_t out;
-        {
-          py::gil_scoped_release release;
+        without_gil([&] {
           const size_t n = static_cast<size_t>(view.len);
           out = portable ? crc32c::extend_portable(crc, view.buf, n) : crc32c::extend(crc, view.buf, n);
-        }
+        });
         PyBuffer_Release(&view);
         return out;
       },

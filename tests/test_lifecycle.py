@@ -519,3 +519,31 @@ def test_threads_times_calls_equal_serial_calls(models):
     for i, (a, b) in enumerate(zip(serial, got)):
         assert b is not None and np.array_equal(a, b), i
     model.close()
+
+
+READER_AT_EXIT = """
+import threading, time
+from tfbundle import _core
+
+data = bytes(64 << 20)
+started = threading.Event()
+
+def loop():
+    while True:
+        started.set()
+        _core.crc32c(data, 0, True)  # the portable CRC: tens of ms without the GIL
+
+threading.Thread(target=loop, daemon=True).start()
+started.wait()
+time.sleep(0.05)
+print("exiting", flush=True)
+"""
+
+
+def test_exit_with_a_daemon_thread_inside_a_checkpoint_read(tmp_path):
+    """The checkpoint reader's bindings also retake the GIL outside destructors: no SIGABRT."""
+    path = tmp_path / "reader_at_exit.py"
+    path.write_text(READER_AT_EXIT)
+    for proc in run_children(path, [[]] * 6, timeout=60):
+        assert_clean(proc)
+        assert "exiting" in proc.stdout
