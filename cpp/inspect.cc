@@ -25,11 +25,6 @@ namespace {
 using wire::Field;
 using wire::Reader;
 
-bool is_dir(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 // Rethrows a wire-format error with the file's path in front.
 template <typename Fn>
 auto naming_file(const std::string& path, Fn&& fn) -> decltype(fn()) {
@@ -370,33 +365,6 @@ bool count_outputs(const RegisteredOp& op, const NodeView& node, int64_t* count,
 }  // namespace
 
 // ============================================================== public API ===
-
-SavedModelBytes read_saved_model_bytes(const std::string& export_dir) {
-  SavedModelBytes out;
-  const std::string pb = export_dir + "/saved_model.pb";
-  const std::string pbtxt = export_dir + "/saved_model.pbtxt";
-  // A FIFO (socket, device) in place of one of them is an error, never skipped: TensorFlow's loader would open it.
-  for (const std::string& path : {pb, pbtxt, export_dir + "/saved_model.cpb"}) require_not_special(path);
-  if (is_file(pb)) {
-    out.path = pb;
-    out.format = "pb";
-    out.mapped = MappedFile::open(pb);
-  } else if (is_file(pbtxt)) {
-    out.path = pbtxt;
-    out.format = "pbtxt";
-    out.converted = text_to_binary(MappedFile::read(pbtxt), "tensorflow.SavedModel", pbtxt);
-  } else if (is_file(export_dir + "/saved_model.cpb")) {
-    throw Error(kUnimplemented,
-                export_dir + " holds only saved_model.cpb, the chunked SavedModel format (written with "
-                             "SaveOptions(experimental_image_format=True)); tfbundle cannot read it and neither "
-                             "can TensorFlow's C API: re-export the model without experimental_image_format");
-  } else if (!is_dir(export_dir)) {
-    throw Error(kNotFound, export_dir + " is not a folder");
-  } else {
-    throw Error(kNotFound, "no saved_model.pb or saved_model.pbtxt in " + export_dir);
-  }
-  return out;
-}
 
 SavedModelContents parse_saved_model_contents(std::string_view bytes, const std::string& what) {
   return naming_file(what, [&] {

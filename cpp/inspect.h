@@ -41,24 +41,12 @@
 #include <vector>
 
 #include "mapped_file.h"
+#include "model_files.h"
 #include "saved_model.h"
 
 namespace tfbundle {
 
 // The SavedModel proto of a folder, as binary wire-format bytes.
-struct SavedModelBytes {
-  std::string path;    // the file read: <dir>/saved_model.pb or <dir>/saved_model.pbtxt
-  std::string format;  // "pb" or "pbtxt"
-  std::shared_ptr<const MappedFile> mapped;  // saved_model.pb, memory-mapped
-  std::string converted;                      // saved_model.pbtxt re-encoded (text_format.h)
-  std::string_view bytes() const { return mapped ? mapped->view() : std::string_view(converted); }
-};
-
-// Reads saved_model.pb (preferred, as TensorFlow does) or saved_model.pbtxt in
-// `export_dir`. Throws NOT_FOUND when there is neither, UNIMPLEMENTED when the
-// folder holds only the chunked saved_model.cpb, DATA_LOSS for a malformed
-// pbtxt, each naming the folder or file.
-SavedModelBytes read_saved_model_bytes(const std::string& export_dir);
 
 // One MetaGraphDef of a SavedModel, with what inspection reports beside the
 // fields parse_meta_graph decodes.

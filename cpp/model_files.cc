@@ -65,32 +65,49 @@ bool is_file(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+bool is_dir(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 std::string read_file(const std::string& path) {
   // MappedFile::read opens without blocking and refuses a FIFO or another non-regular file.
   return MappedFile::read(path);
 }
 
-std::vector<std::vector<std::string>> saved_model_tag_sets(const std::string& export_dir) {
+SavedModelBytes read_saved_model_bytes(const std::string& export_dir) {
+  SavedModelBytes out;
   const std::string pb = export_dir + "/saved_model.pb";
   const std::string pbtxt = export_dir + "/saved_model.pbtxt";
-  std::vector<std::vector<std::string>> sets;
-  require_model_files_not_special(export_dir);  // a FIFO there would hang TensorFlow's loader later
+  // A FIFO (socket, device) in place of one of them is an error, never skipped: TensorFlow's loader would open it.
+  for (const std::string& path : {pb, pbtxt, export_dir + "/saved_model.cpb"}) require_not_special(path);
   if (is_file(pb)) {
-    const std::string data = read_file(pb);
-    for_each_meta_graph(data, [&](std::string_view mg) { sets.push_back(tags_of(mg)); });
+    out.path = pb;
+    out.format = "pb";
+    out.mapped = MappedFile::open(pb);
   } else if (is_file(pbtxt)) {
-    // The full text-format parser, so that these are the tag-sets TensorFlow's loader matches
-    // (adjacent strings joined, escapes decoded); a lighter scanner once listed others.
-    const std::string data = text_to_binary(read_file(pbtxt), "tensorflow.SavedModel", pbtxt);
-    for_each_meta_graph(data, [&](std::string_view mg) { sets.push_back(tags_of(mg)); });
+    out.path = pbtxt;
+    out.format = "pbtxt";
+    out.converted = text_to_binary(MappedFile::read(pbtxt), "tensorflow.SavedModel", pbtxt);
   } else if (is_file(export_dir + "/saved_model.cpb")) {
-    throw Error(kUnimplemented, export_dir + " holds only saved_model.cpb, the chunked SavedModel format, which "
-                                             "TensorFlow's C API cannot load; re-export it without "
-                                             "experimental_image_format=True");
+    throw Error(kUnimplemented,
+                export_dir + " holds only saved_model.cpb, the chunked SavedModel format (written with "
+                             "SaveOptions(experimental_image_format=True)); tfbundle cannot read it and neither "
+                             "can TensorFlow's C API: re-export the model without experimental_image_format");
+  } else if (!is_dir(export_dir)) {
+    throw Error(kNotFound, export_dir + " is not a folder");
   } else {
     throw Error(kNotFound, "no saved_model.pb or saved_model.pbtxt in " + export_dir);
   }
-  if (sets.empty()) throw Error(kDataLoss, export_dir + "/saved_model.pb holds no MetaGraphDef");
+  return out;
+}
+
+std::vector<std::vector<std::string>> saved_model_tag_sets(const std::string& export_dir) {
+  require_model_files_not_special(export_dir);  // a FIFO there would hang TensorFlow's loader later
+  const SavedModelBytes file = read_saved_model_bytes(export_dir);
+  std::vector<std::vector<std::string>> sets;
+  for_each_meta_graph(file.bytes(), [&](std::string_view mg) { sets.push_back(tags_of(mg)); });
+  if (sets.empty()) throw Error(kDataLoss, file.path + " holds no MetaGraphDef");
   return sets;
 }
 
@@ -109,9 +126,8 @@ std::string_view find_meta_graph(std::string_view saved_model, const std::vector
 }
 
 std::string meta_graph_bytes(const std::string& export_dir, const std::vector<std::string>& tags) {
-  const std::string path = export_dir + "/saved_model.pb";
-  const std::string data = read_file(path);
-  return std::string(find_meta_graph(data, tags, path));
+  const SavedModelBytes file = read_saved_model_bytes(export_dir);
+  return std::string(find_meta_graph(file.bytes(), tags, file.path));
 }
 
 namespace {

@@ -1,26 +1,44 @@
 // The files of a SavedModel folder, read without TensorFlow.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "mapped_file.h"
 #include "saved_model.h"
 
 namespace tfbundle {
 
 bool is_file(const std::string& path);
+bool is_dir(const std::string& path);
 
 // The whole file; NOT_FOUND / DATA_LOSS naming the path on failure.
 std::string read_file(const std::string& path);
 
-// The tag-sets of the SavedModel in `export_dir` (saved_model.pb, else
-// saved_model.pbtxt), in file order. Throws NOT_FOUND when neither exists and
-// UNIMPLEMENTED for a folder holding only the chunked saved_model.cpb.
+struct SavedModelBytes {
+  std::string path;    // the file read: <dir>/saved_model.pb or <dir>/saved_model.pbtxt
+  std::string format;  // "pb" or "pbtxt"
+  std::shared_ptr<const MappedFile> mapped;  // saved_model.pb, memory-mapped
+  std::string converted;                      // saved_model.pbtxt re-encoded (text_format.h)
+  std::string_view bytes() const { return mapped ? mapped->view() : std::string_view(converted); }
+};
+
+// Reads saved_model.pb (preferred, as TensorFlow does) or saved_model.pbtxt in
+// `export_dir`. Throws NOT_FOUND when there is neither, UNIMPLEMENTED when the
+// folder holds only the chunked saved_model.cpb, DATA_LOSS for a malformed
+// pbtxt, each naming the folder or file.
+SavedModelBytes read_saved_model_bytes(const std::string& export_dir);
+
+// The tag-sets of the SavedModel in `export_dir` (read_saved_model_bytes), in
+// file order. Throws as read_saved_model_bytes does, and DATA_LOSS for a file
+// holding no MetaGraphDef.
 std::vector<std::vector<std::string>> saved_model_tag_sets(const std::string& export_dir);
 
-// The serialized MetaGraphDef of saved_model.pb whose tag-set equals `tags`
-// (as a set). Throws NOT_FOUND listing the tag-sets present.
+// The serialized MetaGraphDef of the SavedModel in `export_dir`
+// (read_saved_model_bytes) whose tag-set equals `tags` (as a set), copied out.
+// Throws NOT_FOUND listing the tag-sets present.
 std::string meta_graph_bytes(const std::string& export_dir, const std::vector<std::string>& tags);
 
 // The first MetaGraphDef in the serialized SavedModel `saved_model` whose

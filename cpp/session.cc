@@ -4,7 +4,6 @@
 
 #include <set>
 
-#include "inspect.h"
 #include "lifecycle.h"
 #include "model_files.h"
 #include "proto_fields.h"
@@ -186,46 +185,39 @@ std::shared_ptr<Session> Session::create() {
   return s;
 }
 
-namespace {
-
-// TensorFlow's C loader reads the folder itself: the load is planned first,
-// from tfbundle's own reading of the MetaGraphDef TensorFlow will choose, so
-// that what the plan refuses (an asset outside assets/, a FIFO where a file
-// should be) is refused before TensorFlow opens anything.
-void plan_before_tensorflow(const LoadRequest& request) {
-  require_model_files_not_special(request.export_dir);
-  const SavedModelBytes file = read_saved_model_bytes(request.export_dir);
-  plan_load(parse_meta_graph(find_meta_graph(file.bytes(), request.tags, file.path)), request);
-}
-
-}  // namespace
-
 std::shared_ptr<Session> Session::load(LoadRequest request) {
   check_not_forked();
   if (request.export_dir.empty() == request.meta_graph.empty()) {
     throw Error(kInvalidArgument, "load: give either a SavedModel folder or a serialized MetaGraphDef");
+  }
+  if (request.restore == RestoreMode::kTensorFlow && request.export_dir.empty()) {
+    throw Error(kInvalidArgument, "the restore mode \"tensorflow\" loads SavedModel folders only");
   }
   // TensorFlow makes its thread pools with the first session: from here on a
   // fork()ed child must not use it. The threads it makes while loading
   // inherit this thread's mask: they never take asynchronous signals.
   note_tensorflow_started();
   AsyncSignalsBlocked no_signals;
-  if (request.restore == RestoreMode::kTensorFlow) {
-    if (request.export_dir.empty()) {
-      throw Error(kInvalidArgument, "the restore mode \"tensorflow\" loads SavedModel folders only");
-    }
-    plan_before_tensorflow(request);
-    if (std::shared_ptr<Session> s = load_with_tensorflow(request)) return s;
-    // TensorFlow's C loader refuses a valid TF1 SavedModelBuilder export that
-    // lists one asset twice; importing the graph feeds each asset once.
-    request.restore = RestoreMode::kGraph;
-  }
   std::shared_ptr<Session> s = create();
   Entry entry(*s);  // close_all() waits for the load
+  // One reading of the MetaGraphDef (the one TensorFlow's loader chooses) serves
+  // the plan and the session. The plan comes first, so that what it refuses (an
+  // asset outside assets/, a FIFO where a file should be) is refused before
+  // TensorFlow opens anything.
   s->meta_graph_bytes_ = request.export_dir.empty() ? std::move(request.meta_graph)
                                                     : meta_graph_bytes(request.export_dir, request.tags);
   s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
   const LoadPlan plan = plan_load(s->meta_graph_, request);
+  if (request.restore == RestoreMode::kTensorFlow) {
+    if (s->load_with_tensorflow(request, plan)) {
+      s->resolve_signatures();
+      s->loaded_.store(true);
+      return s;
+    }
+    // TensorFlow's C loader refuses a valid TF1 SavedModelBuilder export that
+    // lists one asset twice; importing the graph feeds each asset once.
+    request.restore = RestoreMode::kGraph;
+  }
   if (request.restore == RestoreMode::kMapped && plan.checkpoint_format == CheckpointFormat::kV1) {
     throw Error(kUnimplemented, "restore=\"mmap\" reads TensorBundle (V2) checkpoints; " + plan.checkpoint_prefix +
                                     " is in an older checkpoint format (V1): load it with the default restore");
@@ -245,37 +237,30 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
   return s;
 }
 
-std::shared_ptr<Session> Session::load_with_tensorflow(const LoadRequest& request) {
+bool Session::load_with_tensorflow(const LoadRequest& request, const LoadPlan& plan) {
   const TfApi& api = tf_api();
-  std::shared_ptr<Session> s = create();
-  Entry entry(*s);
   SessionOptionsPtr opts(request.config);
   std::vector<const char*> tag_ptrs;
   for (const auto& t : request.tags) tag_ptrs.push_back(t.c_str());
-  s->graph_ = api.NewGraph();
-  TF_Buffer* meta = api.NewBuffer();
+  graph_ = api.NewGraph();
   TfStatus status;
-  s->session_ = api.LoadSessionFromSavedModel(opts.opts, nullptr, request.export_dir.c_str(), tag_ptrs.data(),
-                                              static_cast<int>(tag_ptrs.size()), s->graph_, meta, status);
+  // No MetaGraphDef asked back: load() has read the same one from the folder.
+  session_ = api.LoadSessionFromSavedModel(opts.opts, nullptr, request.export_dir.c_str(), tag_ptrs.data(),
+                                           static_cast<int>(tag_ptrs.size()), graph_, nullptr, status);
   if (!status.ok()) {
-    api.DeleteBuffer(meta);
-    s->session_ = nullptr;
+    session_ = nullptr;
+    api.DeleteGraph(graph_);
+    graph_ = nullptr;
     if (status.code() == kInvalidArgument && status.message().find("fed more than once") != std::string::npos) {
-      return nullptr;  // load() imports the graph instead
+      return false;  // load() imports the graph instead
     }
     status.throw_if_error("could not load the SavedModel in " + request.export_dir + " with tags {" +
                           join(request.tags) + "}");
   }
-  s->meta_graph_bytes_.assign(static_cast<const char*>(meta->data), meta->length);
-  api.DeleteBuffer(meta);
-  s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
   // TensorFlow's C loader restores only a V2 checkpoint and skips a V1 one
   // silently (every variable left uninitialised): restore it as TF1 did.
-  const LoadPlan plan = plan_load(s->meta_graph_, request);
-  if (plan.checkpoint_format == CheckpointFormat::kV1 && !plan.checkpoint_prefix.empty()) s->restore_with_saver(plan);
-  s->resolve_signatures();
-  s->loaded_.store(true);
-  return s;
+  if (plan.checkpoint_format == CheckpointFormat::kV1 && !plan.checkpoint_prefix.empty()) restore_with_saver(plan);
+  return true;
 }
 
 void Session::import_graph(const SessionConfig& config) {

@@ -197,7 +197,9 @@ class Session {
   static std::shared_ptr<Session> create();  // a new Session, registered for close_all()
   // nullptr: TensorFlow's C loader refused the folder in a way that importing
   // the graph (RestoreMode::kGraph) handles.
-  static std::shared_ptr<Session> load_with_tensorflow(const LoadRequest& request);
+  // TF_LoadSessionFromSavedModel into this session; false when TensorFlow's
+  // loader refuses a TF1 export that lists one asset twice (load() then imports the graph).
+  bool load_with_tensorflow(const LoadRequest& request, const LoadPlan& plan);
   void import_graph(const SessionConfig& config);
   void restore_with_saver(const LoadPlan& plan);
   void restore_mapped(const LoadPlan& plan);
