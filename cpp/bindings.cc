@@ -205,14 +205,11 @@ class NativeSignature {
 
   // An output key given by the caller: str (or bytes), else InvalidTypeError.
   std::string key_from_py(py::handle key) const {
-    if (PyUnicode_Check(key.ptr())) {
-      Py_ssize_t len;
-      const char* data = PyUnicode_AsUTF8AndSize(key.ptr(), &len);
-      if (data == nullptr) throw py::error_already_set();
-      return std::string(data, static_cast<size_t>(len));
+    std::string out;
+    if (!string_bytes(key, label(), &out)) {
+      throw Error(kInvalidType, label() + ": output keys are str, got " + python_type_name(key));
     }
-    if (PyBytes_Check(key.ptr())) return std::string(PyBytes_AS_STRING(key.ptr()), PyBytes_GET_SIZE(key.ptr()));
-    throw Error(kInvalidType, label() + ": output keys are str, got " + python_type_name(key));
+    return out;
   }
 
   size_t output_index(const std::string& name) const {

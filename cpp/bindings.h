@@ -12,9 +12,4 @@ void bind_tensor(pybind11::module_& m);      // bindings_tensor.cc: the DataType
 void bind_inspect(pybind11::module_& m);     // bindings_inspect.cc: SavedModel inspection
 void bind_checkpoint(pybind11::module_& m);  // bindings_checkpoint.cc: TensorBundle reader
 
-// A string read from a model file as Python str: UTF-8, any other bytes kept
-// with surrogateescape, so that no file fails to read for its names
-// (bindings_inspect.cc).
-pybind11::str proto_str(std::string_view s);
-
 }  // namespace tfbundle

@@ -30,23 +30,15 @@ namespace {
 
 using Owner = std::shared_ptr<const MappedFile>;
 
-// Keys are bytes; Python sees them as str decoded with surrogateescape, so
-// any key (even one that is not UTF-8, or a slice key) round-trips.
-py::str key_to_py(const std::string& key) {
-  PyObject* s = PyUnicode_DecodeUTF8(key.data(), static_cast<Py_ssize_t>(key.size()), "surrogateescape");
-  if (s == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::str>(s);
-}
+// Keys are bytes; Python sees them as str decoded with surrogateescape
+// (proto_str), so any key (even one that is not UTF-8, or a slice key) round-trips.
+py::str key_to_py(const std::string& key) { return proto_str(key); }
 
 std::string key_from_py(const py::handle& key) {
-  if (PyBytes_Check(key.ptr())) return std::string(PyBytes_AS_STRING(key.ptr()), PyBytes_GET_SIZE(key.ptr()));
-  if (!PyUnicode_Check(key.ptr())) {
+  std::string out;
+  if (!string_bytes(key, "a checkpoint key", &out)) {
     throw Error(kInvalidType, "a checkpoint key must be str or bytes, got " + python_type_name(key));
   }
-  PyObject* b = PyUnicode_AsEncodedString(key.ptr(), "utf-8", "surrogateescape");
-  if (b == nullptr) throw py::error_already_set();
-  std::string out(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
-  Py_DECREF(b);
   return out;
 }
 

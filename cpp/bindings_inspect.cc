@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "bindings_tensor.h"
 #include "inspect.h"
 #include "model_files.h"
 #include "op_registry.h"
@@ -19,12 +20,6 @@
 namespace py = pybind11;
 
 namespace tfbundle {
-
-py::str proto_str(std::string_view s) {
-  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "surrogateescape");
-  if (o == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::str>(o);
-}
 
 namespace {
 

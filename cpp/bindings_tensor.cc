@@ -161,17 +161,8 @@ py::array as_array(py::handle value, const py::dtype& dtype, const std::string& 
 }
 
 void append_string(py::handle item, std::vector<std::string>* storage, const std::string& what) {
-  if (PyBytes_Check(item.ptr())) {
-    char* data;
-    Py_ssize_t len;
-    PyBytes_AsStringAndSize(item.ptr(), &data, &len);
-    storage->emplace_back(data, static_cast<size_t>(len));
-  } else if (PyUnicode_Check(item.ptr())) {
-    Py_ssize_t len;
-    const char* data = PyUnicode_AsUTF8AndSize(item.ptr(), &len);
-    if (data == nullptr) throw py::error_already_set();
-    storage->emplace_back(data, static_cast<size_t>(len));
-  } else {
+  storage->emplace_back();
+  if (!string_bytes(item, what, &storage->back())) {
     throw Error(kInvalidType,
                 what + " is a string tensor: its items must be bytes or str, got " + python_type_name(item));
   }
@@ -228,6 +219,34 @@ PyObject* numpy_dtype_or_null(int dtype, bool runnable_only) {
 }
 
 std::string numpy_dtype_name(const py::dtype& d) { return py::str(d).cast<std::string>(); }
+
+py::str proto_str(std::string_view s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "surrogateescape");
+  if (o == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
+bool string_bytes(py::handle o, const std::string& what, std::string* out) {
+  if (PyBytes_Check(o.ptr())) {
+    out->assign(PyBytes_AS_STRING(o.ptr()), static_cast<size_t>(PyBytes_GET_SIZE(o.ptr())));
+    return true;
+  }
+  if (!PyUnicode_Check(o.ptr())) return false;
+  Py_ssize_t len;
+  if (const char* data = PyUnicode_AsUTF8AndSize(o.ptr(), &len)) {  // the common case: cached UTF-8, no copy
+    out->assign(data, static_cast<size_t>(len));
+    return true;
+  }
+  PyErr_Clear();  // a surrogate: bytes that were not UTF-8 (surrogateescape) come back as they were
+  PyObject* b = PyUnicode_AsEncodedString(o.ptr(), "utf-8", "surrogateescape");
+  if (b == nullptr) {
+    PyErr_Clear();
+    throw Error(kInvalidArgument, what + ": a str with a lone surrogate, which has no UTF-8 form; pass bytes");
+  }
+  out->assign(PyBytes_AS_STRING(b), static_cast<size_t>(PyBytes_GET_SIZE(b)));
+  Py_DECREF(b);
+  return true;
+}
 
 std::string python_type_name(py::handle o) {
   return py::str(py::type::of(o).attr("__name__")).cast<std::string>();

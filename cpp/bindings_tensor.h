@@ -28,6 +28,16 @@ PyObject* numpy_dtype_or_null(int dtype, bool runnable_only);
 // numpy's str() of a dtype ("float32").
 std::string numpy_dtype_name(const pybind11::dtype& d);
 
+// A string read from a model or checkpoint file as Python str: UTF-8, any
+// other bytes kept with surrogateescape, so that no file fails to read for its
+// names, and every name round-trips through string_bytes().
+pybind11::str proto_str(std::string_view s);
+
+// The bytes of a str (UTF-8, with surrogateescape'd bytes restored) or of a
+// bytes object; false for any other type. A str that cannot be encoded (a
+// lone surrogate) is INVALID_ARGUMENT naming `what`.
+bool string_bytes(pybind11::handle o, const std::string& what, std::string* out);
+
 // The name of an object's type ("int"), for InvalidTypeError messages.
 std::string python_type_name(pybind11::handle o);
 

@@ -6,30 +6,7 @@
 // GraphDef inside it is skipped (one varint) unless op types are asked for, so
 // inspecting a model with a 100 MB graph touches only the pages it reads.
 //
-// Field numbers used here (TensorFlow's .proto files):
-//   FunctionDefLibrary: function=1, gradient=2, registered_gradients=3
-//   FunctionDef: signature=1 (OpDef: name=1, input_arg=2, output_arg=3), node_def=3
-//   RegisteredGradient: gradient_func=1, registered_op_type=2
-//   NodeDef: name=1, op=2, attr=5 (map<string, AttrValue>)
-//   AttrValue: list=1 (ListValue: type=6, func=9), s=2, i=3, func=10 (NameAttrList: name=1)
-//   SavedObjectGraph: nodes=1, concrete_functions=2 (map<string, SavedConcreteFunction>)
-//   SavedObject: children=1 (ObjectReference: node_id=1, local_name=2), slot_variables=3,
-//                function=6 (SavedFunction: concrete_functions=1),
-//                bare_concrete_function=8 (SavedBareConcreteFunction:
-//                concrete_function_name=1, argument_keywords=2)
-//   SavedConcreteFunction: canonicalized_input_signature=3, output_signature=4 (StructuredValue)
-//   StructuredValue: none_value=1, float64_value=11, int64_value=12 (sint64), string_value=13,
-//                    bool_value=14, tensor_shape_value=31, tensor_dtype_value=32,
-//                    tensor_spec_value=33, type_spec_value=34, bounded_tensor_spec_value=35,
-//                    list_value=51, tuple_value=52, dict_value=53, named_tuple_value=54,
-//                    tensor_value=55, numpy_value=56
-//   TensorSpecProto / BoundedTensorSpecProto: name=1, shape=2, dtype=3
-//   TypeSpecProto: type_spec_class=1, type_state=2, type_spec_class_name=3
-//   ListValue / TupleValue: values=1; DictValue: fields=1 (map); NamedTupleValue: name=1,
-//   values=2 (PairValue: key=1, value=2)
-//   FingerprintDef: saved_model_checksum=1, graph_def_program_hash=2, signature_def_hash=3,
-//                   saved_object_graph_hash=4, checkpoint_hash=5, version=6 (VersionDef:
-//                   producer=1), uuid=7
+// Field numbers are the generated constants of proto_fields.h (from proto/).
 #pragma once
 
 #include <cstdint>

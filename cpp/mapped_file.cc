@@ -61,6 +61,14 @@ size_t open_regular(const std::string& path, Fd* fd) {
 
 }  // namespace
 
+int open_regular_file(const std::string& path, size_t* size) {
+  Fd fd;
+  *size = open_regular(path, &fd);
+  const int out = fd.fd;
+  fd.fd = -1;  // the caller's now
+  return out;
+}
+
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   Fd fd;
   const size_t size = open_regular(path, &fd);

@@ -14,6 +14,13 @@
 
 namespace tfbundle {
 
+// Opens `path` read-only and checks it is a regular file; returns the open
+// descriptor (the caller closes it) and stores the file's size. O_NONBLOCK: a
+// FIFO in place of the file makes open() return instead of blocking until a
+// writer comes. Throws as MappedFile::open, and FAILED_PRECONDITION for a
+// folder or anything that is not a regular file.
+int open_regular_file(const std::string& path, size_t* size);
+
 class MappedFile {
  public:
   // Maps the whole file `path`. Throws tfbundle::Error: NOT_FOUND if it does

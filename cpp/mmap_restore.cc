@@ -1,8 +1,6 @@
 #include "mmap_restore.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,21 +26,10 @@ namespace {
 class PrivateMapping {
  public:
   static std::shared_ptr<PrivateMapping> open(const std::string& path) {
-    // O_NONBLOCK: a FIFO in place of a shard must not block open(); fstat refuses it.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) throw Error(errno == ENOENT ? kNotFound : kUnknown, "cannot open " + path + ": " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int err = errno;
-      ::close(fd);
-      throw Error(kUnknown, "cannot stat " + path + ": " + std::strerror(err));
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(kFailedPrecondition, path + " is not a regular file");
-    }
+    size_t size = 0;
+    const int fd = open_regular_file(path, &size);  // a FIFO in place of a shard is refused, never waited on
     auto m = std::shared_ptr<PrivateMapping>(new PrivateMapping());
-    m->size_ = static_cast<size_t>(st.st_size);
+    m->size_ = size;
     if (m->size_ > 0) {
       void* p = ::mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
       if (p == MAP_FAILED) {
@@ -76,13 +63,8 @@ class ShardFiles {
   int fd(int32_t shard_id, const std::string& path) {
     auto it = fds_.find(shard_id);
     if (it != fds_.end()) return it->second;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // never blocks on a FIFO
-    if (fd < 0) throw Error(errno == ENOENT ? kNotFound : kUnknown, "cannot open " + path + ": " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(kFailedPrecondition, path + " is not a regular file");
-    }
+    size_t size = 0;
+    const int fd = open_regular_file(path, &size);  // never blocks on a FIFO
     fds_[shard_id] = fd;
     return fd;
   }
@@ -129,7 +111,7 @@ TF_Output graph_output(TF_Graph* graph, const std::string& tensor) {
 }
 
 TF_Operation* graph_operation(TF_Graph* graph, const std::string& name) {
-  const std::string op_name = (!name.empty() && name[0] == '^') ? name.substr(1) : split_input(name).first;
+  const std::string op_name = split_input(name).first;  // "^op", "op:1" -> "op"
   TF_Operation* op = tf_api().GraphOperationByName(graph, op_name.c_str());
   if (op == nullptr) throw Error(kNotFound, "the graph has no operation named '" + op_name + "'");
   return op;
@@ -266,13 +248,12 @@ const BundleEntry* stored_slice(const BundleReader& reader, const BundleEntry& f
 
 }  // namespace
 
-std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const std::string& restore_op_name) {
-  std::string op_name = restore_op_name;
-  if (!op_name.empty() && op_name[0] == '^') op_name.erase(0, 1);
-  op_name = split_input(op_name).first;
-  const std::string scope = name_scope(op_name);
+namespace {
+
+std::vector<RestoreNode> restore_nodes_of(const std::vector<GraphNode>& graph, const std::string& restore_op_name) {
+  const std::string scope = name_scope(split_input(restore_op_name).first);  // "^save/restore_all" -> "save/"
   std::vector<RestoreNode> nodes;
-  for (const GraphNode& n : graph_nodes(graph_def)) {
+  for (const GraphNode& n : graph) {
     if (n.op != "RestoreV2" || n.name.compare(0, scope.size(), scope) != 0) continue;
     const auto& inputs = n.inputs;
     if (inputs.size() < 3 || inputs[1].empty() || inputs[1][0] == '^' || inputs[2].empty() || inputs[2][0] == '^') {
@@ -283,6 +264,12 @@ std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const st
   return nodes;
 }
 
+}  // namespace
+
+std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const std::string& restore_op_name) {
+  return restore_nodes_of(graph_nodes(graph_def), restore_op_name);
+}
+
 MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* graph, const MetaGraph& meta_graph,
                                               const std::string& checkpoint_prefix) {
   const TfApi& api = tf_api();
@@ -290,8 +277,9 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
     throw Error(kUnimplemented, "restore from mapped shards: the MetaGraph has no SaverDef restore op");
   }
   const SaverDef& saver = *meta_graph.saver;
-  const std::vector<RestoreNode> nodes = find_restore_nodes(meta_graph.graph_def, saver.restore_op_name);
-  const std::set<std::pair<std::string, int>> copy_outputs = sparse_restore_outputs(graph_nodes(meta_graph.graph_def));
+  const std::vector<GraphNode> graph_def = graph_nodes(meta_graph.graph_def);  // walked once for both
+  const std::vector<RestoreNode> nodes = restore_nodes_of(graph_def, saver.restore_op_name);
+  const std::set<std::pair<std::string, int>> copy_outputs = sparse_restore_outputs(graph_def);
   if (nodes.empty()) {
     throw Error(kUnimplemented,
                 "restore from mapped shards needs graph-level RestoreV2 ops (TF1 exports); this model's restore op '" +

@@ -970,12 +970,4 @@ inline constexpr DataTypeName kDataTypes[] = {
     {133, "DT_FLOAT4_E2M1FN_REF", "float4_e2m1fn_ref"},
 };
 
-// The entry of a DataType value, or nullptr for a value the enum does not have.
-constexpr const DataTypeName* find_data_type(int32_t value) {
-  for (const DataTypeName& t : kDataTypes) {
-    if (t.value == value) return &t;
-  }
-  return nullptr;
-}
-
 }  // namespace tfbundle::pb

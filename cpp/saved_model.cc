@@ -249,17 +249,6 @@ void parse_collection(const std::string& key, std::string_view bytes, MetaGraph*
   }
 }
 
-// The op type of a NodeDef (its last `op` field).
-std::string_view node_op(std::string_view node_def) {
-  std::string_view op;
-  Reader r(node_def, "NodeDef");
-  Field f;
-  while (r.next(&f)) {
-    if (f.number == pb::NodeDef::kOp && is_bytes(f)) op = f.bytes;
-  }
-  return op;
-}
-
 }  // namespace
 
 MetaGraph parse_meta_graph(std::string_view bytes) {
@@ -338,36 +327,6 @@ const SignatureDef* MetaGraph::signature(std::string_view key) const {
     if (s.key == key) return &s;
   }
   return nullptr;
-}
-
-std::string MetaGraph::tag_string() const {
-  std::string out;
-  for (const auto& t : tags) out += (out.empty() ? "" : ",") + t;
-  return out;
-}
-
-std::map<std::string, int64_t> graph_op_counts(std::string_view graph_def) {
-  std::map<std::string, int64_t> counts;
-  Reader r(graph_def, "GraphDef");
-  Field f;
-  while (r.next(&f)) {
-    if (!is_bytes(f)) continue;
-    if (f.number == pb::GraphDef::kNode) {
-      ++counts[std::string(node_op(f.bytes))];
-    } else if (f.number == pb::GraphDef::kLibrary) {  // occurrences merge: their functions concatenate
-      Reader lib(f.bytes, "FunctionDefLibrary");
-      Field g;
-      while (lib.next(&g)) {
-        if (g.number != pb::FunctionDefLibrary::kFunction || !is_bytes(g)) continue;
-        Reader fn(g.bytes, "FunctionDef");
-        Field h;
-        while (fn.next(&h)) {
-          if (h.number == pb::FunctionDef::kNodeDef && is_bytes(h)) ++counts[std::string(node_op(h.bytes))];
-        }
-      }
-    }
-  }
-  return counts;
 }
 
 }  // namespace tfbundle

@@ -1,8 +1,6 @@
 // SavedModel, MetaGraphDef and SignatureDef decoding (no protobuf runtime).
 //
-// Field numbers come from TensorFlow's public .proto files:
-// tensorflow/core/protobuf/{saved_model,meta_graph,saver}.proto and
-// tensorflow/core/framework/{graph,node_def,function,tensor_shape}.proto.
+// Field numbers are the generated constants of proto_fields.h (from proto/).
 //
 // Every decoder here reads a message as protobuf (and so TensorFlow) does,
 // because what it finds decides what a load runs and what the op policy
@@ -99,8 +97,6 @@ struct MetaGraph {
   // (the signature lacks the output, the collection is not one node).
   std::string init_op_name() const;
   const SignatureDef* signature(std::string_view key) const;
-  // "serve,gpu": the tags joined by commas in file order.
-  std::string tag_string() const;
 };
 
 struct SavedModelProto {
@@ -116,8 +112,5 @@ MetaGraph parse_meta_graph(std::string_view bytes);
 // Parses a serialized SavedModel. Views in the result point into `bytes`.
 SavedModelProto parse_saved_model(std::string_view bytes);
 
-// The op types a GraphDef uses, in the graph's nodes and in the bodies of its
-// function library, with how many nodes use each.
-std::map<std::string, int64_t> graph_op_counts(std::string_view graph_def);
 
 }  // namespace tfbundle

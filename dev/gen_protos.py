@@ -201,13 +201,13 @@ def proto_fields_h(pool: Any, fds: Any) -> str:
         parent = enum.containing_type.full_name if enum.containing_type is not None else ""
         enums_by_scope.setdefault(parent, []).append(enum)
 
-    def enum_lines(enum: Any) -> list[str]:
+    def enum_line(enum: Any) -> str:
         values = ", ".join(f"{v.name} = {v.number}" for v in enum.values)
-        return [f"enum {enum.name} : int32_t {{ {values} }};"]
+        return f"enum {enum.name} : int32_t {{ {values} }};"
 
     lines.append("")
     for enum in enums_by_scope.get("", []):
-        lines += wrap_enum(enum_lines(enum)[0])
+        lines += wrap_enum(enum_line(enum))
     for msg in all_messages(pool, fds):
         if not in_cpp(msg.full_name):
             continue
@@ -226,7 +226,7 @@ def proto_fields_h(pool: Any, fds: Any) -> str:
                 continue  # proto3 `optional`
             body += oneof_test(oneof.name, [constant_name(f.name) for f in members])
         for enum in enums_by_scope.get(msg.full_name, []):
-            body += wrap_enum(enum_lines(enum)[0])
+            body += wrap_enum(enum_line(enum))
         if not body:
             continue
         lines.append("")
@@ -251,14 +251,6 @@ def proto_fields_h(pool: Any, fds: Any) -> str:
         lines.append(f'    {{{v.number}, "{v.name}", "{short_dtype_name(v.name)}"}},')
     lines += [
         "};",
-        "",
-        "// The entry of a DataType value, or nullptr for a value the enum does not have.",
-        "constexpr const DataTypeName* find_data_type(int32_t value) {",
-        "  for (const DataTypeName& t : kDataTypes) {",
-        "    if (t.value == value) return &t;",
-        "  }",
-        "  return nullptr;",
-        "}",
         "",
         "}  // namespace tfbundle::pb",
     ]
@@ -395,20 +387,15 @@ def main(argv: list[str]) -> int:
     outputs = generate()
     assert tuple(outputs) == OUTPUTS
     if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            stale = []
-            for rel, text in outputs.items():
-                fresh = os.path.join(tmp, rel)
-                os.makedirs(os.path.dirname(fresh), exist_ok=True)
-                with open(fresh, "w", encoding="utf-8", newline="\n") as f:
-                    f.write(text)
-                path = os.path.join(REPO, rel)
-                current = None
-                if os.path.exists(path):
-                    with open(path, encoding="utf-8", newline="") as f:
-                        current = f.read()
-                if current != text:
-                    stale.append(rel)
+        stale = []
+        for rel, text in outputs.items():
+            path = os.path.join(REPO, rel)
+            current = None
+            if os.path.exists(path):
+                with open(path, encoding="utf-8", newline="") as f:
+                    current = f.read()
+            if current != text:
+                stale.append(rel)
         if stale:
             print(
                 "stale generated files (run python dev/gen_protos.py): " + ", ".join(stale),

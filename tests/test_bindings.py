@@ -92,6 +92,17 @@ def test_string_inputs_of_the_wrong_type(tf_models):
         assert _is_invalid_type(info.value)
 
 
+def test_string_inputs_with_surrogates(tf_models):
+    """Bytes that were not UTF-8, carried in a str by surrogateescape, reach TensorFlow as they
+    were; a lone surrogate, which has no bytes, is a tfbundle error naming the input."""
+    with tfbundle.load(tf_models("zero_copy")) as m:
+        raw = b"caf\xe9"  # Latin-1, not UTF-8
+        out = m.run("s_upper:0", {"s:0": [raw.decode("utf-8", "surrogateescape")]})
+        assert out.tolist() == [b"CAF\xe9"]
+        with pytest.raises(tfbundle.InvalidArgumentError, match="lone surrogate"):
+            m.run("s_upper:0", {"s:0": ["\ud800"]})
+
+
 def test_checkpoint_key_of_the_wrong_type():
     with tfbundle.open_checkpoint(demo_model_path()) as ckpt:
         with pytest.raises(TypeError, match="checkpoint tensor names are str, got int") as info:

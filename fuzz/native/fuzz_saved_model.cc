@@ -85,7 +85,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   for (const tfbundle::MetaGraphEntry& e : contents.meta_graphs) {
     const std::string_view graph_def = e.meta_graph.graph_def;
     expect_ok_or_error([&] { tfbundle::graph_ops(graph_def, &e.meta_graph); });
-    expect_ok_or_error([&] { tfbundle::graph_op_counts(graph_def); });
   }
   expect_ok_or_error([&] {
     const tfbundle::FunctionListing listing = tfbundle::list_concrete_functions(contents);
