@@ -27,7 +27,6 @@ namespace {
 // up here. Never destroyed: it would outlive the interpreter.
 struct NumpyDtype {
   const DataTypeInfo* info = nullptr;  // null: a value the enum does not have
-  bool runnable = false;               // info->runnable
   bool made = false;                   // `dtype` is final
   PyObject* dtype = nullptr;           // an owned reference; null: no numpy form
 };
@@ -45,7 +44,6 @@ NumpyDtypes& numpy_dtypes() {
     for (const DataTypeInfo& d : data_types()) {
       NumpyDtype& slot = out->by_value[static_cast<size_t>(d.value)];
       slot.info = &d;
-      slot.runnable = d.runnable;
       slot.made = d.numpy_name.empty();  // nothing to make: stays null
     }
     return out;
@@ -71,7 +69,7 @@ py::dtype runnable_dtype(int dtype, const std::string& what) {
   const NumpyDtypes& t = numpy_dtypes();
   if (dtype >= 0 && static_cast<size_t>(dtype) < t.by_value.size()) {  // the per-call path: made already
     const NumpyDtype& slot = t.by_value[static_cast<size_t>(dtype)];
-    if (slot.runnable && slot.dtype != nullptr) return py::reinterpret_borrow<py::dtype>(slot.dtype);
+    if (slot.dtype != nullptr && slot.info->runnable) return py::reinterpret_borrow<py::dtype>(slot.dtype);
   }
   PyObject* d = numpy_dtype_or_null(dtype, true);
   if (d == nullptr) {
@@ -204,7 +202,7 @@ PyObject* numpy_dtype_or_null(int dtype, bool runnable_only) {
   NumpyDtypes& t = numpy_dtypes();
   if (dtype < 0 || static_cast<size_t>(dtype) >= t.by_value.size()) return nullptr;
   NumpyDtype& slot = t.by_value[static_cast<size_t>(dtype)];
-  if (runnable_only && !slot.runnable) return nullptr;
+  if (runnable_only && (slot.info == nullptr || !slot.info->runnable)) return nullptr;
   if (!slot.made) {
     if (slot.info == nullptr) return nullptr;
     PyObject* d = make_numpy_dtype(*slot.info);  // may run Python (an import) and let another thread in
@@ -263,11 +261,6 @@ bool same_dtype(PyObject* a, PyObject* b) {
   return eq == 1;
 }
 
-// arr.astype(dtype): a native-order copy.
-PyObject* native_copy(const py::array& arr, const py::dtype& dtype) {
-  return arr.attr("astype")(dtype).release().ptr();
-}
-
 }  // namespace
 
 TensorPtr to_tensor(py::handle value, int dtype, const TensorShape* shape, const std::string& what) {
@@ -277,19 +270,17 @@ TensorPtr to_tensor(py::handle value, int dtype, const TensorShape* shape, const
   if (py::isinstance<py::array>(value)) {
     arr = py::reinterpret_borrow<py::array>(value);
     const py::dtype have = arr.dtype();
-    // The same type under another type number (numpy.longlong for int64) is accepted; the same
-    // type in the other byte order is converted (its bytes would reach TensorFlow as they are).
-    const bool same = have.num() == np_want.num() || same_dtype(have.ptr(), np_want.ptr());
-    if (same && have.byteorder() == kSwappedByteOrder) {
-      arr = py::reinterpret_steal<py::array>(native_copy(arr, np_want));
-    } else if (!same) {
-      py::object native = have.attr("newbyteorder")("=");
+    const bool swapped = have.byteorder() == kSwappedByteOrder;
+    if (swapped || have.num() != np_want.num()) {
+      // The same type under another type number (numpy.longlong for int64) is used as it is; in
+      // the other byte order it is converted (its bytes would reach TensorFlow as they are).
+      const py::object native = swapped ? have.attr("newbyteorder")("=") : py::object(have);
       if (!same_dtype(native.ptr(), np_want.ptr())) {
         const std::string want = numpy_dtype_name(np_want);
         throw Error(kInvalidType, what + " expects " + want + ", got an array of " + numpy_dtype_name(have) +
                                       " (convert it with .astype(numpy." + want + ") or pass a list)");
       }
-      arr = py::reinterpret_steal<py::array>(native_copy(arr, np_want));
+      if (swapped) arr = arr.attr("astype")(np_want);
     }
   } else {
     arr = as_array(value, np_want, what);

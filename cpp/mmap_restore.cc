@@ -91,14 +91,12 @@ void read_exactly(int fd, char* out, size_t n, size_t offset, const std::string&
 
 void release_mapping(void* ctx) { delete static_cast<std::shared_ptr<PrivateMapping>*>(ctx); }
 
-// "op", "op:2" -> (op, index); control inputs ("^op") -> index -1.
+// "op", "op:2" -> (op, index); control inputs ("^op") -> index -1 (split_tensor_name).
 std::pair<std::string, int> split_input(const std::string& input) {
-  if (!input.empty() && input[0] == '^') return {input.substr(1), -1};
-  const size_t colon = input.rfind(':');
-  if (colon == std::string::npos) return {input, 0};
-  const std::string idx = input.substr(colon + 1);
-  if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos) return {input, 0};
-  return {input.substr(0, colon), std::stoi(idx)};
+  std::string_view op;
+  int index;
+  split_tensor_name(input, &op, &index);
+  return {std::string(op), index};
 }
 
 TF_Output graph_output(TF_Graph* graph, const std::string& tensor) {

@@ -19,6 +19,25 @@ bool is_varint(const Field& f) { return f.type == wire::kVarint; }
 
 }  // namespace
 
+bool split_tensor_name(std::string_view name, std::string_view* op, int* index) {
+  if (!name.empty() && name[0] == '^') {
+    *op = name.substr(1);
+    *index = -1;
+    return true;
+  }
+  *op = name;
+  *index = 0;
+  const size_t colon = name.rfind(':');
+  if (colon == std::string_view::npos) return true;
+  const std::string_view digits = name.substr(colon + 1);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  *op = name.substr(0, colon);
+  *index = std::stoi(std::string(digits));
+  return true;
+}
+
 TensorShape parse_tensor_shape(std::string_view bytes) {
   TensorShape shape;
   shape.unknown_rank = false;

@@ -104,6 +104,11 @@ struct SavedModelProto {
   std::vector<MetaGraph> meta_graphs;
 };
 
+// Splits a tensor name or a NodeDef input: "op" -> ("op", 0), "op:2" -> ("op", 2),
+// "^op" (a control input) -> ("op", -1). False when what follows the last ':'
+// is not an output index (then *op is the whole name and *index 0).
+bool split_tensor_name(std::string_view name, std::string_view* op, int* index);
+
 // Parses a serialized TensorShapeProto (unknown_rank, or the dims with -1 for unknown).
 TensorShape parse_tensor_shape(std::string_view bytes);
 

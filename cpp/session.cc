@@ -440,17 +440,13 @@ Endpoint Session::resolve_tensor(const std::string& name) {
     auto it = endpoint_cache_.find(name);
     if (it != endpoint_cache_.end()) return it->second;
   }
-  std::string op_name = name;
-  int index = 0;
-  const size_t colon = name.rfind(':');
-  if (colon != std::string::npos) {
-    const std::string idx = name.substr(colon + 1);
-    if (idx.empty() || idx.size() > 9 || idx.find_first_not_of("0123456789") != std::string::npos) {
-      throw Error(kInvalidArgument, "'" + name + "' is not a tensor name: use 'op_name:output_index', e.g. 'x:0'");
-    }
-    op_name = name.substr(0, colon);
-    index = std::stoi(idx);
+  std::string_view op_view = name;
+  if (!op_view.empty() && op_view[0] == '^') op_view.remove_prefix(1);  // "^op" names its output 0, as before
+  int index;
+  if (!split_tensor_name(op_view, &op_view, &index)) {
+    throw Error(kInvalidArgument, "'" + name + "' is not a tensor name: use 'op_name:output_index', e.g. 'x:0'");
   }
+  const std::string op_name(op_view);
   TF_Operation* op = resolve_operation(op_name);
   const TfApi& api = tf_api();
   Endpoint e;
