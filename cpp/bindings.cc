@@ -203,11 +203,12 @@ class NativeSignature {
     return s.empty() ? "(none)" : s;
   }
 
-  // An output key given by the caller: str (or bytes), else InvalidTypeError.
+  // An output key given by the caller: a str, else InvalidTypeError.
   std::string key_from_py(py::handle key) const {
     std::string out;
-    if (!string_bytes(key, label(), &out)) {
-      throw Error(kInvalidType, label() + ": output keys are str, got " + python_type_name(key));
+    if (!PyUnicode_Check(key.ptr()) || !string_bytes(key, label(), &out)) {
+      throw Error(kInvalidType, label() + ": outputs must be str, got " + py::repr(key).cast<std::string>() + " (" +
+                                    python_type_name(key) + ")");
     }
     return out;
   }

@@ -291,3 +291,15 @@ def test_no_tensorflow_anywhere_says_how_to_install(monkeypatch):
         tfbundle.TensorFlowNotFoundError, match=r"pip install 'tfbundle\[cpu\]'.*TFBUNDLE_LIBTENSORFLOW"
     ):
         _library.find_libraries()
+
+
+def test_names_of_earlier_releases_still_resolve() -> None:
+    """Types moved to tfbundle.types and tfbundle.examples (now tf_example) are still found."""
+    assert tfbundle.TensorSpec is tfbundle.types.TensorSpec
+    assert tfbundle.SavedModelInfo is tfbundle.types.SavedModelInfo
+    assert tfbundle.CheckpointKeyError is errors.CheckpointKeyError
+    with pytest.warns(DeprecationWarning, match="tfbundle.tf_example"):
+        assert tfbundle.examples is tfbundle.tf_example
+    assert {"examples", "TensorSpec", "load"} <= set(dir(tfbundle))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        tfbundle.nope  # noqa: B018

@@ -505,6 +505,23 @@ def test_evaluate_expression_counts_bytes_of_the_whole_expression(text: str) -> 
         evaluate_expression(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("np.ones(3, np.float32, 'C', 4)", "takes at most 3 positional arguments"),
+        ("np.ones(3, dtype='nonsense')", "not a dtype"),
+        ("np.ones((" + "1, " * 65 + "))", "a shape of 65 dimensions"),
+        ("np.arange('a')", "np.arange takes numbers"),
+        ("np.arange(0, 10, 0)", "finite bounds and a non-zero step"),
+        ("np.linspace(0, 1, num=2.5)", "num is an integer"),
+    ],
+)
+def test_evaluate_expression_argument_errors(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message) as info:
+        evaluate_expression(text)
+    assert str(info.value).startswith(f"expression {text!r}: ")  # named once, in front
+
+
 def test_evaluate_expression_refuses_other_keywords() -> None:
     with pytest.raises(InvalidArgumentError, match="like= is not allowed"):
         evaluate_expression("np.ones(3, like=np.ones(3))")

@@ -93,23 +93,19 @@ __all__ = [
 # tfbundle.examples became tfbundle.tf_example).
 _MOVED = dict.fromkeys(types.__all__, "types")
 _MOVED["CheckpointKeyError"] = "errors"
-_MOVED["examples"] = "tf_example"
 
 
 def __getattr__(name: str) -> Any:
+    if name == "examples":
+        import warnings
+
+        warnings.warn("tfbundle.examples is now tfbundle.tf_example", DeprecationWarning, stacklevel=2)
+        return tf_example
     where = _MOVED.get(name)
     if where is None:
         raise AttributeError(f"module 'tfbundle' has no attribute {name!r}")
-    import warnings
-
-    if name == "examples":
-        warnings.warn(
-            "tfbundle.examples is now tfbundle.tf_example", DeprecationWarning, stacklevel=2
-        )
-        return tf_example
-    module = globals()[where]
-    return getattr(module, name)
+    return getattr(globals()[where], name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(__all__) | set(_MOVED))
+    return sorted({*__all__, *_MOVED, "examples"})

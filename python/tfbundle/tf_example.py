@@ -1,10 +1,10 @@
-"""tf.Example records without TensorFlow: ``tfbundle.examples.encode`` / ``decode``.
+"""tf.Example records without TensorFlow: ``tfbundle.tf_example.encode`` / ``decode``.
 
 Classify and regress signatures (``tensorflow/serving/classify``, ``.../regress``) and many TF1
 exports take serialized ``tf.train.Example`` protos::
 
     >>> from tfbundle import tf_example
-    >>> data = examples.encode([{"age": [22, 24], "education": [b"BS", b"MS"]}])
+    >>> data = tf_example.encode([{"age": [22, 24], "education": [b"BS", b"MS"]}])
     >>> model.signatures["classify"](inputs=data)
 
 The messages are tfbundle's own declaration of TensorFlow's example.proto and feature.proto

@@ -1,4 +1,5 @@
-"""The foundation: paths and version folders, DataTypes, tensor specs.
+"""The foundation: paths and version folders, tag-sets, DataTypes, tensor specs.
 
-Imports nothing of tfbundle but errors and _core.
+With errors and _proto (the schema) it is the bottom layer: it imports nothing of tfbundle
+above it (``paths`` reads the ``checkpoint`` state file through ``_proto.parsing``).
 """

@@ -13,6 +13,7 @@ from ..errors import DataLossError, NotFoundError
 
 __all__ = [
     "MODEL_FILES",
+    "MODEL_FILES_ANY_FORMAT",
     "CheckpointState",
     "PathLike",
     "has_model_file",
@@ -25,6 +26,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 #: The files that make a folder a SavedModel (binary, then text format).
 MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+#: The same, and the chunked format TensorFlow's C API cannot load (refused with a clear error).
+MODEL_FILES_ANY_FORMAT = (*MODEL_FILES, "saved_model.cpb")
 
 _VERSION_DIR = re.compile(r"^\d+$")
 
@@ -44,15 +47,12 @@ def version_folders(base: PathLike, holds: Callable[[Path], bool] | None = None)
     A base folder that cannot be listed has no versions.
     """
     try:
-        children = list(Path(os.fspath(base)).iterdir())
+        with os.scandir(os.fspath(base)) as entries:  # is_dir() from the listing: no stat per entry
+            numbered = [e for e in entries if _VERSION_DIR.match(e.name) and e.is_dir()]
     except OSError:
         return []
-    found = [
-        (int(c.name), c)
-        for c in children
-        if _VERSION_DIR.match(c.name) and c.is_dir() and (holds is None or holds(c))
-    ]
-    return sorted(found, key=lambda v: v[0])
+    found = [(int(e.name), Path(e.path)) for e in numbered]
+    return sorted((v for v in found if holds is None or holds(v[1])), key=lambda v: v[0])
 
 
 def resolve_export_dir(path: PathLike) -> str:
@@ -75,7 +75,7 @@ def resolve_export_dir(path: PathLike) -> str:
     p = p.absolute()
     # exists(), not is_file(): a FIFO in place of saved_model.pb still makes this the model folder,
     # whose reader then refuses it (it would block TensorFlow's loader forever).
-    if any((p / f).exists() for f in (*MODEL_FILES, "saved_model.cpb")):
+    if any((p / f).exists() for f in MODEL_FILES_ANY_FORMAT):
         return str(p)
     versions = version_folders(p, has_model_file)
     if versions:
@@ -99,6 +99,20 @@ class CheckpointState:
     file: Path
     newest: str
     all: tuple[str, ...]
+
+    def locate(self, recorded: str, exists: Callable[[str], bool]) -> tuple[str, str]:
+        """Where a prefix the file names is: (the path to use, the path as written).
+
+        A relative prefix is relative to the folder. One that is not there under the path
+        as written (checkpoints moved after saving keep the absolute paths of where they
+        were written) is looked for beside the state file; the path as written is used
+        when neither exists, so that errors can name it.
+        """
+        written = str(self.file.parent / recorded)  # an absolute `recorded` stays as it is
+        if exists(written):
+            return written, written
+        beside = str(self.file.parent / Path(recorded).name)
+        return (beside if exists(beside) else written), written
 
 
 def read_checkpoint_state(folder: PathLike) -> CheckpointState | None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Device", "TensorSpec"]
+from .dtypes import numpy_dtype
+
+__all__ = ["Device", "TensorSpec", "specs_of"]
 
 
 class Device(NamedTuple):
@@ -58,3 +62,15 @@ class TensorSpec:
 
     def __hash__(self) -> int:
         return hash((self.name, self.tensor_name, self.tf_dtype, self.shape))
+
+
+def specs_of(infos: Mapping[str, Any]) -> Mapping[str, TensorSpec]:
+    """The TensorSpecs of one side of a SignatureDef (key -> the core's TensorInfo), read-only."""
+    return MappingProxyType(
+        {
+            key: TensorSpec(
+                key, info.name, numpy_dtype(info.dtype, runnable_only=True), info.tf_dtype, info.shape, info.encoding
+            )
+            for key, info in infos.items()
+        }
+    )

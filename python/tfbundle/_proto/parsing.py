@@ -83,15 +83,6 @@ _FIELD_BY_DTYPE_NAME = {
     "DT_UINT16": "int_val", "DT_COMPLEX128": "dcomplex_val", "DT_HALF": "half_val",
     "DT_UINT32": "uint32_val", "DT_UINT64": "uint64_val",
 }  # fmt: skip
-_field_by_dtype: dict[int, str] = {}
-
-
-def _value_field(code: int) -> str | None:
-    if not _field_by_dtype:
-        _field_by_dtype.update(
-            {_proto.DataType.Value(name): f for name, f in _FIELD_BY_DTYPE_NAME.items()}
-        )
-    return _field_by_dtype.get(code)
 
 
 def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
@@ -110,10 +101,9 @@ def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
             holds, or content of the wrong size.
         UnimplementedError: a dtype numpy cannot hold (resource, variant, float8).
     """
-    dt = _proto.DataType
     code = int(proto.dtype)
     dtype = numpy_dtype(code, runnable_only=True) if code < 100 else None
-    field = _value_field(code)
+    field = _FIELD_BY_DTYPE_NAME.get(dtype_name(code))
     if dtype is None or field is None:
         raise UnimplementedError(
             f"{what} has dtype {dtype_name(code)}, which tfbundle cannot feed from numpy"
@@ -124,7 +114,7 @@ def tensor_to_numpy(proto: Any, what: str) -> np.ndarray:
     if any(d < 0 for d in shape):
         raise InvalidArgumentError(f"{what} has an unknown dimension in its shape {shape}")
     size = int(np.prod(shape, dtype=np.int64))
-    is_string = code == dt.Value("DT_STRING")
+    is_string = field == "string_val"
     if proto.tensor_content and not is_string:
         content = bytes(proto.tensor_content)
         want = size * dtype.itemsize

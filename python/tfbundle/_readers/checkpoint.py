@@ -27,14 +27,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from .. import _core
 from .._base.dtypes import dtype_name as tf_dtype_name
 from .._base.dtypes import numpy_dtype
-from .._base.paths import read_checkpoint_state, version_folders
+from .._base.paths import MODEL_FILES_ANY_FORMAT, PathLike, read_checkpoint_state, version_folders
 from ..errors import (
     CheckpointKeyError,
     ClosedError,
@@ -53,14 +53,12 @@ __all__ = [
     "resolve_checkpoint_prefix",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: Key of a TF2 checkpoint's object graph (a serialized TrackableObjectGraph).
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _ATTRIBUTES = "/.ATTRIBUTES/"
 _VALUE_ATTRIBUTE = "VARIABLE_VALUE"
 _SHARD_RE = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
-_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt", "saved_model.cpb")
 
 @dataclass(frozen=True)
 class VariableSpec:
@@ -134,15 +132,11 @@ def _from_state_file(folder: Path) -> str | None:
     if found is None:
         return None
     state, named = found.file, found.newest
-    candidate = Path(named) if os.path.isabs(named) else folder / named
-    if Path(str(candidate) + ".index").is_file():
-        return str(candidate)
-    # Checkpoints moved after saving keep absolute paths from where they were
-    # written: look for the same prefix beside the state file.
+    prefix, candidate = found.locate(named, lambda q: os.path.isfile(q + ".index"))
+    if os.path.isfile(prefix + ".index"):
+        return prefix
     beside = folder / Path(named).name
-    if Path(str(beside) + ".index").is_file():
-        return str(beside)
-    for v1 in (candidate, beside):
+    for v1 in (Path(candidate), beside):
         if _is_v1_checkpoint(v1):
             raise _refuse_v1(v1)
     raise NotFoundError(
@@ -174,7 +168,7 @@ def resolve_checkpoint_prefix(path: PathLike) -> str:
         m = _SHARD_RE.match(text)
         if m:
             return m.group("prefix")
-        if p.name in _MODEL_FILES:
+        if p.name in MODEL_FILES_ANY_FORMAT:
             return resolve_checkpoint_prefix(p.parent)
     if Path(text + ".index").is_file():
         return text
@@ -187,7 +181,7 @@ def resolve_checkpoint_prefix(path: PathLike) -> str:
         )
     if not p.is_dir():
         raise NotFoundError(f"{p} is not a checkpoint: expected PREFIX.index and PREFIX.data-* files")
-    if any((p / f).is_file() for f in _MODEL_FILES):
+    if any((p / f).is_file() for f in MODEL_FILES_ANY_FORMAT):
         variables = p / "variables"
         if (variables / "variables.index").is_file():
             return str(variables / "variables")

@@ -19,9 +19,10 @@ from types import MappingProxyType
 from typing import Any
 
 from .. import _core
-from .._base.dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
+from .._base.dtypes import DTYPE_NAMES, dtype_name
 from .._base.paths import PathLike, resolve_export_dir
-from .._base.specs import TensorSpec
+from .._base.specs import TensorSpec, specs_of
+from .._base.tags import tag_set
 from ..errors import NotFoundError
 
 __all__ = [
@@ -282,11 +283,7 @@ class SavedModelInfo:
             raise NotFoundError(
                 f"{self.path} has several tag-sets and none is 'serve': choose one of {listing}"
             )
-        wanted = (
-            frozenset(t.strip() for t in tags.split(",") if t.strip())
-            if isinstance(tags, str)
-            else frozenset(tags)
-        )
+        wanted = tag_set(tags) or frozenset()
         for m in self.meta_graphs:
             if m.tag_set == wanted:
                 return m
@@ -358,26 +355,11 @@ def _meta_graph_dict(m: MetaGraphInfo) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _specs(infos: Mapping[str, _core.TensorInfo]) -> Mapping[str, TensorSpec]:
-    out = {}
-    for key, info in infos.items():
-        code = info.dtype
-        out[key] = TensorSpec(
-            key,
-            info.name,
-            numpy_dtype(code, runnable_only=True),
-            dtype_name(code),
-            info.shape,
-            info.encoding,
-        )
-    return MappingProxyType(out)
-
-
 def _build(export_dir: str, raw: _core.SavedModelReading) -> SavedModelInfo:
     metas = []
     for m in raw.meta_graphs:
         sigs = {
-            s.key: SignatureInfo(s.key, s.method_name, _specs(s.inputs), _specs(s.outputs))
+            s.key: SignatureInfo(s.key, s.method_name, specs_of(s.inputs), specs_of(s.outputs))
             for s in m.signatures
         }
         assets = tuple(AssetInfo(t, f, p, exists, problem) for t, f, p, exists, problem in m.assets)

@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any, Union
 
 from .. import _core
-from .._base.paths import read_checkpoint_state, version_folders
+from .._base.paths import (
+    MODEL_FILES,
+    PathLike,
+    has_model_file,
+    read_checkpoint_state,
+    version_folders,
+)
 from .._proto import parsing as gp
 from ..errors import (
     DataLossError,
@@ -49,7 +55,6 @@ __all__ = [
     "load_graph",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 TensorBindings = Union[str, Sequence[str], Mapping[str, str], None]
 
 logger = logging.getLogger("tfbundle")
@@ -207,23 +212,6 @@ def _restore_path(prefix: str) -> str:
     return prefix + _V1_SHARD_PATTERN
 
 
-def _in_folder(folder: Path, recorded: str) -> str:
-    """A prefix named in a ``checkpoint`` file, as a path.
-
-    Relative prefixes are relative to the folder. An absolute one that does not
-    exist (the folder was moved or copied) is looked for in the folder itself.
-    """
-    p = Path(recorded)
-    if not p.is_absolute():
-        return str(folder / p)
-    if not _checkpoint_exists(str(p)) and _checkpoint_exists(str(folder / p.name)):
-        logger.info(
-            "%s names %s, which is not there; using %s", folder / "checkpoint", p, folder / p.name
-        )
-        return str(folder / p.name)
-    return str(p)
-
-
 def latest_checkpoint(folder: PathLike) -> str:
     """The newest checkpoint prefix of a training folder, from its ``checkpoint`` file.
 
@@ -238,9 +226,9 @@ def latest_checkpoint(folder: PathLike) -> str:
     if state is None:
         raise NotFoundError(f"{folder} has no 'checkpoint' file naming its newest checkpoint")
     newest, every = state.newest, state.all
-    prefix = _in_folder(folder, newest)
+    prefix = state.locate(newest, _checkpoint_exists)[0]
     if not _checkpoint_exists(prefix):
-        present = [q for q in (_in_folder(folder, e) for e in every) if _checkpoint_exists(q)]
+        present = [q for q in (state.locate(e, _checkpoint_exists)[0] for e in every) if _checkpoint_exists(q)]
         hint = f"; checkpoints that are there: {', '.join(present)}" if present else ""
         raise NotFoundError(
             f"{folder / 'checkpoint'} names {newest!r}, but there is no {prefix}.index (nor a V1 "
@@ -292,7 +280,7 @@ def _resolve(path: PathLike, meta: PathLike | None) -> _Source:
         metas = sorted(p.glob("*.meta"))
         if len(metas) == 1 and _checkpoint_exists(str(metas[0])[: -len(".meta")]):
             return _with_meta(str(metas[0])[: -len(".meta")], meta_file, p, how=str(metas[0]))
-        if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
+        if has_model_file(p):
             raise NotFoundError(
                 f"{p} is a SavedModel, not a checkpoint: load it with tfbundle.load({str(p)!r})"
             )
@@ -772,7 +760,7 @@ def _read_graph_def(p: Path) -> Any:
     """A MetaGraphDef holding the GraphDef of a .pb or a .pbtxt file as its graph_def."""
     what = str(p)
     hint = ""
-    if p.name in ("saved_model.pb", "saved_model.pbtxt"):
+    if p.name in MODEL_FILES:
         hint = f": it is a SavedModel, load its folder with tfbundle.load({str(p.parent)!r})"
     elif p.suffix == ".meta":
         hint = f": it is a MetaGraphDef, load it with tfbundle.load_checkpoint_graph({what!r})"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from .. import _core
-from .._base.dtypes import numpy_dtype
 from .._base.paths import PathLike, resolve_export_dir
-from .._base.specs import Device, TensorSpec
+from .._base.specs import Device, TensorSpec, specs_of
+from .._base.tags import Tags, tag_set
 from ..errors import (
     ClosedError,
     InvalidArgumentError,
@@ -24,26 +23,9 @@ from . import library as _library
 
 __all__ = ["load", "Model", "Signature", "TensorSpec", "Device", "empty", "aligned", "resolve_export_dir"]
 
-Tags = Union[str, Iterable[str], None]
 
 DEFAULT_SIGNATURE = "serving_default"
 _INIT_SIGNATURE = "__saved_model_init_op"
-
-
-def _specs(infos: Mapping[str, _core.TensorInfo]) -> Mapping[str, TensorSpec]:
-    return MappingProxyType(
-        {
-            key: TensorSpec(
-                key,
-                info.name,
-                numpy_dtype(info.dtype, runnable_only=True),
-                info.tf_dtype,
-                info.shape,
-                info.encoding,
-            )
-            for key, info in infos.items()
-        }
-    )
 
 
 class Signature:
@@ -58,15 +40,14 @@ class Signature:
     input) is read-only.
     """
 
-    __slots__ = ("__weakref__", "_native", "_unsupported", "inputs", "method_name", "name", "outputs")
+    __slots__ = ("__weakref__", "_native", "inputs", "method_name", "name", "outputs")
 
-    def __init__(self, native: Any, name: str, sig_def: _core.SignatureDef, unsupported: Mapping[str, str]) -> None:
+    def __init__(self, native: Any, name: str, sig_def: _core.SignatureDef) -> None:
         self._native = native
         self.name: str = name
         self.method_name: str = sig_def.method_name
-        self.inputs: Mapping[str, TensorSpec] = _specs(sig_def.inputs)
-        self.outputs: Mapping[str, TensorSpec] = _specs(sig_def.outputs)
-        self._unsupported: Mapping[str, str] = dict(unsupported)
+        self.inputs: Mapping[str, TensorSpec] = specs_of(sig_def.inputs)
+        self.outputs: Mapping[str, TensorSpec] = specs_of(sig_def.outputs)
 
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Runs the signature.
@@ -104,8 +85,8 @@ class Signature:
                     f"inputs must be a mapping of input key -> array, got {type(inputs).__name__}"
                 )
             inputs = dict(inputs)
-        if outputs is not None:
-            outputs = _names(outputs, "outputs")
+        if outputs is not None and not isinstance(outputs, (list, tuple)):
+            outputs = _names(outputs, "outputs")  # a str or another iterable; the core checks the keys
         return self._native.run(inputs, outputs)
 
     def __reduce__(self) -> Any:
@@ -173,7 +154,7 @@ class Model:
         # What restore="mmap" fed from the mapping and copied; None for other restores.
         self.restore_stats: _core.RestoreStats | None = native.restore_stats
         sigs = {
-            d.key: Signature(_core.NativeSignature(native, d.key), d.key, d, native.unsupported(d.key))
+            d.key: Signature(_core.NativeSignature(native, d.key), d.key, d)
             for d in native.signature_defs
             if d.key != _INIT_SIGNATURE
         }
@@ -247,9 +228,10 @@ class Model:
         # TensorFlow refuses to fetch a tensor that is fed; TF1's Session.run
         # returns the fed value for it, and so does this.
         fed = {_tensor_key(k): v for k, v in feeds.items()}
-        computed = [n for n in names if _tensor_key(n) not in fed]
+        keys = [_tensor_key(n) for n in names]
+        computed = [n for n, k in zip(names, keys) if k not in fed]
         values = iter(self._native.run(computed, feeds, target_list) if computed or target_list else [])
-        out = [np.asarray(fed[_tensor_key(n)]) if _tensor_key(n) in fed else next(values) for n in names]
+        out = [np.asarray(fed[k]) if k in fed else next(values) for k in keys]
         if shape == "one":
             return out[0]
         if shape == "none":
@@ -335,19 +317,6 @@ def _tensor_key(name: str) -> str:
 
 
 # ------------------------------------------------------------------ loading ---
-
-def _normalize_tags(tags: Tags) -> frozenset[str] | None:
-    if tags is None:
-        return None
-    if isinstance(tags, str):
-        return frozenset(t.strip() for t in tags.split(",") if t.strip())
-    out = []
-    for t in tags:
-        if not isinstance(t, str):
-            raise InvalidTypeError(f"tags must be strings, got {type(t).__name__}: {t!r}")
-        out.append(t)
-    return frozenset(out)
-
 
 def _fmt_tag_set(tags: Iterable[str]) -> str:
     return '"' + ",".join(tags) + '"' if tags else '"" (the empty tag-set)'
@@ -480,7 +449,7 @@ def load(
     if restore not in _RESTORE_MODES:
         raise InvalidArgumentError(f"restore must be one of {', '.join(map(repr, _RESTORE_MODES))}, got {restore!r}")
     export_dir = resolve_export_dir(path)
-    chosen = _choose_tags(export_dir, _normalize_tags(tags))
+    chosen = _choose_tags(export_dir, tag_set(tags))
     if allowed_ops is not None:
         from .._readers.policy import check_saved_model
 

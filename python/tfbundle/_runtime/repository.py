@@ -30,17 +30,16 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-from .._base.paths import MODEL_FILES, has_model_file, version_folders
+from .._base.paths import MODEL_FILES, PathLike, has_model_file, version_folders
 from ..errors import ClosedError, Error, InvalidArgumentError, InvalidTypeError, NotFoundError
 from .model import load
 
 __all__ = ["ModelRepository"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 logger = logging.getLogger("tfbundle")
 
 

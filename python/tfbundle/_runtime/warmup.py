@@ -30,11 +30,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from .. import _core
+from .._base.paths import PathLike
 from .._proto import parsing as gp
 from ..errors import (
     DataLossError,
@@ -47,7 +48,6 @@ from ..errors import (
 
 __all__ = ["MAX_RECORDS", "WarmupReport", "read_tfrecords", "replay_warmup", "warmup_file"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: TF Serving refuses warmup files with more records than this.
 MAX_RECORDS = 1000

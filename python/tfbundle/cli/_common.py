@@ -47,8 +47,3 @@ def add_dir(p: argparse.ArgumentParser) -> None:
         help="the SavedModel folder (or a TF Serving base folder: the highest version is used)",
     )
     p.add_argument("--debug", action="store_true", help="print the traceback of an error")
-
-
-def parse_tag_set(text: str) -> set[str]:
-    """saved_model_cli's tag-set flag: comma-separated, blanks dropped; "" is the empty set."""
-    return {t.strip() for t in text.split(",") if t.strip()}

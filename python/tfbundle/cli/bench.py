@@ -101,7 +101,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def _load_any(path: str, args: argparse.Namespace) -> tuple[Any, str]:
     """Loads what ``path`` holds; returns (model, kind)."""
-    from .._base.paths import resolve_export_dir
+    from .._base.paths import MODEL_FILES, resolve_export_dir
     from .._runtime.graphs import load_checkpoint_graph, load_graph
     from .._runtime.model import load
 
@@ -109,7 +109,7 @@ def _load_any(path: str, args: argparse.Namespace) -> tuple[Any, str]:
     if args.threads is not None:
         options.update(intra_op_threads=args.threads, inter_op_threads=args.threads)
     p = Path(path).expanduser()
-    if p.is_file() and p.name in ("saved_model.pb", "saved_model.pbtxt"):
+    if p.is_file() and p.name in MODEL_FILES:
         p = p.parent
     if p.is_file() and p.suffix.lower() in (".pb", ".pbtxt", ".pbtext"):
         import warnings

@@ -65,15 +65,14 @@ class _UnsafeExpressionError(InvalidArgumentError):
 class _Budget:
     """The bytes an expression has made so far, refused past MAX_EXPRESSION_BYTES."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self) -> None:
         self.used = 0
 
     def charge(self, nbytes: int, what: str) -> None:
         self.used += max(int(nbytes), 0)
         if self.used > MAX_EXPRESSION_BYTES:
             raise _UnsafeExpressionError(
-                f"expression {self.text!r}: {what} would bring the arrays it makes to {self.used:,} bytes, "
+                f"{what} would bring the arrays it makes to {self.used:,} bytes, "
                 f"more than the {MAX_EXPRESSION_BYTES:,} an expression may; save the input with np.save "
                 "and pass it with --inputs"
             )
@@ -102,7 +101,7 @@ def _itemsize(dtype: Any, default: Any) -> int:
         raise InvalidArgumentError(f"not a dtype: {dtype!r} ({e})") from None
     if dt.itemsize:
         return dt.itemsize
-    return 4 if dt.kind == "U" else max(dt.itemsize, 1)
+    return 4 if dt.kind == "U" else 1
 
 
 def _shape_elements(shape: Any) -> int:
@@ -238,11 +237,11 @@ def evaluate_expression(text: str) -> Any:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise InvalidArgumentError(f"expression {text!r} is not valid Python: {e.msg}") from None
-    budget = _Budget(text)
+    budget = _Budget()
 
     def refuse(node: ast.AST, what: str) -> NoReturn:
         raise _UnsafeExpressionError(
-            f"expression {text!r}: {what} is not allowed; use literals and np.array/ones/zeros/full/arange/"
+            f"{what} is not allowed; use literals and np.array/ones/zeros/full/arange/"
             "linspace/eye/... (tfbundle never evaluates arbitrary code)"
         )
 
@@ -319,12 +318,8 @@ def evaluate_expression(text: str) -> Any:
 
     try:
         return ev(tree.body)
-    except _UnsafeExpressionError as e:
-        if not e.message.startswith("expression "):
-            raise _UnsafeExpressionError(f"expression {text!r}: {e.message}") from None
-        raise
-    except InvalidArgumentError as e:
-        raise InvalidArgumentError(f"expression {text!r}: {e.message}") from None
+    except InvalidArgumentError as e:  # every refusal above, named once with the expression
+        raise type(e)(f"expression {text!r}: {e.message}") from None
     except MemoryError:
         raise ResourceExhaustedError(f"expression {text!r}: out of memory") from None
     except (TypeError, ValueError, OverflowError) as e:

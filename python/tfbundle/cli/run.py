@@ -11,7 +11,7 @@ from typing import Any
 
 from .._readers.inspect import inspect
 from ..errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
-from ._common import model_dir, parse_tag_set, warn
+from ._common import model_dir, warn
 from .expressions import evaluate_expression
 
 __all__ = ["command", "evaluate_expression", "parse_run_inputs"]
@@ -184,7 +184,7 @@ def command(args: argparse.Namespace) -> int:
     # Check the keys before TensorFlow is loaded (as saved_model_cli does before its session).
     info = inspect(path)
     tag_set = args.tag_set
-    meta = info.meta_graph(None if tag_set is None else frozenset(parse_tag_set(tag_set)))
+    meta = info.meta_graph(tag_set)
     if args.signature_def not in meta.signatures:
         raise NotFoundError(f'could not find signature "{args.signature_def}"; choose from: '
                             f"{', '.join(k for k in meta.signatures) or 'none'}")  # fmt: skip

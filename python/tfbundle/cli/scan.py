@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from .. import _core
 from .._readers.inspect import inspect
-from ._common import model_dir, paint, parse_tag_set
+from ._common import model_dir, paint
 
 __all__ = ["command"]
 
@@ -48,7 +48,7 @@ def command(args: argparse.Namespace) -> int:
     info = inspect(model_dir(args), ops=True)
     metas = info.meta_graphs
     if args.tag_set is not None:
-        metas = (info.meta_graph(frozenset(parse_tag_set(args.tag_set))),)
+        metas = (info.meta_graph(args.tag_set),)
     report = []
     for meta in metas:
         assert meta.ops is not None

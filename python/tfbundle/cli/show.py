@@ -13,9 +13,10 @@ from typing import Any
 
 from .. import _core
 from .._base.dtypes import python_dtype_name
+from .._base.tags import tag_set as parse_tags
 from .._readers.inspect import DTYPE_NAMES, inspect, inspect_raw, signature_dict
 from ..errors import InvalidArgumentError, NotFoundError
-from ._common import model_dir, parse_tag_set
+from ._common import model_dir
 
 __all__ = ["command", "show_all_text", "show_text"]
 
@@ -86,15 +87,15 @@ def _tag_sets_text(raw: _core.SavedModelReading) -> str:
 
 
 def _find_meta_graph(
-    raw: _core.SavedModelReading, tag_set: str, export_dir: str
+    raw: _core.SavedModelReading, tags: str, export_dir: str
 ) -> _core.MetaGraphReading:
-    wanted = parse_tag_set(tag_set)
+    wanted = parse_tags(tags) or frozenset()
     for meta in raw.meta_graphs:
         if set(meta.tags) == wanted:
             return meta
     listing = ", ".join('"' + ",".join(m.tags) + '"' for m in raw.meta_graphs)
     raise NotFoundError(
-        f'the SavedModel in {export_dir} has no MetaGraphDef with the tag-set "{tag_set}"; '
+        f'the SavedModel in {export_dir} has no MetaGraphDef with the tag-set "{tags}"; '
         f"use one of: {listing}"
     )
 
