@@ -38,7 +38,6 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import saved_model_facts as facts
 from bundle_writer import varint
-from tfbundle import _proto as pb
 
 HERE = Path(__file__).resolve().parent
 MAX_SEED = 1 << 18
@@ -49,154 +48,6 @@ SEEDS: list[bytes] = []
 
 #: The folder each input is written to (one saved_model.pb, rewritten per run).
 WORK: Path = Path(tempfile.gettempdir())
-
-
-# ------------------------------------------------------------------------- seeds ---
-
-
-def _tensor(info: Any, name: str, dtype: int = 1, dims: tuple[int, ...] = (-1, 3)) -> None:
-    info.name = name
-    info.dtype = dtype
-    for d in dims:
-        info.tensor_shape.dim.add(size=d)
-
-
-def _node(graph: Any, name: str, op: str, *inputs: str, **attrs: Any) -> Any:
-    node = graph.node.add(name=name, op=op, input=list(inputs))
-    for key, value in attrs.items():
-        if isinstance(value, str):
-            node.attr[key].s = value.encode()
-        elif isinstance(value, int):
-            node.attr[key].type = value
-        else:
-            node.attr[key].CopyFrom(value)
-    return node
-
-
-def _func_attr(name: str) -> Any:
-    value = pb.AttrValue()
-    value.func.name = name
-    return value
-
-
-def tf1_model() -> Any:
-    """A TF1-style MetaGraph: placeholders, a saver with its restore subgraph, collections."""
-    mg = pb.MetaGraphDef()
-    mg.meta_info_def.tags.extend(["serve"])
-    mg.meta_info_def.tensorflow_version = "1.15.5"
-    g = mg.graph_def
-    _node(g, "x", "Placeholder", dtype=1)
-    _node(g, "w", "VariableV2", dtype=1)
-    _node(g, "y", "MatMul", "x", "w")
-    _node(g, "p", "PrintV2", "y", output_stream="file:///tmp/out.txt")
-    _node(g, "z", "Identity", "y", "^p")
-    _node(g, "asset", "Const", dtype=7)
-    _node(g, "table", "HashTableV2")
-    _node(g, "table_init", "InitializeTableFromTextFileV2", "table", "asset")
-    _node(g, "main_op", "NoOp", "^table_init")
-    _node(g, "legacy", "NoOp", "^w")
-    _node(g, "save/Const", "Const", dtype=7)
-    _node(g, "save/names", "Const", dtype=7)
-    _node(g, "save/slices", "Const", dtype=7)
-    _node(g, "save/RestoreV2", "RestoreV2", "save/Const", "save/names", "save/slices")
-    _node(g, "save/Assign", "Assign", "w", "save/RestoreV2")
-    _node(g, "save/restore_all", "NoOp", "^save/Assign")
-    _node(g, "save/SaveV2", "SaveV2", "save/Const", "save/names", "save/slices", "w")
-    _node(g, "unused", "WriteFile", "save/Const", "save/names")
-    s = mg.saver_def
-    s.filename_tensor_name = "save/Const:0"
-    s.save_tensor_name = "save/SaveV2:0"
-    s.restore_op_name = "save/restore_all"
-    s.version = 2
-    s.sharded = True
-    sig = mg.signature_def["serving_default"]
-    sig.method_name = "tensorflow/serving/predict"
-    _tensor(sig.inputs["x"], "x:0")
-    _tensor(sig.outputs["z"], "z:0")
-    sparse = sig.outputs["s"]
-    sparse.coo_sparse.values_tensor_name = "y:0"
-    sparse.coo_sparse.indices_tensor_name = "w:0"
-    sparse.coo_sparse.dense_shape_tensor_name = "x:0"
-    mg.collection_def["saved_model_main_op"].node_list.value.append("main_op")
-    mg.collection_def["legacy_init_op"].node_list.value.append("legacy")
-    mg.collection_def["table_initializer"].node_list.value.append("table_init")
-    var = pb.VariableDef(initializer_name="w/Assign")
-    mg.collection_def["local_variables"].bytes_list.value.append(var.SerializeToString())
-    asset = pb.AssetFileDef(filename="vocab.txt")
-    asset.tensor_info.name = "asset:0"
-    mg.collection_def["saved_model_assets"].any_list.value.add(
-        type_url="type.googleapis.com/tensorflow.AssetFileDef", value=asset.SerializeToString()
-    )
-    return mg
-
-
-def tf2_model() -> Any:
-    """A TF2-style MetaGraph: calls into a function library, an init signature, asset_file_def."""
-    mg = pb.MetaGraphDef()
-    mg.meta_info_def.tags.extend(["serve", "gpu"])
-    mg.meta_info_def.tensorflow_version = "2.21.0"
-    mg.meta_info_def.stripped_default_attrs = True
-    g = mg.graph_def
-    _node(g, "serving_default_x", "Placeholder", dtype=1)
-    _node(g, "call", "StatefulPartitionedCall", "serving_default_x", f=_func_attr("__inference_f_12"))
-    _node(g, "asset_path", "Placeholder", dtype=7)
-    _node(g, "init_call", "StatefulPartitionedCall", "asset_path", f=_func_attr("__inference_init_7"))
-    _node(g, "NoOp", "NoOp", "^init_call")
-    _node(g, "saver_filename", "Placeholder", dtype=7)
-    _node(g, "restore", "StatefulPartitionedCall", "saver_filename", f=_func_attr("__inference_restore_9"))
-    lib = g.library
-    f = lib.function.add()
-    f.signature.name = "__inference_f_12"
-    f.signature.input_arg.add(name="x", type=1)
-    f.signature.output_arg.add(name="y", type=1)
-    f.node_def.add(name="relu", op="Relu", input=["x"])
-    f.node_def.add(name="inner", op="PartitionedCall", input=["relu:y:0"]).attr["f"].func.name = "helper"
-    h = lib.function.add()
-    h.signature.name = "helper"
-    h.node_def.add(name="read", op="ReadFile")
-    cond = h.node_def.add(name="cond", op="If")
-    cond.attr["then_branch"].func.name = "branch"
-    cond.attr["else_branch"].func.name = "helper2"
-    listed = h.node_def.add(name="case", op="Case")
-    listed.attr["branches"].list.func.add(name="branch")
-    b = lib.function.add()
-    b.signature.name = "branch"
-    b.node_def.add(name="w", op="WriteFile")
-    i = lib.function.add()
-    i.signature.name = "__inference_init_7"
-    i.node_def.add(name="t", op="InitializeTableFromTextFileV2")
-    r = lib.function.add()
-    r.signature.name = "__inference_restore_9"
-    r.node_def.add(name="r", op="RestoreV2")
-    r.node_def.add(name="s", op="SaveV2")
-    sig = mg.signature_def["serving_default"]
-    sig.method_name = "tensorflow/serving/predict"
-    _tensor(sig.inputs["x"], "serving_default_x:0", dims=(2, 2))
-    out = sig.outputs["y"]
-    out.composite_tensor.components.add(name="call:0", dtype=1)
-    out.composite_tensor.components.add(name="call:1", dtype=9)
-    init = mg.signature_def[facts.INIT_KEY]
-    init.outputs[facts.INIT_KEY].name = "NoOp"
-    a = mg.asset_file_def.add(filename="vocab.txt")
-    a.tensor_info.name = "asset_path:0"
-    mg.saver_def.filename_tensor_name = "saver_filename:0"
-    mg.saver_def.restore_op_name = "restore"
-    mg.object_graph_def.nodes.add().children.add(node_id=1, local_name="f")
-    return mg
-
-
-def seed_models() -> list[bytes]:
-    """Small SavedModels made with the generated classes, and variants of them."""
-    out = []
-    for make in (tf1_model, tf2_model):
-        model = pb.SavedModel(saved_model_schema_version=1)
-        model.meta_graphs.add().CopyFrom(make())
-        out.append(model.SerializeToString())
-    both = pb.SavedModel(saved_model_schema_version=1)
-    both.meta_graphs.add().CopyFrom(tf1_model())
-    both.meta_graphs.add().CopyFrom(tf2_model())
-    out.append(both.SerializeToString())
-    return out
 
 
 def _testdata_roots() -> list[Path]:
@@ -210,7 +61,7 @@ def _testdata_roots() -> list[Path]:
 
 def write_seeds(folder: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
-    seeds = seed_models()
+    seeds = facts.seed_models()
     for root in _testdata_roots():
         for path in sorted(root.rglob("saved_model.pb")):
             if path.is_file() and path.stat().st_size <= MAX_SEED:

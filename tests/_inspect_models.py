@@ -321,21 +321,6 @@ def op_registry_source() -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def tfbundle_env(base: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
-    """Environment for subprocesses that import tfbundle: the same tfbundle as this process's.
-
-    In a developer tree that is python/ (after dev/build.sh); after ``pip install .`` it is
-    the installed package.
-    """
-    import tfbundle
-
-    env = dict(os.environ if base is None else base)
-    where = os.path.dirname(os.path.dirname(os.path.abspath(tfbundle.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [where, os.environ.get("PYTHONPATH")] if p)
-    env.update(extra)
-    return env
-
-
 def _oracle(kind: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One answer per request from an oracle run in TensorFlow (made once per request list)."""
     stdin = json.dumps(requests, sort_keys=True)

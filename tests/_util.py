@@ -263,3 +263,18 @@ def examples(*rows: Mapping[str, list[Any]]) -> np.ndarray:
     out = np.empty(len(rows), dtype=object)
     out[:] = [encode_example(r) for r in rows]
     return out
+
+
+def tfbundle_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """Environment for subprocesses that import tfbundle: the same tfbundle as this process's.
+
+    In a developer tree that is python/ (after dev/build.sh); after ``pip install .`` it is
+    the installed package. ``base`` (default: os.environ) is copied; ``extra`` is added.
+    """
+    import tfbundle
+
+    env = dict(os.environ if base is None else base)
+    where = os.path.dirname(os.path.dirname(os.path.abspath(tfbundle.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [where, env.get("PYTHONPATH")] if p)
+    env.update(extra)
+    return env

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _util import tfbundle_env
 from test_checkpoint import Checkpoints, tf_checkpoints  # noqa: F401  (the fixture)
 from tfbundle import _core, errors, latest_checkpoint
 from tfbundle._readers.checkpoint import open_checkpoint
@@ -632,17 +633,13 @@ def test_cli_reports_a_corrupt_index(tf1: str, capsys: Any) -> None:
 def test_fuzz_target_runs_clean() -> None:
     """A short run of fuzz/fuzz_index.py (CI runs a longer one): no finding."""
     import importlib.util
-    import os
     import subprocess
     import sys
 
     if importlib.util.find_spec("atheris") is None:
         pytest.skip("atheris is not installed (pip install atheris): it runs the fuzz target")
     repo = Path(__file__).resolve().parents[1]
-    import tfbundle
-
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(tfbundle.__file__).parents[1]),
-                                                       os.environ.get("PYTHONPATH", "")]))  # fmt: skip
+    env = tfbundle_env()
     proc = subprocess.run(
         [sys.executable, str(repo / "fuzz" / "fuzz_index.py"), "-atheris_runs=3000", "-seed=1"],
         capture_output=True, text=True, env=env, timeout=300, check=False, cwd=repo,

@@ -29,7 +29,7 @@ import pytest
 
 import _inspect_models as M  # noqa: N812 - the oracles, named on many lines
 import tfbundle
-from _util import saved_model_dirs
+from _util import saved_model_dirs, tfbundle_env
 from makers.cli_models import MODEL_NAMES
 from tfbundle import cli
 from tfbundle import tf_example as examples
@@ -47,7 +47,7 @@ def model_dirs(request: pytest.FixtureRequest) -> list[str]:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    return M.tfbundle_env(PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="3", **extra)
+    return tfbundle_env(PYTHONHASHSEED="0", TF_CPP_MIN_LOG_LEVEL="3", **extra)
 
 
 def _tfbundle(*args: str, **kw) -> subprocess.CompletedProcess:

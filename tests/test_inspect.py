@@ -18,7 +18,7 @@ import pytest
 
 import _inspect_models as M  # noqa: N812 - the oracles, named on many lines
 from _factory import tensorflow_version, tf_env
-from _util import saved_model_dirs
+from _util import saved_model_dirs, tfbundle_env
 from makers.cli_models import MODEL_NAMES
 from tfbundle import _core
 from tfbundle import tf_example as examples
@@ -399,7 +399,7 @@ def test_inspect_loads_no_tensorflow(imodels: str) -> None:
         print("clean")
         """
     )
-    env = M.tfbundle_env()
+    env = tfbundle_env()
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
     )
@@ -568,7 +568,7 @@ def test_examples_beside_tensorflow() -> None:
         print("ok")
         """
     )
-    env = M.tfbundle_env(tf_env())
+    env = tfbundle_env(tf_env())
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
     )

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import tfbundle
+from _util import tfbundle_env
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="signals, /proc and fork() as Linux has them"
@@ -64,14 +65,8 @@ def models(tf_models) -> Path:
 
 def child_env() -> dict[str, str]:
     """This tfbundle first on PYTHONPATH; faulthandler off (see the module docstring)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PYTHONFAULTHANDLER", "TFBUNDLE_LIBTENSORFLOW")
-    }
-    package_root = str(Path(tfbundle.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
-    return env
+    dropped = ("PYTHONFAULTHANDLER", "TFBUNDLE_LIBTENSORFLOW")
+    return tfbundle_env({k: v for k, v in os.environ.items() if k not in dropped})
 
 
 def script(tmp_path: Path, body: str, name: str = "child.py") -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import tfbundle
+from _util import tfbundle_env
 from tfbundle import _core
 from tfbundle import _proto as pb
 from tfbundle._readers.policy import asset_findings, check_saved_model
@@ -141,7 +142,7 @@ def test_assets_inside_the_folder_are_fine(tmp_path: Path) -> None:
 
 def test_scan_reports_assets_outside_the_folder(tmp_path: Path) -> None:
     folder, _ = _escaping_models(tmp_path)["etc_passwd"]
-    env = dict(os.environ, PYTHONPATH=str(Path(tfbundle.__file__).parents[1]))
+    env = tfbundle_env()
     r = subprocess.run([sys.executable, "-m", "tfbundle", "scan", str(folder)], capture_output=True, text=True,
                        env=env, check=False, timeout=120)  # fmt: skip
     assert r.returncode == 1, r.stderr
@@ -189,7 +190,7 @@ else:
 
 def _guarded(call: str, timeout: float = 240) -> str:
     """Runs `call` in a child process; a hang fails the test after `timeout` seconds."""
-    env = dict(os.environ, PYTHONPATH=str(Path(tfbundle.__file__).parents[1]), TF_CPP_MIN_LOG_LEVEL="3")
+    env = tfbundle_env(TF_CPP_MIN_LOG_LEVEL="3")
     try:
         r = subprocess.run([sys.executable, "-c", textwrap.dedent(_LOAD.format(call=call))], capture_output=True,
                            text=True, env=env, timeout=timeout, check=False)  # fmt: skip

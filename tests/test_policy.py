@@ -20,6 +20,7 @@ import tfbundle
 from tfbundle import _proto as pb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
+import saved_model_facts as facts  # the crafted-model builders the fuzz targets use
 from bundle_writer import f_bytes  # the wire primitives the fuzz targets write with
 from tfbundle._readers.policy import DENIED_OPS, FILE_SYSTEM_ARGS, NOTED_OPS, REVIEWED_OPS, findings
 
@@ -76,10 +77,7 @@ def test_reviewed_ops_are_real_and_not_also_denied(registry: dict[str, list[str]
 
 
 def _node(name: str, op: str, inputs: tuple[str, ...] = (), **attrs: str) -> bytes:
-    node = pb.NodeDef(name=name, op=op, input=list(inputs))
-    for key, value in attrs.items():
-        node.attr[key].s = value.encode()
-    return node.SerializeToString()
+    return facts.node(name, op, *inputs, **attrs).SerializeToString()
 
 
 def _saved_model(folder: Path, nodes: list[bytes], output: str) -> Path:

@@ -12,7 +12,6 @@ type is unknown. Last, a bounded run of the differential fuzz target (fuzz/fuzz_
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 import tfbundle
+from _util import tfbundle_env
 from tfbundle import _proto as pb
 from tfbundle._readers.policy import findings
 
@@ -48,22 +48,8 @@ def entry(number: int, key: str, value: bytes) -> bytes:
     return ld(number, ld(1, key.encode()) + ld(2, value))
 
 
-def node(name: str, op: str, *inputs: str, **attrs: Any) -> Any:
-    n = pb.NodeDef(name=name, op=op, input=list(inputs))
-    for key, value in attrs.items():
-        if isinstance(value, str):
-            n.attr[key].s = value.encode()
-        elif isinstance(value, int):
-            n.attr[key].type = value
-        else:
-            n.attr[key].CopyFrom(value)
-    return n
-
-
-def func(name: str) -> Any:
-    v = pb.AttrValue()
-    v.func.name = name
-    return v
+node = facts.node  # a NodeDef; attrs: str -> s, int -> type, an AttrValue as it is
+func = facts.func_attr
 
 
 def graph(*nodes: Any) -> bytes:
@@ -382,9 +368,7 @@ def test_differential_fuzz_target_runs_clean(tmp_path: Path) -> None:
     if importlib.util.find_spec("atheris") is None:
         pytest.skip("atheris is not installed (pip install atheris): it runs the fuzz target")
     repo = Path(__file__).resolve().parents[1]
-    package_root = str(Path(tfbundle.__file__).parents[1])
-    env = dict(os.environ, TFBUNDLE_FUZZ_DIR=str(tmp_path / "work"),
-               PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))  # fmt: skip
+    env = tfbundle_env(TFBUNDLE_FUZZ_DIR=str(tmp_path / "work"))
     proc = subprocess.run(
         [sys.executable, str(repo / "fuzz" / "fuzz_saved_model.py"), "-atheris_runs=3000", "-seed=1",
          f"-artifact_prefix={tmp_path}/"],
@@ -396,9 +380,7 @@ def test_differential_fuzz_target_runs_clean(tmp_path: Path) -> None:
 
 def test_seed_models_read_alike(tmp_path: Path) -> None:
     """The fuzz target's seeds (every rule's raw material) agree, and the policy sees their hazards."""
-    import fuzz_saved_model as target
-
-    seeds = target.seed_models()
+    seeds = facts.seed_models()
     got = [facts.compare(s, facts.write_model(tmp_path / f"s{i}", s)) for i, s in enumerate(seeds)]
     tf1, tf2 = got[0]["meta_graphs"][0], got[1]["meta_graphs"][0]
     assert tf1["init_op"] == "main_op" and tf2["init_op"] == "NoOp"

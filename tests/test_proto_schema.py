@@ -19,11 +19,9 @@ from typing import Any
 
 import pytest
 
-import tfbundle
+from _util import tfbundle_env
 
 REPO = Path(__file__).resolve().parent.parent
-# The tfbundle these tests import (the installed package, or the tree with its built module).
-_PACKAGE_ROOT = str(Path(tfbundle.__file__).resolve().parents[1])
 PRIVATE = "tfbundle_private."
 
 #: Messages proto/ declares with only the fields tfbundle reads or writes (TensorFlow's names);
@@ -224,7 +222,7 @@ def test_no_clash_with_tensorflow_in_one_process() -> None:
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_PACKAGE_ROOT),
+        env=tfbundle_env(TF_CPP_MIN_LOG_LEVEL="3"),
         timeout=300,
         check=False,
     )
@@ -246,7 +244,7 @@ def test_protobuf_is_imported_at_first_use_only() -> None:
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=_PACKAGE_ROOT),
+        env=tfbundle_env(),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
