@@ -13,11 +13,11 @@ the data, and writes the table back with valid block checksums, so mutations
 get past the CRC check into the entry and tensor decoders; otherwise it lets
 libFuzzer mutate the raw bytes.
 
-Bounded run (as CI runs it):
+Bounded run (tests/test_checkpoint_errors.py runs 3000 inputs):
 
     PYTHONPATH=python python fuzz/fuzz_index.py -atheris_runs=20000
 
-With AddressSanitizer and UBSan (gcc), see fuzz/run_asan.sh. Seeds: a sample
+With AddressSanitizer and UBSan (gcc), see fuzz/asan.sh. Seeds: a sample
 bundle made by bundle_writer, plus every checkpoint index under
 $TFBUNDLE_TESTDATA or ../shared/testdata when present. Extra arguments are
 passed to libFuzzer (e.g. a corpus folder, -max_total_time=60).

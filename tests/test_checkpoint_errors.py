@@ -631,7 +631,7 @@ def test_cli_reports_a_corrupt_index(tf1: str, capsys: Any) -> None:
 
 
 def test_fuzz_target_runs_clean() -> None:
-    """A short run of fuzz/fuzz_index.py (CI runs a longer one): no finding."""
+    """A short run of fuzz/fuzz_index.py (fuzz/README.md gives longer ones): no finding."""
     import importlib.util
     import subprocess
     import sys

@@ -647,10 +647,6 @@ def test_version_and_help() -> None:
 
 
 def test_vars_subcommand(imodels: str) -> None:
-    try:
-        import tfbundle.cli.vars  # noqa: F401
-    except ImportError:
-        pytest.skip("the vars sub-command is not part of this build")
     r = _tfbundle("vars", os.path.join(imodels, "tf1_simple"))
     assert r.returncode == 0, r.stderr
     assert "w" in r.stdout and "b" in r.stdout

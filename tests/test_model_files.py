@@ -239,3 +239,15 @@ def test_load_refuses_a_fifo_where_a_model_file_should_be(tmp_path: Path, where:
     out = _guarded(f"tfbundle.load({str(folder)!r})")
     assert out.startswith("FailedPreconditionError"), out
     assert "FIFO" in out and Path(where).name in out, out
+
+
+def test_inspect_refuses_a_socket_saved_model(tmp_path: Path) -> None:
+    """A socket (as a FIFO) where saved_model.pb should be: refused, never opened."""
+    import socket
+
+    folder = asset_model(tmp_path / "m", "vocab.txt")
+    (folder / "saved_model.pb").unlink()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(folder / "saved_model.pb"))
+        out = _guarded(f"tfbundle.inspect({str(folder)!r})", timeout=60)
+    assert out.startswith("FailedPreconditionError") and "saved_model.pb is a socket" in out, out

@@ -26,7 +26,6 @@ using tfbundle::fuzz::expect_ok_or_error;
 
 void use_meta_graph(const tfbundle::MetaGraph& mg) {
   mg.init_op_name();
-  mg.tag_string();
   for (const tfbundle::SignatureDef& s : mg.signatures) FUZZ_CHECK(mg.signature(s.key) != nullptr);
   tfbundle::LoadRequest request;  // a serialized MetaGraphDef with no checkpoint: reads no file
   request.restore = tfbundle::RestoreMode::kGraph;

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import sys
 import traceback
@@ -31,9 +30,11 @@ from typing import Callable
 
 from .. import _core
 from ..errors import Error
+from . import bench as bench_command
 from . import run as run_command
 from . import scan as scan_command
 from . import show as show_command
+from . import vars as vars_command
 from ._common import add_dir, paint
 from .run import evaluate_expression, parse_run_inputs
 
@@ -48,12 +49,10 @@ def _demo(args: argparse.Namespace) -> int:
     return int(demo.main(list(args.demo_args)) or 0)
 
 
-#: Modules adding a sub-command: ``vars`` (checkpoint variables) and ``bench`` (timing).
-_OPTIONAL_COMMANDS = ("vars", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``tfbundle`` argument parser (show, run, scan, demo, and vars / bench when present)."""
+    """The ``tfbundle`` argument parser (show, run, scan, vars, bench, demo)."""
     parser = argparse.ArgumentParser(
         prog="tfbundle",
         description="Inspect, run and scan TensorFlow SavedModels without importing TensorFlow "
@@ -159,11 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Sub-commands that live in their own modules (each has add_parser(subparsers) setting `func`);
     # a module missing from this build just leaves its command out.
-    for module_name in _OPTIONAL_COMMANDS:
-        try:
-            module = importlib.import_module(f"{__package__}.{module_name}")
-        except ImportError:
-            continue
+    for module in (vars_command, bench_command):
         extra = module.add_parser(sub)
         if not any("--debug" in a.option_strings for a in extra._actions):
             extra.add_argument(
