@@ -119,7 +119,9 @@ class NativeModel {
                      run_options ? &metadata : nullptr);
     });
     py::list result;
-    for (size_t i = 0; i < outs.size(); ++i) result.append(to_numpy(std::move(outs[i]), "fetch '" + fetches[i] + "'"));
+    for (size_t i = 0; i < outs.size(); ++i) {
+      result.append(to_numpy(std::move(outs[i]), "fetch '" + fetches[i] + "'", feed_raw));
+    }
     if (run_options) return py::make_tuple(result, py::bytes(metadata));
     return std::move(result);
   }
@@ -162,10 +164,11 @@ class NativeSignature {
   }
 
   py::dict call(py::dict inputs) {
-    auto outs = run_impl(inputs, all_outputs_);
+    Fed fed;
+    auto outs = run_impl(inputs, all_outputs_, fed);
     py::dict result;
     for (size_t i = 0; i < outs.size(); ++i) {
-      result[output_keys_[i]] = to_numpy(std::move(outs[i]), output_what(i));
+      result[output_keys_[i]] = to_numpy(std::move(outs[i]), output_what(i), fed.raw);
     }
     return result;
   }
@@ -186,14 +189,21 @@ class NativeSignature {
     std::vector<TF_Output> fetch;
     for (size_t i : idx) fetch.push_back(sig_->outputs[i].output);
     std::string opts = run_options ? std::string(*run_options) : std::string(), metadata;
-    auto outs = run_impl(inputs, fetch, run_options ? &opts : nullptr, run_options ? &metadata : nullptr);
+    Fed fed;
+    auto outs = run_impl(inputs, fetch, fed, run_options ? &opts : nullptr, run_options ? &metadata : nullptr);
     py::list result;
-    for (size_t j = 0; j < outs.size(); ++j) result.append(to_numpy(std::move(outs[j]), output_what(idx[j])));
+    for (size_t j = 0; j < outs.size(); ++j) result.append(to_numpy(std::move(outs[j]), output_what(idx[j]), fed.raw));
     if (run_options) return py::make_tuple(result, py::bytes(metadata));
     return std::move(result);
   }
 
  private:
+  // The tensors fed to one run, kept until its outputs are converted (an output may alias one).
+  struct Fed {
+    std::vector<TensorPtr> tensors;
+    std::vector<TF_Tensor*> raw;
+  };
+
   std::string label() const { return "signature '" + key_ + "'"; }
   const std::string& output_what(size_t i) const { return output_what_[i]; }
 
@@ -247,13 +257,15 @@ class NativeSignature {
     }
   }
 
-  std::vector<TensorPtr> run_impl(py::dict inputs, const std::vector<TF_Output>& fetch,
+  std::vector<TensorPtr> run_impl(py::dict inputs, const std::vector<TF_Output>& fetch, Fed& fed,
                                   const std::string* run_options = nullptr, std::string* run_metadata = nullptr) {
     check_unsupported();
     const size_t n = sig_->inputs.size();
     if (static_cast<size_t>(py::len(inputs)) != n) check_keys(inputs);
-    std::vector<TensorPtr> tensors(n);
-    std::vector<TF_Tensor*> raw(n);
+    std::vector<TensorPtr>& tensors = fed.tensors;
+    std::vector<TF_Tensor*>& raw = fed.raw;
+    tensors.resize(n);
+    raw.resize(n);
     std::vector<TF_Output> feeds(n);
     for (size_t i = 0; i < n; ++i) {
       PyObject* value = PyDict_GetItemWithError(inputs.ptr(), input_keys_[i].ptr());

@@ -312,21 +312,48 @@ TensorPtr to_tensor(py::handle value, int dtype, const TensorShape* shape, const
 
 // ------------------------------------------------- TF_Tensor -> numpy ---
 
-py::object to_numpy(TensorPtr t, const std::string& what) {
+namespace {
+
+// Whether `data` lies in the buffer of one of `fed`.
+bool inside_fed(const void* data, const std::vector<TF_Tensor*>& fed) {
+  const TfApi& api = tf_api();
+  const auto p = reinterpret_cast<uintptr_t>(data);
+  for (TF_Tensor* f : fed) {
+    const auto begin = reinterpret_cast<uintptr_t>(api.TensorData(f));
+    if (begin != 0 && p >= begin && p < begin + api.TensorByteSize(f)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+py::object to_numpy(TensorPtr t, const std::string& what, const std::vector<TF_Tensor*>& fed) {
   const TfApi& api = tf_api();
   const int dtype = api.TensorType(t.get());
   const auto dims = tensor_dims(t.get());
   if (dtype == pb::DT_STRING) return bytes_array(string_tensor_values(t.get()), dims);
   const py::dtype np = runnable_dtype(dtype, what);
-  // A buffer only this tensor refers to (freshly computed) becomes a
-  // writable array; one shared with the graph (a constant, a variable, an
-  // input) becomes a read-only array.
-  TF_Tensor* raw = t.release();
-  TF_Tensor* moved = api.TensorMaybeMove(raw);
-  const bool writable = moved != nullptr;
-  TF_Tensor* owner = writable ? moved : raw;
-  py::capsule base(owner, "tfbundle.TF_Tensor", [](void* p) { tf_api().DeleteTensor(static_cast<TF_Tensor*>(p)); });
-  return view_array(np, dims, api.TensorData(owner), std::move(base), writable);
+  const void* data = api.TensorData(t.get());
+  const size_t nbytes = api.TensorByteSize(t.get());
+  // A buffer only this tensor refers to (freshly computed) becomes a writable array, without a copy.
+  if (TF_Tensor* moved = api.TensorMaybeMove(t.get())) {
+    if (moved == t.get()) t.release();
+    py::capsule base(moved, "tfbundle.TF_Tensor", [](void* p) { tf_api().DeleteTensor(static_cast<TF_Tensor*>(p)); });
+    return view_array(np, dims, api.TensorData(moved), std::move(base), true);
+  }
+  // A buffer shared with an input of this call (an Identity of it) stays a read-only view of memory
+  // the caller handed in.
+  if (nbytes > 0 && inside_fed(data, fed)) {
+    TF_Tensor* owner = t.release();
+    py::capsule base(owner, "tfbundle.TF_Tensor", [](void* p) { tf_api().DeleteTensor(static_cast<TF_Tensor*>(p)); });
+    return view_array(np, dims, data, std::move(base), false);
+  }
+  // A buffer shared with the graph: a constant, or a variable that a later call (a TF1 assign) can
+  // update in place. Copied, as TensorFlow's Session.run does: a returned array never changes.
+  std::vector<py::ssize_t> shape(dims.begin(), dims.end());
+  py::array out(np, shape);
+  if (nbytes > 0) std::memcpy(out.mutable_data(), data, nbytes);
+  return std::move(out);
 }
 
 py::array bytes_array(const std::vector<std::string_view>& values, const std::vector<int64_t>& dims) {

@@ -50,11 +50,12 @@ std::string python_type_name(pybind11::handle o);
 // kInvalidType) for an array of another dtype or items of the wrong type.
 TensorPtr to_tensor(pybind11::handle value, int dtype, const TensorShape* shape, const std::string& what);
 
-// A fetched tensor as a numpy array over TensorFlow's buffer (no copy; the
-// array owns the tensor through a capsule). Writable when the buffer is the
-// tensor's alone, read-only when it is shared with the graph (a constant, a
-// variable, an input). Strings become an object array of bytes (a copy).
-pybind11::object to_numpy(TensorPtr t, const std::string& what);
+// A fetched tensor as a numpy array. A buffer that is the tensor's alone (freshly computed) becomes
+// a writable array over it (no copy; the array owns the tensor through a capsule). A buffer inside
+// one of `fed` (the tensors fed to the same run: an Identity of an input) becomes a read-only view.
+// Any other shared buffer (a constant, a variable) is copied, so a returned array never changes.
+// Strings become an object array of bytes (a copy).
+pybind11::object to_numpy(TensorPtr t, const std::string& what, const std::vector<TF_Tensor*>& fed);
 
 // An object array of `dims` holding `values` as bytes (copies).
 pybind11::array bytes_array(const std::vector<std::string_view>& values, const std::vector<int64_t>& dims);

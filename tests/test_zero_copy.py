@@ -1,5 +1,6 @@
 """Zero-copy inputs and outputs, lifetimes, the GIL and threads, on a TF1 graph
-made for these tests (an Identity of the input, a constant, a variable, a queue), by
+made for these tests (an Identity of the input, a constant, a variable updated in place, a
+queue), by
 tests/makers/zero_copy.py."""
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def test_aligned_input_is_not_copied(model):
     y = model.run("y:0", {"x:0": x})
     assert y.ctypes.data == x.ctypes.data  # TensorFlow's Identity handed back our buffer
     assert not y.flags.writeable  # it aliases memory the caller owns
-    sig_y = model.signatures["serving_default"](x=x, s=["a"])["y"]
-    assert sig_y.ctypes.data == x.ctypes.data
+    sig = model.signatures["serving_default"]
+    for sig_y in (sig(x=x, s=["a"])["y"], sig.run({"x": x, "s": ["a"]}, ["y"])[0]):
+        assert sig_y.ctypes.data == x.ctypes.data and not sig_y.flags.writeable
 
 
 def test_unaligned_input_is_copied_once(model):
@@ -62,15 +64,30 @@ def test_computed_output_is_writable_and_fresh(model):
     np.testing.assert_array_equal(z1, 6.0)
 
 
-def test_constant_and_variable_outputs_are_read_only(model):
+def test_constant_and_variable_outputs_are_copies(model):
     c1, c2 = model.run("c:0"), model.run("c:0")
     np.testing.assert_array_equal(c1, [1, 2, 3])
-    assert not c1.flags.writeable and c1.ctypes.data == c2.ctypes.data
-    v = model.run("v:0")
-    np.testing.assert_array_equal(v, [4, 5])
-    assert not v.flags.writeable
-    with pytest.raises(ValueError, match="read-only"):
-        v[0] = 0.0
+    assert c1.flags.writeable and c1.flags.owndata and c1.ctypes.data != c2.ctypes.data
+    c1[0] = 9.0  # a copy: the graph's constant is untouched
+    np.testing.assert_array_equal(model.run("c:0"), [1, 2, 3])
+
+
+def test_an_output_never_changes_when_a_later_call_updates_a_variable_in_place(model_dir):
+    # The variable's buffer is shared with the graph; before, the array returned was a read-only
+    # view of it, and the assign_add of a later call changed it under the caller.
+    with tfbundle.load(model_dir) as m:
+        sig = m.signatures["serving_default"]
+        by_name = m.run("v:0")
+        by_identity = m.run("v_read:0")
+        by_signature = sig(x=np.zeros((1, 4), np.float32), s=["a"])["v"]
+        listed = sig.run({"x": np.zeros((1, 4), np.float32), "s": ["a"]}, ["v"])[0]
+        m.run(None, targets="bump")
+        for got in (by_name, by_identity, by_signature, listed):
+            np.testing.assert_array_equal(got, [4.0, 5.0])
+            assert got.flags.writeable and got.flags.owndata
+        np.testing.assert_array_equal(m.run("v:0"), [5.0, 6.0])
+        with pytest.raises(ValueError, match="read-only"):
+            m.run("y:0", {"x:0": tfbundle.empty((1, 4), np.float32)})[0, 0] = 1.0
 
 
 def test_input_outlives_the_call_through_an_aliasing_output(model):

@@ -1,7 +1,7 @@
 """The TF1 graph of tests/test_zero_copy.py: ``python tests/makers/zero_copy.py OUT``.
 
-An Identity of the input, a constant, a variable, a queue and string ops, saved with
-simple_save into OUT.
+An Identity of the input, a constant, a TF1 (reference) variable with an op that adds to it in
+place, a queue and string ops, saved with simple_save into OUT.
 """
 
 import sys
@@ -17,6 +17,8 @@ with g.as_default():
     z = tf.multiply(x, 2.0, name="z")
     c = tf.constant([1.0, 2.0, 3.0], name="c")
     v = v1.Variable([4.0, 5.0], name="v", use_resource=False)
+    v1.assign_add(v, [1.0, 1.0], name="bump")
+    v_read = tf.identity(v, name="v_read")
     q = v1.FIFOQueue(10, tf.float32, shapes=[[]], name="q")
     item = v1.placeholder(tf.float32, [], name="item")
     q.enqueue(item, name="enq")
@@ -27,4 +29,5 @@ with g.as_default():
     with v1.Session() as sess:
         sess.run(v1.global_variables_initializer())
         v1.saved_model.simple_save(sess, sys.argv[1], inputs={"x": x, "s": s},
-                                   outputs={"y": y, "z": z, "s_upper": g.get_tensor_by_name("s_upper:0")})
+                                   outputs={"y": y, "z": z, "v": v_read,
+                                            "s_upper": g.get_tensor_by_name("s_upper:0")})

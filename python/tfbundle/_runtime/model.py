@@ -35,9 +35,10 @@ class Signature:
     is the lean form for hot loops and returns a list. Inputs that are
     C-contiguous, of the signature's dtype and 64-byte aligned (see
     :func:`tfbundle.empty`) go to TensorFlow without a copy; others are copied
-    once. Outputs are numpy arrays over TensorFlow's memory, not copies;
-    an output that shares memory with the graph (a constant, a variable, an
-    input) is read-only.
+    once. Computed outputs are numpy arrays over TensorFlow's memory, not
+    copies; an output that is one of the inputs is a read-only view of it,
+    and one that shares memory with the graph (a constant, a variable) is a
+    copy, so a returned array never changes.
     """
 
     __slots__ = ("__weakref__", "_native", "inputs", "method_name", "name", "outputs")
