@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "asset_flow.h"
+#include "graph_view.h"
 #include "model_files.h"
 #include "op_registry.h"
 #include "proto_fields.h"
@@ -37,210 +39,6 @@ auto naming_file(const std::string& path, Fn&& fn) -> decltype(fn()) {
   }
 }
 
-// ------------------------------------------------------------- node views ---
-
-// The fields of a NodeDef that inspection needs, read as protobuf reads them.
-struct NodeView {
-  std::string_view op;  // the last `op` field
-  // The attr map: key -> AttrValue bytes, one entry per key (of entries with
-  // one key the last, as protobuf's map parsing keeps; an entry's value given
-  // twice merged), in the order the keys first came.
-  std::vector<std::pair<std::string_view, std::string_view>> attrs;
-  std::vector<std::shared_ptr<const std::string>> storage;  // merged values that `attrs` views
-
-  // The value of `key`, or null.
-  const std::string_view* attr(std::string_view key) const {
-    for (const auto& [k, v] : attrs) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-};
-
-NodeView parse_node(std::string_view bytes, bool with_attrs) {
-  NodeView n;
-  Reader r(bytes, "NodeDef");
-  Field f;
-  while (r.next(&f)) {
-    if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == pb::NodeDef::kOp) {
-      n.op = f.bytes;
-    } else if (f.number == pb::NodeDef::kAttr && with_attrs) {
-      std::string_view key;
-      wire::MergedMessage value;
-      Reader e(f.bytes, "NodeDef.attr entry");
-      Field g;
-      while (e.next(&g)) {
-        if (g.type != wire::kLengthDelimited) continue;
-        if (g.number == pb::MapEntry::kKey) key = g.bytes;
-        if (g.number == pb::MapEntry::kValue) value.add(g.bytes);
-      }
-      if (value.storage()) n.storage.push_back(value.storage());
-      bool replaced = false;
-      for (auto& [k, v] : n.attrs) {
-        if (k == key) {
-          v = value.bytes();
-          replaced = true;
-          break;
-        }
-      }
-      if (!replaced) n.attrs.emplace_back(key, value.bytes());
-    }
-  }
-  return n;
-}
-
-// The set member of AttrValue's `value` oneof (the last one present wins, as
-// in protobuf; a message member given more than once since it was set is
-// merged), with its payload.
-struct AttrOneof {
-  uint32_t number = 0;     // 0: none set
-  uint64_t value = 0;      // i, b, type (varint), f (fixed32 bits)
-  std::string_view bytes;  // s, placeholder; list, shape, tensor, func (merged)
-  std::shared_ptr<const std::string> storage;  // what `bytes` views when merged
-};
-
-// The wire type of each member of AttrValue's oneof: another wire type makes
-// the field an unknown one, which protobuf skips.
-int attr_member_wire_type(uint32_t number) {
-  namespace av = pb::AttrValue;
-  if (number == av::kI || number == av::kB || number == av::kType) return wire::kVarint;
-  if (number == av::kF) return wire::kFixed32;
-  return wire::kLengthDelimited;
-}
-
-bool attr_member_is_message(uint32_t number) {
-  namespace av = pb::AttrValue;
-  return number == av::kList || number == av::kShape || number == av::kTensor || number == av::kFunc;
-}
-
-AttrOneof attr_oneof(std::string_view attr_value) {
-  AttrOneof out;
-  wire::MergedMessage message;
-  Reader r(attr_value, "AttrValue");
-  Field f;
-  while (r.next(&f)) {
-    if (!pb::AttrValue::in_oneof_value(f.number) || f.type != attr_member_wire_type(f.number)) continue;
-    if (f.number != out.number) message.clear();
-    out.number = f.number;
-    if (attr_member_is_message(f.number)) {
-      message.add(f.bytes);
-      out.bytes = message.bytes();
-    } else {
-      out.bytes = f.bytes;
-      out.value = f.value;
-    }
-  }
-  out.storage = message.storage();
-  return out;
-}
-
-std::string_view name_attr_list_name(std::string_view bytes) {
-  std::string_view name;
-  Reader r(bytes, "NameAttrList");
-  Field f;
-  while (r.next(&f)) {
-    if (f.number == pb::NameAttrList::kName && f.type == wire::kLengthDelimited) name = f.bytes;
-  }
-  return name;
-}
-
-// AttrValue.func.name ("" when the attr holds no function).
-std::string attr_func_name(std::string_view attr_value) {
-  const AttrOneof v = attr_oneof(attr_value);
-  if (v.number != pb::AttrValue::kFunc) return {};
-  return std::string(name_attr_list_name(v.bytes));
-}
-
-// ----------------------------------------------------------- the library ---
-
-struct LibraryFunction {
-  std::string name;
-  int64_t input_args = 0;
-  int64_t output_args = 0;
-  std::vector<std::string_view> nodes;  // NodeDef bytes
-};
-
-struct Library {
-  std::vector<LibraryFunction> functions;                        // library order
-  std::unordered_map<std::string, size_t> by_name;               // last definition wins
-  std::unordered_map<std::string, std::string> gradient_names;   // registered_op_type -> gradient_func
-};
-
-void parse_op_def_signature(std::string_view bytes, LibraryFunction* fn) {
-  Reader r(bytes, "OpDef");
-  Field f;
-  while (r.next(&f)) {
-    if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == pb::OpDef::kName) fn->name = std::string(f.bytes);
-    if (f.number == pb::OpDef::kInputArg) ++fn->input_args;
-    if (f.number == pb::OpDef::kOutputArg) ++fn->output_args;
-  }
-}
-
-Library parse_library(std::string_view graph_def) {
-  Library lib;
-  Reader r(graph_def, "GraphDef");
-  Field f;
-  while (r.next(&f)) {
-    if (f.number != pb::GraphDef::kLibrary || f.type != wire::kLengthDelimited) continue;
-    Reader l(f.bytes, "FunctionDefLibrary");
-    Field g;
-    while (l.next(&g)) {
-      if (g.type != wire::kLengthDelimited) continue;
-      if (g.number == pb::FunctionDefLibrary::kFunction) {
-        LibraryFunction fn;
-        Reader d(g.bytes, "FunctionDef");
-        Field h;
-        while (d.next(&h)) {
-          if (h.type != wire::kLengthDelimited) continue;
-          if (h.number == pb::FunctionDef::kSignature) parse_op_def_signature(h.bytes, &fn);
-          if (h.number == pb::FunctionDef::kNodeDef) fn.nodes.push_back(h.bytes);
-        }
-        lib.by_name[fn.name] = lib.functions.size();
-        lib.functions.push_back(std::move(fn));
-      } else if (g.number == pb::FunctionDefLibrary::kRegisteredGradients) {
-        std::string func, op_type;
-        Reader d(g.bytes, "RegisteredGradient");
-        Field h;
-        while (d.next(&h)) {
-          if (h.type != wire::kLengthDelimited) continue;
-          if (h.number == pb::RegisteredGradient::kGradientFunc) func = std::string(h.bytes);
-          if (h.number == pb::RegisteredGradient::kRegisteredOpType) op_type = std::string(h.bytes);
-        }
-        if (!op_type.empty()) lib.gradient_names[op_type] = func;
-      }
-    }
-  }
-  return lib;
-}
-
-bool is_call_op(std::string_view op) { return op == "PartitionedCall" || op == "StatefulPartitionedCall"; }
-
-// The functions a node's attrs name: every function-valued attr (f,
-// then_branch, body, ...) and every function in a list attr.
-void attr_functions(const NodeView& node, std::vector<std::string>* out) {
-  for (const auto& [key, value] : node.attrs) {
-    const AttrOneof v = attr_oneof(value);
-    if (v.number == pb::AttrValue::kFunc) {
-      out->emplace_back(name_attr_list_name(v.bytes));
-    } else if (v.number == pb::AttrValue::kList) {
-      Reader l(v.bytes, "AttrValue.ListValue");
-      Field g;
-      while (l.next(&g)) {
-        if (g.number == pb::AttrValue::ListValue::kFunc && g.type == wire::kLengthDelimited) {
-          out->emplace_back(name_attr_list_name(g.bytes));
-        }
-      }
-    }
-  }
-}
-
-// Library functions a node refers to: its op (a call by name) and its attrs.
-void node_functions(const NodeView& node, const Library& lib, std::vector<std::string>* out) {
-  if (lib.by_name.count(std::string(node.op))) out->emplace_back(node.op);
-  attr_functions(node, out);
-}
 
 // The functions a library function depends on, as TensorFlow's Python loader
 // lists them (function_deserialization._list_function_deps).
@@ -390,39 +188,40 @@ SavedModelContents parse_saved_model_contents(std::string_view bytes, const std:
 
 namespace {
 
-// The node a tensor or control input names: "^a" / "a:1" / "a" -> "a".
-std::string_view input_node(std::string_view input) {
-  if (!input.empty() && input[0] == '^') input.remove_prefix(1);
-  const size_t colon = input.find(':');
-  return colon == std::string_view::npos ? input : input.substr(0, colon);
-}
-
 bool is_restore_op(std::string_view op) { return op == "Restore" || op == "RestoreV2" || op == "RestoreSlice"; }
 
 // Functions reachable from `roots` through calls in function bodies.
-std::unordered_set<std::string> reachable_functions(std::vector<std::string> roots, const Library& lib) {
+// `function_nodes[i]`: the nodes of lib.functions[i].
+std::unordered_set<std::string> reachable_functions(std::vector<std::string> roots, const Library& lib,
+                                                    const std::vector<std::vector<NodeView>>& function_nodes) {
   std::unordered_set<std::string> seen;
   while (!roots.empty()) {
     std::string name = std::move(roots.back());
     roots.pop_back();
     auto it = lib.by_name.find(name);
     if (it == lib.by_name.end() || !seen.insert(name).second) continue;
-    for (std::string_view bytes : lib.functions[it->second].nodes) node_functions(parse_node(bytes, true), lib, &roots);
+    for (const NodeView& node : function_nodes[it->second]) node_functions(node, lib, &roots);
   }
   return seen;
 }
 
-// The string value of attr `key`, or nullopt when it is absent or not a string.
-std::optional<std::string_view> string_attr(const NodeView& node, std::string_view key) {
-  if (const std::string_view* a = node.attr(key)) {
-    const AttrOneof v = attr_oneof(*a);
-    if (v.number == pb::AttrValue::kS) return v.bytes;
+// The op type as the policy judges it: a few op types are harmless unless an attr names a file
+// ("PrintV2(file)"), or unless a path they read comes from elsewhere than the model's assets
+// ("InitializeTableFromTextFileV2(path)"; see asset_flow.h). `function`: the node's function in
+// the library, -1 for the graph.
+std::string policy_key(const NodeView& node, int function, AssetFlow& flow) {
+  if (const std::vector<int>* paths = file_path_inputs(node.op)) {
+    std::vector<std::string_view> data;
+    for (std::string_view in : node.inputs) {
+      if (!in.empty() && in[0] != '^') data.push_back(in);
+    }
+    for (int i : *paths) {
+      if (static_cast<size_t>(i) >= data.size() || !flow.from_asset(data[i], function)) {
+        return std::string(node.op) + "(path)";
+      }
+    }
+    return std::string(node.op);
   }
-  return std::nullopt;
-}
-
-// The op type as the policy judges it: a few op types are harmless unless an attr names a file.
-std::string policy_key(const NodeView& node) {
   if (node.op == "PrintV2") {
     const auto stream = string_attr(node, "output_stream");
     if (stream && stream->substr(0, 7) == "file://") return "PrintV2(file)";
@@ -438,31 +237,22 @@ std::string policy_key(const NodeView& node) {
 
 GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
   GraphOps out;
-  struct GraphNode {
-    std::string_view name;
-    std::vector<std::string_view> inputs;
-    std::string_view bytes;
-  };
-  std::vector<GraphNode> graph_nodes;
+  std::vector<NodeView> graph_nodes;
   {
     Reader r(graph_def, "GraphDef");
     Field f;
     while (r.next(&f)) {
-      if (f.number != pb::GraphDef::kNode || f.type != wire::kLengthDelimited) continue;
-      GraphNode n;
-      n.bytes = f.bytes;
-      Reader nr(f.bytes, "NodeDef");
-      Field g;
-      while (nr.next(&g)) {
-        if (g.type != wire::kLengthDelimited) continue;
-        if (g.number == pb::NodeDef::kName) n.name = g.bytes;
-        if (g.number == pb::NodeDef::kInput) n.inputs.push_back(input_node(g.bytes));
+      if (f.number == pb::GraphDef::kNode && f.type == wire::kLengthDelimited) {
+        graph_nodes.push_back(parse_node(f.bytes, true));
       }
-      graph_nodes.push_back(std::move(n));
     }
   }
   const Library lib = parse_library(graph_def);
-  for (const auto& fn : lib.functions) out.function_names.push_back(fn.name);
+  std::vector<std::vector<NodeView>> function_nodes(lib.functions.size());
+  for (size_t i = 0; i < lib.functions.size(); ++i) {
+    out.function_names.push_back(lib.functions[i].name);
+    for (std::string_view bytes : lib.functions[i].nodes) function_nodes[i].push_back(parse_node(bytes, true));
+  }
 
   auto count = [&](std::string_view op) {
     if (lib.by_name.count(std::string(op))) {
@@ -471,10 +261,10 @@ GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
       ++out.counts[std::string(op)];
     }
   };
-  for (const auto& node : graph_nodes) count(parse_node(node.bytes, false).op);
-  for (const auto& fn : lib.functions) {
-    for (auto node : fn.nodes) count(parse_node(node, false).op);
-    out.function_nodes += static_cast<int64_t>(fn.nodes.size());
+  for (const auto& node : graph_nodes) count(node.op);
+  for (size_t i = 0; i < lib.functions.size(); ++i) {
+    for (const auto& node : function_nodes[i]) count(node.op);
+    out.function_nodes += static_cast<int64_t>(function_nodes[i].size());
   }
   out.graph_nodes = static_cast<int64_t>(graph_nodes.size());
 
@@ -488,11 +278,12 @@ GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
       todo.pop_back();
       auto it = by_name.find(name);
       if (it == by_name.end() || !seen->insert(name).second) continue;
-      for (auto in : graph_nodes[it->second].inputs) todo.push_back(in);
+      for (auto in : graph_nodes[it->second].inputs) todo.push_back(input_node(in));
     }
   };
   std::unordered_set<std::string_view> serving_nodes, restore_nodes;
   std::string init_op;
+  std::vector<std::string> asset_tensors;
   if (meta_graph != nullptr) {
     std::vector<std::string_view> roots;
     for (const auto& sig : meta_graph->signatures) {
@@ -512,58 +303,60 @@ GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
     if (meta_graph->saver && !meta_graph->saver->restore_op_name.empty()) {
       ancestors({input_node(meta_graph->saver->restore_op_name)}, &restore_nodes);
     }
+    for (const auto& a : meta_graph->assets) {
+      asset_tensors.push_back(a.tensor_name.find(':') == std::string::npos ? a.tensor_name + ":0" : a.tensor_name);
+    }
   }
   std::vector<std::string> serving_roots, restore_roots;
   for (const auto& node : graph_nodes) {
     const bool serving = meta_graph == nullptr || serving_nodes.count(node.name);
     if (!serving && !restore_nodes.count(node.name)) continue;
-    node_functions(parse_node(node.bytes, true), lib, serving ? &serving_roots : &restore_roots);
+    node_functions(node, lib, serving ? &serving_roots : &restore_roots);
   }
-  const auto serving_fns = reachable_functions(std::move(serving_roots), lib);
-  const auto restore_fns = reachable_functions(std::move(restore_roots), lib);
+  const auto serving_fns = reachable_functions(std::move(serving_roots), lib, function_nodes);
+  const auto restore_fns = reachable_functions(std::move(restore_roots), lib, function_nodes);
+  AssetFlow flow(graph_nodes, lib, function_nodes, asset_tensors);
   for (const auto& node : graph_nodes) {
     const bool serving = meta_graph == nullptr || serving_nodes.count(node.name);
     if (!serving && !restore_nodes.count(node.name)) continue;
-    const NodeView v = parse_node(node.bytes, true);
-    if (lib.by_name.count(std::string(v.op))) continue;
-    if (!serving && is_restore_op(v.op)) continue;
-    ++out.policy_counts[policy_key(v)];
+    if (lib.by_name.count(std::string(node.op))) continue;
+    if (!serving && is_restore_op(node.op)) continue;
+    ++out.policy_counts[policy_key(node, -1, flow)];
   }
-  for (const auto& fn : lib.functions) {
+  for (size_t i = 0; i < lib.functions.size(); ++i) {
+    const auto& fn = lib.functions[i];
     const bool serving = meta_graph == nullptr || serving_fns.count(fn.name);
     if (!serving && !restore_fns.count(fn.name)) continue;
-    for (auto bytes : fn.nodes) {
-      const NodeView v = parse_node(bytes, true);
-      if (lib.by_name.count(std::string(v.op))) continue;
-      if (!serving && is_restore_op(v.op)) continue;
-      ++out.policy_counts[policy_key(v)];
+    for (const auto& node : function_nodes[i]) {
+      if (lib.by_name.count(std::string(node.op))) continue;
+      if (!serving && is_restore_op(node.op)) continue;
+      ++out.policy_counts[policy_key(node, static_cast<int>(i), flow)];
     }
   }
 
   // saved_model_cli's walk (meta_graph.ops_used_by_graph_def).
   std::unordered_set<std::string> used;
-  std::vector<const LibraryFunction*> to_process;
+  std::vector<size_t> to_process;
   auto mark = [&](std::string_view op) {
     std::string name(op);
     if (used.count(name)) return;
     auto fn = lib.by_name.find(name);
-    if (fn != lib.by_name.end()) to_process.push_back(&lib.functions[fn->second]);
+    if (fn != lib.by_name.end()) to_process.push_back(fn->second);
     used.insert(name);
     out.cli_marks.push_back(std::move(name));
   };
-  auto process = [&](std::string_view bytes) {
-    const NodeView node = parse_node(bytes, true);
+  auto process = [&](const NodeView& node) {
     mark(node.op);
     if (is_call_op(node.op)) {
       const std::string_view* f_attr = node.attr("f");
       mark(f_attr ? attr_func_name(*f_attr) : std::string());
     }
   };
-  for (const auto& node : graph_nodes) process(node.bytes);
+  for (const auto& node : graph_nodes) process(node);
   while (!to_process.empty()) {
-    const LibraryFunction* fn = to_process.back();
+    const size_t fn = to_process.back();
     to_process.pop_back();
-    for (auto node : fn->nodes) process(node);
+    for (const auto& node : function_nodes[fn]) process(node);
   }
   return out;
 }

@@ -21,6 +21,7 @@ of library functions and policy counts of its graph.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -147,7 +148,13 @@ def _string_attr(node: Any, key: str) -> bytes | None:
     return None
 
 
-def _policy_key(node: Any) -> str:
+def _policy_key(node: Any, scope: int, flow: _AssetFlow) -> str:
+    if node.op in FILE_PATH_INPUTS:
+        data = _data_inputs(node)
+        for i in FILE_PATH_INPUTS[node.op]:
+            if i >= len(data) or not flow.resolve(scope, data[i]):
+                return node.op + "(path)"
+        return str(node.op)
     if node.op == "PrintV2":
         stream = _string_attr(node, "output_stream")
         if stream is not None and stream.startswith(b"file://"):
@@ -157,6 +164,155 @@ def _policy_key(node: Any) -> str:
         if source is not None and source != b"local://" and not source.startswith(b"bytes://"):
             return node.op + "(file)"
     return str(node.op)
+
+
+#: The inputs through which an op type reads a file named by a tensor (asset_flow.cc's table).
+FILE_PATH_INPUTS = {"InitializeTableFromTextFile": (1,), "InitializeTableFromTextFileV2": (1,),
+                    "LoadAndRemapMatrix": (0,), "GenerateVocabRemapping": (0, 1)}
+_FORWARDING = frozenset({"Identity", "Snapshot", "StopGradient"})
+_MAX_DEPTH = 256
+_NO_INDEX = -1
+
+
+def _data_inputs(node: Any) -> list[str]:
+    return [i for i in node.input if i and not i.startswith("^")]
+
+
+def _ref(text: str) -> tuple[str, int]:
+    """A data input's node and output index ("a:1", "a:output:1"); _NO_INDEX when unreadable."""
+    if ":" not in text:
+        return text, 0
+    digits = text.rsplit(":", 1)[1]
+    ok = re.fullmatch(r"[0-9]+", digits) is not None and int(digits) < 2**64
+    return text.split(":", 1)[0], int(digits) if ok else _NO_INDEX
+
+
+class _AssetFlow:
+    """Whether a file path comes from the model's assets, by the rules cpp/asset_flow.h documents."""
+
+    def __init__(self, graph: list[Any], functions: list[Any], by_name: dict[str, int], assets: set[str]):
+        self.assets = assets
+        self.functions, self.by_name = functions, by_name
+        self.scopes: list[tuple[list[Any], dict[str, int], dict[str, int]]] = []
+        for nodes, args in [(graph, [])] + [(list(f.node_def), [a.name for a in f.signature.input_arg])
+                                            for f in functions]:
+            first: dict[str, int] = {}
+            for i, n in enumerate(nodes):
+                first.setdefault(n.name, i)
+            arg_index: dict[str, int] = {}
+            for i, a in enumerate(args):
+                arg_index.setdefault(a, i)
+            self.scopes.append((nodes, first, arg_index))
+        self.memo: dict[tuple[int, str], int] = {}
+        self.depth = 0
+        self.callers: list[list[tuple[int, int]]] | None = None
+        self.escapes: list[bool] = []
+        self.variables: dict[str, list[tuple[int, int]]] | None = None
+        self.consumers: dict[str, list[tuple[int, int]]] = {}
+
+    def resolve(self, scope: int, text: str) -> bool:
+        if not text or text.startswith("^") or self.depth >= _MAX_DEPTH:
+            return False
+        key = (scope, text)
+        if key in self.memo:
+            return self.memo[key] == 1
+        self.memo[key] = 0
+        self.depth += 1
+        try:
+            yes = self._resolve(scope, text)
+        finally:
+            self.depth -= 1
+        self.memo[key] = 1 if yes else 2
+        return yes
+
+    def _resolve(self, scope: int, text: str) -> bool:
+        nodes, first, args = self.scopes[scope]
+        name, output = _ref(text)
+        if scope > 0 and ":" not in text and text in args:
+            return self._argument(scope - 1, args[text])
+        if name not in first or output == _NO_INDEX:
+            return False
+        node = nodes[first[name]]
+        inputs = _data_inputs(node)
+        if scope == 0 and f"{name}:{output}" in self.assets:
+            return True
+        if node.op in _FORWARDING:
+            return output == 0 and bool(inputs) and self.resolve(scope, inputs[0])
+        if node.op == "IdentityN":
+            return output < len(inputs) and self.resolve(scope, inputs[output])
+        if node.op == "ReadVariableOp" and scope == 0 and inputs:
+            handle, index = _ref(inputs[0])
+            return index == 0 and handle in first and self._variable(nodes[first[handle]])
+        return False
+
+    def _index_calls(self) -> list[list[tuple[int, int]]]:
+        if self.callers is None:
+            self.callers = [[] for _ in self.functions]
+            self.escapes = [False] * len(self.functions)
+            for scope, (nodes, _, _) in enumerate(self.scopes):
+                for n, node in enumerate(nodes):
+                    if node.op in self.by_name:
+                        self.callers[self.by_name[node.op]].append((scope, n))
+                    call = node.op in CALL_OPS
+                    f = node.attr["f"] if call and "f" in node.attr else None
+                    if f is not None and f.WhichOneof("value") == "func" and f.func.name in self.by_name:
+                        self.callers[self.by_name[f.func.name]].append((scope, n))
+                    for key, value in node.attr.items():
+                        if call and key == "f":
+                            continue
+                        which = value.WhichOneof("value")
+                        named = [value.func.name] if which == "func" else (
+                            [f.name for f in value.list.func] if which == "list" else [])
+                        for fn in named:
+                            if fn in self.by_name:
+                                self.escapes[self.by_name[fn]] = True
+        return self.callers
+
+    def _argument(self, function: int, arg: int) -> bool:
+        sites = self._index_calls()[function]
+        if self.escapes[function] or not sites:
+            return False
+        for scope, n in sites:
+            inputs = _data_inputs(self.scopes[scope][0][n])
+            if arg >= len(inputs) or not self.resolve(scope, inputs[arg]):
+                return False
+        return True
+
+    @staticmethod
+    def _variable_key(node: Any) -> str:
+        shared = _string_attr(node, "shared_name")
+        name = shared.decode("utf-8", "surrogateescape") if shared else node.name
+        container = (_string_attr(node, "container") or b"").decode("utf-8", "surrogateescape")
+        return f"{container}/{name}"
+
+    def _variable(self, handle: Any) -> bool:
+        if handle.op != "VarHandleOp":
+            return False
+        if self.variables is None:
+            self.variables = {}
+            for scope, (nodes, _, _) in enumerate(self.scopes):
+                for n, node in enumerate(nodes):
+                    if scope == 0:
+                        for i, text in enumerate(_data_inputs(node)):
+                            self.consumers.setdefault(_ref(text)[0], []).append((n, i))
+                    if node.op == "VarHandleOp":
+                        self.variables.setdefault(self._variable_key(node), []).append((scope, n))
+        graph = self.scopes[0][0]
+        assignments = 0
+        for scope, n in self.variables.get(self._variable_key(handle), []):
+            if scope != 0:
+                return False
+            for consumer, position in self.consumers.get(graph[n].name, []):
+                use = graph[consumer]
+                inputs = _data_inputs(use)
+                if _ref(inputs[position])[1] != 0:
+                    return False
+                if position == 0 and use.op in ("ReadVariableOp", "VarIsInitializedOp"):
+                    continue
+                if position != 0 or use.op != "AssignVariableOp" or len(inputs) < 2 or not self.resolve(0, inputs[1]):
+                    return False
+                assignments += 1
+        return assignments > 0
 
 
 def _attr_functions(node: Any) -> list[str]:
@@ -238,20 +394,22 @@ def _ops(mg: Any) -> dict[str, Any]:
             restore_roots.extend(node_functions(node))
     serving_fns, restore_fns = reachable(serving_roots), reachable(restore_roots)
     policy: dict[str, int] = {}
+    assets = {name if ":" in name else name + ":0" for name, _ in _assets(mg)}
+    flow = _AssetFlow(list(graph.node), functions, by_name, assets)
 
-    def judge(nodes: Iterable[Any], runs: bool) -> None:
+    def judge(nodes: Iterable[Any], runs: bool, scope: int) -> None:
         for node in nodes:
             if node.op in by_name or (not runs and node.op in RESTORE_OPS):
                 continue
-            key = _policy_key(node)
+            key = _policy_key(node, scope, flow)
             policy[key] = policy.get(key, 0) + 1
 
     for node in graph.node:
         if node.name in serving or node.name in restore:
-            judge([node], node.name in serving)
-    for f in functions:
+            judge([node], node.name in serving, 0)
+    for i, f in enumerate(functions):
         if f.signature.name in serving_fns or f.signature.name in restore_fns:
-            judge(f.node_def, f.signature.name in serving_fns)
+            judge(f.node_def, f.signature.name in serving_fns, i + 1)
     return {"counts": counts, "function_calls": calls, "policy_counts": policy}
 
 
@@ -500,8 +658,15 @@ def tf2_model() -> Any:
     g = mg.graph_def
     g.node.append(node("serving_default_x", "Placeholder", dtype=1))
     g.node.append(node("call", "StatefulPartitionedCall", "serving_default_x", f=func_attr("__inference_f_12")))
+    # The asset's path as TF2 exports hold it: a string resource variable assigned from the asset
+    # placeholder in the graph, read, and passed to the table initializer function.
     g.node.append(node("asset_path", "Placeholder", dtype=7))
-    g.node.append(node("init_call", "StatefulPartitionedCall", "asset_path", f=func_attr("__inference_init_7")))
+    g.node.append(node("Variable", "VarHandleOp", dtype=7, shared_name="Variable"))
+    g.node.append(node("Variable/Assign", "AssignVariableOp", "Variable", "asset_path"))
+    g.node.append(node("ReadVariableOp", "ReadVariableOp", "Variable", "^Variable/Assign", dtype=7))
+    g.node.append(node("table", "HashTableV2"))
+    g.node.append(node("init_call", "StatefulPartitionedCall", "table", "ReadVariableOp",
+                       f=func_attr("__inference_init_7")))
     g.node.append(node("NoOp", "NoOp", "^init_call"))
     g.node.append(node("saver_filename", "Placeholder", dtype=7))
     g.node.append(node("restore", "StatefulPartitionedCall", "saver_filename", f=func_attr("__inference_restore_9")))
@@ -525,7 +690,9 @@ def tf2_model() -> Any:
     b.node_def.add(name="w", op="WriteFile")
     i = lib.function.add()
     i.signature.name = "__inference_init_7"
-    i.node_def.add(name="t", op="InitializeTableFromTextFileV2")
+    i.signature.input_arg.add(name="table", type=20)
+    i.signature.input_arg.add(name="path", type=7)
+    i.node_def.add(name="t", op="InitializeTableFromTextFileV2", input=["table", "path"])
     r = lib.function.add()
     r.signature.name = "__inference_restore_9"
     r.node_def.add(name="r", op="RestoreV2")

@@ -44,7 +44,16 @@ def _group(reason: str, *ops: str) -> dict[str, str]:
 
 #: Op types denied by default, with what they do. ``PrintV2(file)`` stands for a PrintV2 node
 #: whose output_stream is a file; PrintV2 to stderr/stdout/the log is harmless.
+#: ``InitializeTableFromTextFileV2(path)`` stands for a text-file table initialised from a path
+#: that is not one of the model's assets (a constant, a signature input, a string computed in the
+#: graph or held in a restored variable: any file); from an asset it is only noted (NOTED_OPS).
+#: The C++ core follows each such path back through the graph (cpp/asset_flow.h).
 DENIED_OPS: Mapping[str, str] = MappingProxyType({
+    **_group("reads a text file whose path is not one of the model's assets (any file; its lines "
+             "can come back through a signature)", "InitializeTableFromTextFile(path)",
+             "InitializeTableFromTextFileV2(path)"),
+    **_group("reads checkpoint or vocabulary files whose paths are not the model's assets",
+             "LoadAndRemapMatrix(path)", "GenerateVocabRemapping(path)"),
     **_group("reads a file", "ReadFile", "ImmutableConst", "RecordInput", "Skipgram"),
     **_group("reads a vocabulary file named in the graph", "FixedUnigramCandidateSampler"),
     **_group("reads a protobuf descriptor file", "DecodeProtoV2(file)", "EncodeProto(file)"),
@@ -63,7 +72,8 @@ DENIED_OPS: Mapping[str, str] = MappingProxyType({
              "ExperimentalCSVDataset", "LMDBDataset", "ExperimentalLMDBDataset", "LoadDataset",
              "SnapshotDatasetReader", "SnapshotNestedDatasetReader", "SnapshotChunkDataset",
              "ListSnapshotChunksDataset"),
-    **_group("reads or writes files (dataset snapshot)", "SnapshotDataset", "SnapshotDatasetV2", "Snapshot"),
+    # (Snapshot, without "Dataset", is the array op that copies a tensor.)
+    **_group("reads or writes files (dataset snapshot)", "SnapshotDataset", "SnapshotDatasetV2"),
     **_group("writes files (dataset sink)", "SaveDataset", "SaveDatasetV2", "DatasetToTFRecord",
              "ExperimentalDatasetToTFRecord"),
     **_group("queries a database", "SqlDataset", "ExperimentalSqlDataset"),
@@ -106,13 +116,14 @@ REVIEWED_OPS: Mapping[str, str] = MappingProxyType({
     "TensorSliceDataset": "'is_files' only marks elements as file names for tf.data's bookkeeping",
 })  # fmt: skip
 
-#: Op types that read files in normal use (vocabularies from ``assets/``, warm-starting): reported
-#: by ``tfbundle scan`` as notes, not denied by default.
+#: Op types that read files in normal use, counted here only when every path they read is one of
+#: the model's assets (vocabularies in ``assets/``): reported by ``tfbundle scan`` as notes, not
+#: denied. With any other path they count as ``<op>(path)``, which DENIED_OPS denies.
 NOTED_OPS: Mapping[str, str] = MappingProxyType({
-    **_group("reads a text file (a vocabulary table; normal when fed from assets/)",
+    **_group("reads a vocabulary file from the model's assets/",
              "InitializeTableFromTextFile", "InitializeTableFromTextFileV2"),
-    **_group("reads checkpoint or vocabulary files (warm-starting)", "LoadAndRemapMatrix",
-             "GenerateVocabRemapping"),
+    **_group("reads checkpoint or vocabulary files from the model's assets/ (warm-starting)",
+             "LoadAndRemapMatrix", "GenerateVocabRemapping"),
 })  # fmt: skip
 
 
@@ -154,33 +165,31 @@ def findings(
         meta_graph_ops: op type -> node count, as :attr:`tfbundle.OpsInfo.policy_counts`
             (the part of the graph TensorFlow runs; PrintV2 to a file as ``"PrintV2(file)"``).
         allowed_ops: op types to accept even though they are denied (a list or a
-            comma-separated string). ``"PrintV2"`` also allows ``"PrintV2(file)"``.
-        denied_ops: op types to deny besides :data:`DENIED_OPS`.
-        only: deny exactly these op types instead of :data:`DENIED_OPS` and
-            ``denied_ops`` (saved_model_cli's ``--op_denylist``); no notes then.
+            comma-separated string). An op type also allows its variants: ``"PrintV2"``
+            allows ``"PrintV2(file)"``, ``"InitializeTableFromTextFileV2"`` allows
+            ``"InitializeTableFromTextFileV2(path)"``.
+        denied_ops: op types to deny besides :data:`DENIED_OPS` (each with its variants).
+        only: deny exactly these op types (each with its variants) instead of
+            :data:`DENIED_OPS` and ``denied_ops`` (saved_model_cli's ``--op_denylist``); no
+            notes then.
 
     Returns:
         The denied op types, then the noted ones, each sorted by name.
     """
     allowed = _names(allowed_ops)
-    if "PrintV2" in allowed:
-        allowed |= {"PrintV2(file)"}
     if only is not None:
-        deny = {op: DENIED_OPS.get(op, "on the given denylist") for op in _names(only)}
-        if "PrintV2" in deny:
-            deny["PrintV2(file)"] = DENIED_OPS["PrintV2(file)"]
+        deny = dict.fromkeys(_names(only), "on the given denylist")
         notes: Mapping[str, str] = {}
     else:
         deny = {**dict.fromkeys(_names(denied_ops), "denied by the caller"), **DENIED_OPS}
-        if "PrintV2" in deny and "PrintV2(file)" not in _names(denied_ops):
-            deny.setdefault("PrintV2(file)", DENIED_OPS["PrintV2(file)"])
         notes = NOTED_OPS
     denied, noted = [], []
     for op, count in sorted(meta_graph_ops.items()):
-        if count <= 0 or op in allowed:
+        base = op.split("(", 1)[0]  # "PrintV2(file)" is a PrintV2 node
+        if count <= 0 or op in allowed or base in allowed:
             continue
-        if op in deny:
-            denied.append(Finding(op, count, deny[op], True))
+        if op in deny or base in deny:
+            denied.append(Finding(op, count, DENIED_OPS.get(op) or deny.get(op) or deny[base], True))
         elif op in notes:
             noted.append(Finding(op, count, notes[op], False))
     return denied + noted

@@ -22,9 +22,10 @@ def _scan_line(op: str, meta_ops: Any, found: Mapping[str, Any], width: int, out
     from .._readers.policy import DENIED_OPS
 
     total = meta_ops.counts.get(op, 0)
-    f = found.get(op)
-    if f is None and op == "PrintV2":  # PrintV2 nodes printing to a file are judged apart
-        f = found.get("PrintV2(file)")
+    # Some nodes of an op type are judged apart ("PrintV2(file)", "InitializeTableFromTextFileV2(path)"):
+    # the line shows the denied variant first.
+    variants = [f for name, f in found.items() if name.split("(", 1)[0] == op]
+    f = next((v for v in variants if v.denied), variants[0] if variants else None)
     line = f"  {op:<{width}}  {total:>6}"
     if f is not None and f.denied:
         runs = f" ({f.count} of {total} nodes run)" if f.count != total else ""
