@@ -244,6 +244,108 @@ const BundleEntry* stored_slice(const BundleReader& reader, const BundleEntry& f
   return nullptr;
 }
 
+// The tensors of one checkpoint, made for a restore: over a private mapping of the shards (no
+// copy) where the caller allows it and the bytes are 64-byte-aligned and in this machine's byte
+// order, else read into TensorFlow's own memory. Counts what it does in `stats`.
+class ShardTensors {
+ public:
+  ShardTensors(std::shared_ptr<BundleReader> reader, MappedRestoreStats* stats)
+      : reader_(std::move(reader)), swap_(reader_->needs_byte_swap()), stats_(stats) {}
+
+  // `sparse`: the graph gathers from the variable (copied, see sparse_restore_outputs).
+  TensorPtr make(const BundleEntry& entry, bool zero_copy, bool sparse) {
+    TensorPtr value;
+    stats_->tensors += 1;
+    if (entry.dtype == pb::DT_STRING) {
+      std::shared_ptr<const MappedFile> owner;
+      const std::vector<std::string_view> elems = reader_->string_elements(entry, true, &owner);
+      stats_->copied_tensors += 1;
+      stats_->copied_bytes += entry.size;
+      return make_string_tensor(entry.shape, elems);
+    }
+    const TensorBytes bytes = reader_->tensor_bytes(entry, true);  // bounds, sizes and CRC-32C checked
+    if (bytes.size == 0) {
+      stats_->copied_tensors += 1;
+      return allocate_tensor(entry.dtype, entry.shape, 0);
+    }
+    const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
+    const std::string path = reader_->shard_path(entry.shard_id);
+    // The address a tensor gets in a page-aligned mapping is 64-aligned exactly when its offset in
+    // the file is.
+    if (zero_copy && !swap_ && !sparse && offset % kTensorAlignment == 0) {
+      auto& mapping = mappings_[entry.shard_id];
+      if (!mapping) mapping = PrivateMapping::open(path);
+      if (offset + bytes.size > mapping->size()) throw Error(kDataLoss, "the shard " + path + " changed while it was read");
+      stats_->zero_copy_tensors += 1;
+      stats_->zero_copy_bytes += static_cast<int64_t>(bytes.size);
+      return wrap_tensor(entry.dtype, entry.shape, mapping->data() + offset, bytes.size, release_mapping,
+                         new std::shared_ptr<PrivateMapping>(mapping));
+    }
+    value = allocate_tensor(entry.dtype, entry.shape, bytes.size);
+    char* out = static_cast<char*>(tf_api().TensorData(value.get()));
+    read_exactly(files_.fd(entry.shard_id, path), out, bytes.size, offset, path);
+    if (swap_) byte_swap_elements(out, bytes.size, entry.dtype);
+    stats_->copied_tensors += 1;
+    stats_->copied_bytes += static_cast<int64_t>(bytes.size);
+    if (sparse && zero_copy) stats_->copied_sparse_bytes += static_cast<int64_t>(bytes.size);
+    return value;
+  }
+
+  // A tensor stored partitioned (as slices), reassembled into TensorFlow's memory.
+  TensorPtr assemble(const BundleEntry& full) {
+    if (full.dtype == pb::DT_STRING) {
+      throw Error(kUnimplemented, "the string tensor " + quote_key(full.key) + " is stored in slices");
+    }
+    const size_t item = tf_api().DataTypeSize(full.dtype);
+    size_t total = item;
+    for (int64_t d : full.shape) total *= static_cast<size_t>(d);
+    TensorPtr value = allocate_tensor(full.dtype, full.shape, total);
+    char* out = static_cast<char*>(tf_api().TensorData(value.get()));
+    const size_t rank = full.shape.size();
+    // Row-major strides of the full tensor, in bytes.
+    std::vector<size_t> stride(rank, item);
+    for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * static_cast<size_t>(full.shape[d]);
+    for (const SlicePart& part : reader_->slice_parts(full)) {
+      const TensorBytes bytes = reader_->tensor_bytes(*part.entry, true);
+      const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
+      const std::string path = reader_->shard_path(part.entry->shard_id);
+      std::string data(bytes.size, '\0');
+      read_exactly(files_.fd(part.entry->shard_id, path), data.data(), bytes.size, offset, path);
+      if (rank == 0) {
+        std::memcpy(out, data.data(), std::min(bytes.size, total));
+        continue;
+      }
+      // Copy the slice's rows (its last dimension) to their places, odometer-style.
+      const size_t row = static_cast<size_t>(part.extents[rank - 1].length) * item;
+      if (row == 0) continue;
+      std::vector<int64_t> at(rank, 0);
+      for (size_t src = 0; src + row <= data.size(); src += row) {
+        size_t dst = static_cast<size_t>(part.extents[rank - 1].start) * item;
+        for (size_t d = 0; d + 1 < rank; ++d) dst += static_cast<size_t>(part.extents[d].start + at[d]) * stride[d];
+        std::memcpy(out + dst, data.data() + src, row);
+        for (size_t d = rank - 1; d-- > 0;) {
+          if (++at[d] < part.extents[d].length) break;
+          at[d] = 0;
+        }
+      }
+    }
+    if (swap_) byte_swap_elements(out, total, full.dtype);
+    stats_->tensors += 1;
+    stats_->copied_tensors += 1;
+    stats_->copied_bytes += static_cast<int64_t>(total);
+    return value;
+  }
+
+  const BundleReader& reader() const { return *reader_; }
+
+ private:
+  std::shared_ptr<BundleReader> reader_;
+  bool swap_;
+  MappedRestoreStats* stats_;
+  std::map<int32_t, std::shared_ptr<PrivateMapping>> mappings_;  // the tensors keep what they use
+  ShardFiles files_;
+};
+
 }  // namespace
 
 namespace {
@@ -299,10 +401,8 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
   }
 
   const std::shared_ptr<BundleReader> reader = BundleReader::open(checkpoint_prefix);
-  const bool swap = reader->needs_byte_swap();
-  std::map<int32_t, std::shared_ptr<PrivateMapping>> mappings;
-  ShardFiles files;
   MappedRestoreStats stats;
+  ShardTensors tensors(reader, &stats);
   std::vector<TF_Output> feeds;
   std::vector<TensorPtr> values;
 
@@ -349,54 +449,11 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
                                           dtype_name(entry->dtype) + " but the graph restores it as " +
                                           dtype_name(want));
       }
-      TensorPtr value;
-      if (entry->dtype == pb::DT_STRING) {
-        std::shared_ptr<const MappedFile> owner;
-        const std::vector<std::string_view> elems = reader->string_elements(*entry, false, &owner);
-        value = make_string_tensor(entry->shape, elems);
-        stats.copied_tensors += 1;
-        stats.copied_bytes += entry->size;
-      } else {
-        const TensorBytes bytes = reader->tensor_bytes(*entry, false);  // bounds and sizes checked
-        if (bytes.size == 0) {
-          value = allocate_tensor(entry->dtype, entry->shape, 0);
-          stats.copied_tensors += 1;
-          stats.tensors += 1;
-          feeds.push_back(out);
-          values.push_back(std::move(value));
-          continue;
-        }
-        const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
-        const std::string path = reader->shard_path(entry->shard_id);
-        const bool sparse = copy_outputs.count({nodes[k].name, static_cast<int>(i)}) > 0;
-        // The address a tensor gets in a page-aligned mapping is 64-aligned
-        // exactly when its offset in the file is.
-        if (!swap && !sparse && offset % kTensorAlignment == 0) {
-          auto& mapping = mappings[entry->shard_id];
-          if (!mapping) mapping = PrivateMapping::open(path);
-          if (offset + bytes.size > mapping->size()) {
-            throw Error(kDataLoss, "the shard " + path + " changed while it was read");
-          }
-          value = wrap_tensor(entry->dtype, entry->shape, mapping->data() + offset, bytes.size, release_mapping,
-                              new std::shared_ptr<PrivateMapping>(mapping));
-          stats.zero_copy_tensors += 1;
-          stats.zero_copy_bytes += static_cast<int64_t>(bytes.size);
-        } else {
-          value = allocate_tensor(entry->dtype, entry->shape, bytes.size);
-          char* out = static_cast<char*>(api.TensorData(value.get()));
-          read_exactly(files.fd(entry->shard_id, path), out, bytes.size, offset, path);
-          if (swap) byte_swap_elements(out, bytes.size, entry->dtype);
-          stats.copied_tensors += 1;
-          stats.copied_bytes += static_cast<int64_t>(bytes.size);
-          if (sparse) stats.copied_sparse_bytes += static_cast<int64_t>(bytes.size);
-        }
-      }
-      stats.tensors += 1;
+      const bool sparse = copy_outputs.count({nodes[k].name, static_cast<int>(i)}) > 0;
       feeds.push_back(out);
-      values.push_back(std::move(value));
+      values.push_back(tensors.make(*entry, true, sparse));
     }
   }
-  mappings.clear();  // the tensors keep what they use
 
   if (stats.tf_read_tensors > 0) {
     // Some RestoreV2 still reads files itself: it needs the checkpoint prefix.
@@ -407,6 +464,67 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
   for (const auto& v : values) raw.push_back(v.get());
   try {
     run(session, feeds, raw, {}, {graph_operation(graph, saver.restore_op_name)});
+  } catch (const Error& e) {
+    throw Error(e.code(), "could not restore the variables from " + checkpoint_prefix + ": " + e.what());
+  }
+  return stats;
+}
+
+MappedRestoreStats assign_from_checkpoint(TF_Session* session, TF_Graph* graph,
+                                          const std::vector<VariableSource>& variables,
+                                          const std::string& checkpoint_prefix, bool zero_copy) {
+  const TfApi& api = tf_api();
+  MappedRestoreStats stats;
+  if (variables.empty()) return stats;
+  ShardTensors tensors(BundleReader::open(checkpoint_prefix), &stats);
+  const BundleReader& reader = tensors.reader();
+  std::vector<TF_Output> feeds;
+  std::vector<TensorPtr> values;
+  std::vector<TF_Operation*> assigns;
+  // A name scope of its own, new on every restore of this graph.
+  std::string scope = "tfbundle_restore";
+  for (int n = 1; api.GraphOperationByName(graph, (scope + "/0/value").c_str()) != nullptr; ++n) {
+    scope = "tfbundle_restore_" + std::to_string(n);
+  }
+  for (size_t i = 0; i < variables.size(); ++i) {
+    const VariableSource& v = variables[i];
+    const std::string named = "the variable " + v.what + " (checkpoint key " + quote_key(v.key) + ")";
+    const BundleEntry* entry = reader.index().find(v.key);
+    if (entry == nullptr) {
+      throw Error(kNotFound, "the checkpoint " + checkpoint_prefix + " has no tensor for " + named);
+    }
+    if (!v.slice.empty()) {
+      entry = stored_slice(reader, *entry, v.slice);
+      if (entry == nullptr) {
+        throw Error(kUnimplemented, named + " is restored from the slice \"" + v.slice +
+                                        "\" of a partitioned tensor that the checkpoint does not store as such");
+      }
+    }
+    if (v.dtype != 0 && entry->dtype != v.dtype) {
+      throw Error(kInvalidArgument, "the checkpoint stores " + named + " as " + dtype_name(entry->dtype) +
+                                        " but the graph's variable is " + dtype_name(v.dtype));
+    }
+    TF_Operation* handle = graph_operation(graph, v.handle);
+    const std::string base = scope + "/" + std::to_string(i);
+    TfStatus status;
+    TF_OperationDescription* value = api.NewOperation(graph, "Placeholder", (base + "/value").c_str());
+    api.SetAttrType(value, "dtype", entry->dtype);
+    TF_Operation* placeholder = api.FinishOperation(value, status);
+    status.throw_if_error("could not add the restore of " + named + " to the graph");
+    TF_OperationDescription* assign = api.NewOperation(graph, "AssignVariableOp", (base + "/assign").c_str());
+    api.AddInput(assign, TF_Output{handle, 0});
+    api.AddInput(assign, TF_Output{placeholder, 0});
+    api.SetAttrType(assign, "dtype", entry->dtype);
+    TF_Operation* op = api.FinishOperation(assign, status);
+    status.throw_if_error("could not add the restore of " + named + " to the graph");
+    feeds.push_back(TF_Output{placeholder, 0});
+    values.push_back(entry->partitioned() ? tensors.assemble(*entry) : tensors.make(*entry, zero_copy, v.sparse));
+    assigns.push_back(op);
+  }
+  std::vector<TF_Tensor*> raw;
+  for (const auto& v : values) raw.push_back(v.get());
+  try {
+    run(session, feeds, raw, {}, assigns);
   } catch (const Error& e) {
     throw Error(e.code(), "could not restore the variables from " + checkpoint_prefix + ": " + e.what());
   }

@@ -8,12 +8,13 @@
 // without a copy (AssignVariableOp then shares that buffer, so its pages stay
 // page-cache pages shared between processes until something writes them);
 // any other tensor is copied into TensorFlow's memory. The mapping stays alive
-// as long as a tensor over it does.
+// as long as a tensor over it does. Every tensor's CRC-32C is checked before it
+// is fed (DATA_LOSS), as TensorFlow's RestoreV2 checks it.
 //
-// Only graphs whose restore op runs graph-level RestoreV2 nodes are supported
-// (TF1 exports: tf.compat.v1 Saver / SavedModelBuilder); TF2 SavedModels
-// restore inside a function (__inference__traced_restore_*) whose RestoreV2
-// cannot be fed from outside: UNIMPLEMENTED.
+// restore_from_mapped_shards handles graphs whose restore op runs graph-level RestoreV2 nodes
+// (TF1 exports: tf.compat.v1 Saver / SavedModelBuilder). TF2 SavedModels restore inside a
+// function (__inference__traced_restore_*) whose RestoreV2 cannot be fed from outside: for them
+// assign_from_checkpoint assigns each variable itself, from the plan of tf2_restore.h.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "saved_model.h"
+#include "tf2_restore.h"
 #include "tf_c_api.h"
 
 namespace tfbundle {
@@ -59,5 +61,17 @@ std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const st
 // DATA_LOSS for a malformed bundle, or TensorFlow's error from the restore op.
 MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* graph, const MetaGraph& meta_graph,
                                               const std::string& checkpoint_prefix);
+
+// Restores `variables` (tf2_restore.h) of `session`, whose graph is `graph`: adds a Placeholder
+// and an AssignVariableOp on each variable's handle to the graph (under "tfbundle_restore/"), and
+// runs them once, fed with the checkpoint's tensors. With `zero_copy`, a tensor stored 64-byte-
+// aligned in this machine's byte order, of a variable nothing reads sparsely, is handed to
+// TensorFlow over the private mapping of its shard (shared page-cache pages, as above); every
+// other tensor is read into TensorFlow's memory (a tensor stored partitioned, in slices, is
+// reassembled there). Throws NOT_FOUND for a key the checkpoint lacks, INVALID_ARGUMENT for a
+// dtype that differs from the variable's, each naming the variable; TensorFlow's error from the run.
+MappedRestoreStats assign_from_checkpoint(TF_Session* session, TF_Graph* graph,
+                                          const std::vector<VariableSource>& variables,
+                                          const std::string& checkpoint_prefix, bool zero_copy);
 
 }  // namespace tfbundle

@@ -7,6 +7,8 @@
 #include "lifecycle.h"
 #include "model_files.h"
 #include "proto_fields.h"
+#include "tensor_bundle.h"
+#include "tf2_restore.h"
 #include "status.h"
 #include "wire.h"
 
@@ -210,6 +212,7 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
   const LoadPlan plan = plan_load(s->meta_graph_, request);
   if (request.restore == RestoreMode::kTensorFlow) {
     if (s->load_with_tensorflow(request, plan)) {
+      s->restore_what_tensorflow_left(plan);
       s->resolve_signatures();
       s->loaded_.store(true);
       return s;
@@ -229,6 +232,7 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
       s->restore_mapped(plan);
     } else {
       s->restore_with_saver(plan);
+      s->restore_what_tensorflow_left(plan);
     }
   }
   s->run_init(plan);
@@ -294,9 +298,68 @@ void Session::restore_with_saver(const LoadPlan& plan) {
   }
 }
 
+namespace {
+
+// The checkpoint's object graph, read when a plan needs it.
+CheckpointGraphSource checkpoint_graph_of(const std::string& prefix) {
+  return [prefix] {
+    const auto reader = BundleReader::open(prefix);
+    const BundleEntry* entry = reader->index().find("_CHECKPOINTABLE_OBJECT_GRAPH");
+    if (entry == nullptr || entry->dtype != pb::DT_STRING) return std::vector<ObjectGraphNode>{};
+    std::shared_ptr<const MappedFile> owner;
+    const auto elements = reader->string_elements(*entry, false, &owner);
+    if (elements.size() != 1) return std::vector<ObjectGraphNode>{};
+    return parse_object_graph(elements[0]);
+  };
+}
+
+std::string variable_names(const std::vector<VariableSource>& variables) {
+  std::string out;
+  for (size_t i = 0; i < variables.size() && i < 8; ++i) out += (i ? ", " : "") + variables[i].what;
+  if (variables.size() > 8) out += " and " + std::to_string(variables.size() - 8) + " more";
+  return out;
+}
+
+void refuse_unrestorable(const Tf2RestorePlan& plan, const std::string& prefix) {
+  if (plan.unrestorable.empty()) return;
+  throw Error(kFailedPrecondition,
+              "the graph uses variables that neither its restore function (" + plan.restore_function +
+                  ") nor the object graph restores from " + prefix + ": " + variable_names(plan.unrestorable) +
+                  "; the model cannot run");
+}
+
+}  // namespace
+
+void Session::restore_what_tensorflow_left(const LoadPlan& plan) {
+  if (plan.checkpoint_prefix.empty() || meta_graph_.object_graph_def.empty()) return;
+  const Tf2RestorePlan tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
+  refuse_unrestorable(tf2, plan.checkpoint_prefix);
+  if (tf2.from_object_graph.empty()) return;
+  Entry entry(*this);
+  assign_from_checkpoint(session_, graph_, tf2.from_object_graph, plan.checkpoint_prefix, false);
+}
+
 void Session::restore_mapped(const LoadPlan& plan) {
   Entry entry(*this);
-  restore_stats_ = restore_from_mapped_shards(session_, graph_, meta_graph_, plan.checkpoint_prefix);
+  const Tf2RestorePlan tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
+  if (!tf2.tf2) {
+    restore_stats_ = restore_from_mapped_shards(session_, graph_, meta_graph_, plan.checkpoint_prefix);
+    return;
+  }
+  if (!tf2.plain) {
+    throw Error(kUnimplemented, "restore=\"mmap\": the restore function " + tf2.restore_function +
+                                    " does more than assign variables from the checkpoint (a lookup table or "
+                                    "another object restored by its own code): load it with restore=\"tensorflow\"");
+  }
+  refuse_unrestorable(tf2, plan.checkpoint_prefix);
+  // What the graph uses: optimizer slots and the copies only the saver reads are left alone.
+  std::vector<VariableSource> variables;
+  for (const VariableSource& v : tf2.from_restore_function) {
+    if (v.used) variables.push_back(v);
+  }
+  variables.insert(variables.end(), tf2.from_object_graph.begin(), tf2.from_object_graph.end());
+  mark_sparse_variables(meta_graph_, &variables);
+  restore_stats_ = assign_from_checkpoint(session_, graph_, variables, plan.checkpoint_prefix, true);
 }
 
 void Session::run_init(const LoadPlan& plan) {

@@ -202,6 +202,10 @@ class Session {
   bool load_with_tensorflow(const LoadRequest& request, const LoadPlan& plan);
   void import_graph(const SessionConfig& config);
   void restore_with_saver(const LoadPlan& plan);
+  // After TensorFlow's restore of a TF2 export: the variables the graph uses that its restore
+  // function left unassigned (tf.saved_model.save of a Keras 3 model), from the checkpoint through
+  // the object graph (tf2_restore.h); FAILED_PRECONDITION naming any it cannot find.
+  void restore_what_tensorflow_left(const LoadPlan& plan);
   void restore_mapped(const LoadPlan& plan);
   void run_init(const LoadPlan& plan);
   void resolve_signatures();

@@ -107,6 +107,10 @@ const TfApi& init_tf_api(const std::vector<std::string>& libraries, bool quiet) 
   TFB_RESOLVE(SetConfig, TF_SetConfig);
   TFB_RESOLVE(LoadSessionFromSavedModel, TF_LoadSessionFromSavedModel);
   TFB_RESOLVE(NewSession, TF_NewSession);
+  TFB_RESOLVE(NewOperation, TF_NewOperation);
+  TFB_RESOLVE(AddInput, TF_AddInput);
+  TFB_RESOLVE(SetAttrType, TF_SetAttrType);
+  TFB_RESOLVE(FinishOperation, TF_FinishOperation);
   TFB_RESOLVE(SessionRun, TF_SessionRun);
   TFB_RESOLVE(CloseSession, TF_CloseSession);
   TFB_RESOLVE(DeleteSession, TF_DeleteSession);

@@ -26,6 +26,7 @@ typedef struct TF_Tensor TF_Tensor;
 typedef struct TF_DeviceList TF_DeviceList;
 typedef struct TF_ImportGraphDefOptions TF_ImportGraphDefOptions;
 typedef struct TF_Library TF_Library;
+typedef struct TF_OperationDescription TF_OperationDescription;
 
 typedef struct TF_Buffer {
   const void* data;
@@ -73,6 +74,11 @@ struct TfApi {
   TF_ImportGraphDefOptions* (*NewImportGraphDefOptions)();
   void (*DeleteImportGraphDefOptions)(TF_ImportGraphDefOptions*);
   void (*GraphImportGraphDef)(TF_Graph*, const TF_Buffer*, const TF_ImportGraphDefOptions*, TF_Status*);
+  // building ops (added to a graph a session runs: the next TF_SessionRun extends the session)
+  TF_OperationDescription* (*NewOperation)(TF_Graph*, const char*, const char*);
+  void (*AddInput)(TF_OperationDescription*, TF_Output);
+  void (*SetAttrType)(TF_OperationDescription*, const char*, int);
+  TF_Operation* (*FinishOperation)(TF_OperationDescription*, TF_Status*);
   // sessions
   TF_SessionOptions* (*NewSessionOptions)();
   void (*DeleteSessionOptions)(TF_SessionOptions*);

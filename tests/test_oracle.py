@@ -69,6 +69,23 @@ def test_signature_call_matches_tensorflow(models: ModelZoo, loaded: LoadFn, cas
     assert_outputs_match(sig(**case.inputs), case.expected, f"{case_id} sig(**inputs)")
 
 
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_mapped_restore_matches_tensorflow(models: ModelZoo, model: str) -> None:
+    """Every model of the zoo (TF1 and TF2 exports, Keras, strings, assets) restored from the
+    memory-mapped shards gives TensorFlow's outputs."""
+    checked = 0
+    for case_id in CASE_IDS:
+        case = models.case(case_id)
+        if case.model != model:
+            continue
+        with tfbundle.load(models.folder(model), tags=list(case.tags), restore="mmap") as m:
+            assert m.restore_stats is not None
+            got = m.signatures[case.signature](**case.inputs)
+        assert_outputs_match(got, case.expected, f"{case_id} restore='mmap'")
+        checked += 1
+    assert checked > 0
+
+
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_signature_run_matches_tensorflow(models: ModelZoo, loaded: LoadFn, case_id: str) -> None:
     case = models.case(case_id)
