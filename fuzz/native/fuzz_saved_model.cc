@@ -1,7 +1,8 @@
 // libFuzzer target: the SavedModel and MetaGraphDef decoders (cpp/saved_model.h) and what
 // inspection decodes from them (cpp/inspect.h): signatures, assets, collections, the SaverDef, the
 // op types of the GraphDef and its function library, the policy walk, the object graph's concrete
-// functions, the saver's RestoreV2 nodes (cpp/mmap_restore.h), the load plan (cpp/session.h); and,
+// functions, the saver's RestoreV2 nodes (cpp/mmap_restore.h), the load plan (cpp/session.h), the
+// TF2 restore plan (cpp/tf2_restore.h); and,
 // for some inputs, the same bytes as the files of a SavedModel folder (cpp/model_files.h and
 // cpp/inspect.h read saved_model.pb and fingerprint.pb by path).
 //
@@ -19,6 +20,8 @@
 #include "model_files.h"
 #include "saved_model.h"
 #include "session.h"
+#include "tensor_bundle.h"
+#include "tf2_restore.h"
 
 namespace {
 
@@ -35,6 +38,18 @@ void use_meta_graph(const tfbundle::MetaGraph& mg) {
   if (mg.saver && !mg.graph_def.empty()) {
     expect_ok_or_error([&] { tfbundle::find_restore_nodes(mg.graph_def, mg.saver->restore_op_name); });
   }
+  // Where a TF2 restore takes each variable from; the input's own object graph stands in for the
+  // checkpoint's (the same message shape: nodes of children by node id and local name).
+  expect_ok_or_error([&] {
+    const tfbundle::Tf2RestorePlan plan =
+        tfbundle::plan_tf2_restore(mg, [&] { return tfbundle::parse_object_graph(mg.object_graph_def); });
+    std::vector<tfbundle::VariableSource> all = plan.from_restore_function;
+    for (const auto& v : plan.from_object_graph) FUZZ_CHECK(!v.key.empty() && v.used);
+    for (const auto& v : plan.unrestorable) FUZZ_CHECK(v.key.empty() && v.used);
+    all.insert(all.end(), plan.from_object_graph.begin(), plan.from_object_graph.end());
+    for (const auto& v : all) FUZZ_CHECK(!v.handle.empty() && !v.what.empty() && plan.tf2);
+    tfbundle::mark_sparse_variables(mg, &all);
+  });
 }
 
 // The input as saved_model.pb and fingerprint.pb of a folder. Writing files is slow, so only
