@@ -101,6 +101,27 @@ def test_in_place_update_leaves_the_checkpoint_untouched(zoo: Path) -> None:
         np.testing.assert_array_equal(again(**INPUTS)["c"], c0)
 
 
+@pytest.mark.parametrize("name", ["tf1_resource", "tf2_module"])
+def test_a_checkpoint_replaced_while_loaded_is_harmless(zoo: Path, tmp_path: Path, name: str) -> None:
+    # TensorFlow's savers (and TF Serving's version folders) write new files and rename them over
+    # the old ones: the loaded model keeps the pages of the files it mapped, whatever the new ones
+    # hold. (A file truncated or overwritten in place is another matter: see the README.)
+    folder = copy_model(zoo / name, tmp_path / "m")
+    inputs = INPUTS if name == "tf1_resource" else {"x": np.arange(4, dtype=np.float32)}
+    model, stats = load_mapped(folder)
+    with model:
+        before = model(**inputs)
+        for shard in shard_files(folder):
+            fresh = shard.with_name(shard.name + ".tmp")
+            fresh.write_bytes(bytes(len(shard.read_bytes())))  # zeros: every weight changed
+            fresh.replace(shard)
+        gc.collect()
+        after = model(**inputs)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert stats.zero_copy_tensors > 0  # the mapped pages were in use
+
+
 def test_mapping_released_after_close(zoo: Path) -> None:
     folder = zoo / "tf1_resource"
     shard = str(shard_files(folder)[0].resolve())
