@@ -282,23 +282,11 @@ GraphOps graph_ops(std::string_view graph_def, const MetaGraph* meta_graph) {
     }
   };
   std::unordered_set<std::string_view> serving_nodes, restore_nodes;
-  std::string init_op;
   std::vector<std::string> asset_tensors;
+  std::vector<std::string> root_names;  // owns what `roots` views
   if (meta_graph != nullptr) {
-    std::vector<std::string_view> roots;
-    for (const auto& sig : meta_graph->signatures) {
-      for (const auto* infos : {&sig.inputs, &sig.outputs}) {
-        for (const auto& [key, info] : *infos) {
-          roots.push_back(input_node(info.name));
-          for (const std::string* n : {&info.coo_values, &info.coo_indices, &info.coo_dense_shape}) {
-            if (!n->empty()) roots.push_back(input_node(*n));
-          }
-          for (const auto& c : info.components) roots.push_back(input_node(c.name));
-        }
-      }
-    }
-    init_op = meta_graph->init_op_name();
-    if (!init_op.empty()) roots.push_back(input_node(init_op));
+    root_names = meta_graph->serving_roots();
+    std::vector<std::string_view> roots(root_names.begin(), root_names.end());
     ancestors(std::move(roots), &serving_nodes);
     if (meta_graph->saver && !meta_graph->saver->restore_op_name.empty()) {
       ancestors({input_node(meta_graph->saver->restore_op_name)}, &restore_nodes);
@@ -627,28 +615,10 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
 
   // The object graph: nodes and the concrete functions' signatures.
   std::vector<std::string_view> nodes;
-  // name -> SavedConcreteFunction (of entries with one name the last, its value merged)
-  std::unordered_map<std::string, wire::MergedMessage> concrete;
-  {
-    Reader r(mg.object_graph_def, "SavedObjectGraph");
-    Field f;
-    while (r.next(&f)) {
-      if (f.type != wire::kLengthDelimited) continue;
-      if (f.number == pb::SavedObjectGraph::kNodes) nodes.push_back(f.bytes);
-      if (f.number == pb::SavedObjectGraph::kConcreteFunctions) {
-        std::string key;
-        wire::MergedMessage value;
-        Reader e(f.bytes, "SavedObjectGraph.concrete_functions entry");
-        Field g;
-        while (e.next(&g)) {
-          if (g.type != wire::kLengthDelimited) continue;
-          if (g.number == pb::MapEntry::kKey) key = std::string(g.bytes);
-          if (g.number == pb::MapEntry::kValue) value.add(g.bytes);
-        }
-        concrete[key] = value;
-      }
-    }
-  }
+  // name -> SavedConcreteFunction
+  SavedObjectGraphParts object_graph = split_saved_object_graph(mg.object_graph_def);
+  nodes = std::move(object_graph.nodes);
+  const auto& concrete = object_graph.concrete_functions;
   auto signatures_of = [&](const std::string& name, StructuredValue* input, bool* has_input, bool* decodable) {
     *has_input = false;
     *decodable = true;

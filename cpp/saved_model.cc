@@ -327,6 +327,28 @@ SavedModelProto parse_saved_model(std::string_view bytes) {
   return sm;
 }
 
+std::vector<std::string> MetaGraph::serving_roots() const {
+  std::vector<std::string> roots;
+  auto add = [&](std::string_view tensor) {  // "^a" / "a:1" / "a" -> "a"
+    if (!tensor.empty() && tensor[0] == '^') tensor.remove_prefix(1);
+    roots.emplace_back(tensor.substr(0, tensor.find(':')));
+  };
+  for (const auto& sig : signatures) {
+    for (const auto* infos : {&sig.inputs, &sig.outputs}) {
+      for (const auto& [key, info] : *infos) {
+        add(info.name);
+        for (const std::string* n : {&info.coo_values, &info.coo_indices, &info.coo_dense_shape}) {
+          if (!n->empty()) add(*n);
+        }
+        for (const auto& c : info.components) add(c.name);
+      }
+    }
+  }
+  const std::string init = init_op_name();
+  if (!init.empty()) add(init);
+  return roots;
+}
+
 std::string MetaGraph::init_op_name() const {
   constexpr std::string_view kInitKey = "__saved_model_init_op";
   if (const SignatureDef* init = signature(kInitKey)) {
@@ -346,6 +368,29 @@ const SignatureDef* MetaGraph::signature(std::string_view key) const {
     if (s.key == key) return &s;
   }
   return nullptr;
+}
+
+SavedObjectGraphParts split_saved_object_graph(std::string_view bytes) {
+  SavedObjectGraphParts out;
+  wire::Reader r(bytes, "SavedObjectGraph");
+  wire::Field f;
+  while (r.next(&f)) {
+    if (f.type != wire::kLengthDelimited) continue;
+    if (f.number == pb::SavedObjectGraph::kNodes) out.nodes.push_back(f.bytes);
+    if (f.number == pb::SavedObjectGraph::kConcreteFunctions) {
+      std::string key;
+      wire::MergedMessage value;
+      wire::Reader e(f.bytes, "SavedObjectGraph.concrete_functions entry");
+      wire::Field g;
+      while (e.next(&g)) {
+        if (g.type != wire::kLengthDelimited) continue;
+        if (g.number == pb::MapEntry::kKey) key = std::string(g.bytes);
+        if (g.number == pb::MapEntry::kValue) value.add(g.bytes);
+      }
+      out.concrete_functions[key] = value;
+    }
+  }
+  return out;
 }
 
 }  // namespace tfbundle

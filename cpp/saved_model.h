@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "wire.h"
+
 namespace tfbundle {
 
 struct TensorShape {
@@ -96,6 +98,9 @@ struct MetaGraph {
   // name. "" when there is none, or where TensorFlow's loader fails instead
   // (the signature lacks the output, the collection is not one node).
   std::string init_op_name() const;
+  // The nodes TensorFlow runs from when serving: those of every tensor the signatures name
+  // (dense, sparse components, composite components) and the init op's. Names may repeat.
+  std::vector<std::string> serving_roots() const;
   const SignatureDef* signature(std::string_view key) const;
 };
 
@@ -116,6 +121,16 @@ TensorShape parse_tensor_shape(std::string_view bytes);
 MetaGraph parse_meta_graph(std::string_view bytes);
 // Parses a serialized SavedModel. Views in the result point into `bytes`.
 SavedModelProto parse_saved_model(std::string_view bytes);
+
+// A SavedObjectGraph split into its parts: the SavedObject messages, in order, and the
+// SavedConcreteFunction of each name (of map entries with one name the last; its value given
+// more than once merged, as protobuf merges it). `nodes` view `bytes`; `concrete_functions` may
+// own merged copies.
+struct SavedObjectGraphParts {
+  std::vector<std::string_view> nodes;
+  std::map<std::string, wire::MergedMessage> concrete_functions;
+};
+SavedObjectGraphParts split_saved_object_graph(std::string_view bytes);
 
 
 }  // namespace tfbundle

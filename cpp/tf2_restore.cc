@@ -95,60 +95,44 @@ struct SavedObjectGraphView {
 
 SavedObjectGraphView parse_saved_object_graph(std::string_view bytes) {
   SavedObjectGraphView out;
-  Reader r(bytes, "SavedObjectGraph");
-  Field f;
-  std::map<std::string, wire::MergedMessage> functions;  // map entries: the last value of a key, merged
-  while (r.next(&f)) {
-    if (f.type != wire::kLengthDelimited) continue;
-    if (f.number == pb::SavedObjectGraph::kNodes) {
-      SavedObjectGraphView::Node node;
-      wire::MergedMessage variable;
-      Reader n(f.bytes, "SavedObject");
-      Field g;
-      uint32_t kind = 0;
-      while (n.next(&g)) {
-        if (g.type != wire::kLengthDelimited) continue;
-        if (g.number == pb::SavedObject::kChildren) {
-          int64_t id = -1;
-          std::string_view name;
-          Reader c(g.bytes, "ObjectReference");
-          Field h;
-          while (c.next(&h)) {
-            namespace ref = pb::TrackableObjectGraph::TrackableObject::ObjectReference;
-            if (h.number == ref::kNodeId && h.type == wire::kVarint) id = static_cast<int32_t>(h.value);
-            if (h.number == ref::kLocalName && h.type == wire::kLengthDelimited) name = h.bytes;
-          }
-          node.children.emplace_back(id, name);
-        } else if (pb::SavedObject::in_oneof_kind(g.number)) {
-          if (g.number != kind) variable.clear();
-          kind = g.number;
-          if (kind == pb::SavedObject::kVariable) variable.add(g.bytes);
-        }
-      }
-      if (kind == pb::SavedObject::kVariable) {
-        node.variable = true;
-        if (variable.storage()) out.storage.push_back(variable.storage());
-        Reader v(variable.bytes(), "SavedVariable");
+  const SavedObjectGraphParts parts = split_saved_object_graph(bytes);
+  for (std::string_view object : parts.nodes) {
+    SavedObjectGraphView::Node node;
+    wire::MergedMessage variable;
+    Reader n(object, "SavedObject");
+    Field g;
+    uint32_t kind = 0;
+    while (n.next(&g)) {
+      if (g.type != wire::kLengthDelimited) continue;
+      if (g.number == pb::SavedObject::kChildren) {
+        int64_t id = -1;
+        std::string_view name;
+        Reader c(g.bytes, "ObjectReference");
         Field h;
-        while (v.next(&h)) {
-          if (h.number == pb::SavedVariable::kName && h.type == wire::kLengthDelimited) node.variable_name = h.bytes;
+        while (c.next(&h)) {
+          namespace ref = pb::TrackableObjectGraph::TrackableObject::ObjectReference;
+          if (h.number == ref::kNodeId && h.type == wire::kVarint) id = static_cast<int32_t>(h.value);
+          if (h.number == ref::kLocalName && h.type == wire::kLengthDelimited) name = h.bytes;
         }
+        node.children.emplace_back(id, name);
+      } else if (pb::SavedObject::in_oneof_kind(g.number)) {
+        if (g.number != kind) variable.clear();
+        kind = g.number;
+        if (kind == pb::SavedObject::kVariable) variable.add(g.bytes);
       }
-      out.nodes.push_back(std::move(node));
-    } else if (f.number == pb::SavedObjectGraph::kConcreteFunctions) {
-      std::string key;
-      wire::MergedMessage value;
-      Reader e(f.bytes, "SavedObjectGraph.concrete_functions entry");
-      Field g;
-      while (e.next(&g)) {
-        if (g.type != wire::kLengthDelimited) continue;
-        if (g.number == pb::MapEntry::kKey) key = std::string(g.bytes);
-        if (g.number == pb::MapEntry::kValue) value.add(g.bytes);
-      }
-      functions[key] = value;
     }
+    if (kind == pb::SavedObject::kVariable) {
+      node.variable = true;
+      if (variable.storage()) out.storage.push_back(variable.storage());
+      Reader v(variable.bytes(), "SavedVariable");
+      Field h;
+      while (v.next(&h)) {
+        if (h.number == pb::SavedVariable::kName && h.type == wire::kLengthDelimited) node.variable_name = h.bytes;
+      }
+    }
+    out.nodes.push_back(std::move(node));
   }
-  for (auto& [name, value] : functions) {
+  for (const auto& [name, value] : parts.concrete_functions) {
     std::vector<int64_t> ids;
     Reader c(value.bytes(), "SavedConcreteFunction");
     Field g;
@@ -374,20 +358,8 @@ Tf2RestorePlan plan_tf2_restore(const MetaGraph& meta_graph, const CheckpointGra
   std::vector<const NodeView*> used;
   std::set<std::string_view> seen, assigned;
   {
-    std::vector<std::string_view> todo;
-    for (const auto& sig : meta_graph.signatures) {
-      for (const auto* infos : {&sig.inputs, &sig.outputs}) {
-        for (const auto& [key, info] : *infos) {
-          todo.push_back(input_node(info.name));
-          for (const std::string* n : {&info.coo_values, &info.coo_indices, &info.coo_dense_shape}) {
-            if (!n->empty()) todo.push_back(input_node(*n));
-          }
-          for (const auto& c : info.components) todo.push_back(input_node(c.name));
-        }
-      }
-    }
-    const std::string init_op = meta_graph.init_op_name();
-    if (!init_op.empty()) todo.push_back(input_node(init_op));
+    const std::vector<std::string> roots = meta_graph.serving_roots();
+    std::vector<std::string_view> todo(roots.begin(), roots.end());
     std::set<std::string_view> visited;
     while (!todo.empty()) {
       const std::string_view name = todo.back();
