@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "bindings.h"
+#include "bundle_writer.h"
 #include "without_gil.h"
 #include "bindings_tensor.h"
 #include "crc32c.h"
@@ -303,6 +304,14 @@ SavedModel or checkpoint folder and offers friendly names.
       py::arg("data"), py::arg("crc") = 0, py::arg("portable") = false,
       "CRC-32C of a contiguous buffer (extending crc), as TensorFlow computes it; portable=True uses the\n"
       "table-driven code whatever the CPU.");
+  m.def(
+      "write_aligned_bundle",
+      [](const std::string& src_prefix, const std::string& dst_prefix, size_t alignment) {
+        without_gil([&] { write_aligned_bundle(src_prefix, dst_prefix, alignment); });
+      },
+      py::arg("src_prefix"), py::arg("dst_prefix"), py::arg("alignment") = kDefaultBundleAlignment,
+      "Rewrites the checkpoint SRC_PREFIX as DST_PREFIX.index and one data shard in which every tensor\n"
+      "starts at a multiple of alignment (a power of two); written under temporary names, then renamed.");
   m.def("crc32c_hardware", &crc32c::hardware_accelerated, "True when CRC-32C runs on the CPU's crc32 instruction.");
   m.def("live_mappings", &MappedFile::live_count, "How many data shard mappings are alive (for lifetime tests).");
 }

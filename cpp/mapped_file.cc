@@ -17,24 +17,6 @@ namespace {
 
 std::atomic<int64_t> g_live{0};
 
-[[noreturn]] void throw_errno(int err, const std::string& what, const std::string& path) {
-  int code = kUnknown;
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR: code = kNotFound; break;
-    case EACCES:
-    case EPERM: code = kPermissionDenied; break;
-    case ENOMEM:
-    case EMFILE:
-    case ENFILE: code = kResourceExhausted; break;
-    case EISDIR: code = kFailedPrecondition; break;
-    default: break;
-  }
-  std::string message = what + " " + path + ": " + std::strerror(err);
-  if (code == kNotFound) message = "file not found: " + path;
-  throw Error(code, message);
-}
-
 // An open file descriptor, closed on scope exit.
 struct Fd {
   int fd = -1;
@@ -60,6 +42,44 @@ size_t open_regular(const std::string& path, Fd* fd) {
 }
 
 }  // namespace
+
+void throw_errno(int err, const std::string& what, const std::string& path) {
+  int code = kUnknown;
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: code = kNotFound; break;
+    case EACCES:
+    case EPERM:
+    case EROFS: code = kPermissionDenied; break;
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE: code = kResourceExhausted; break;
+    case EISDIR: code = kFailedPrecondition; break;
+    default: break;
+  }
+  // A file to read that is not there: said plainly ("cannot create ...: No such file or directory"
+  // keeps its cause: a missing folder).
+  std::string message = what + " " + path + ": " + std::strerror(err);
+  if (code == kNotFound && what == "cannot open") message = "file not found: " + path;
+  throw Error(code, message);
+}
+
+void pread_exactly(int fd, char* out, size_t n, uint64_t offset, const std::string& path) {
+  while (n > 0) {
+    const ssize_t got = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      throw Error(kDataLoss, "cannot read " + path + " at offset " + std::to_string(offset) + ": " +
+                                 (got == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+    offset += static_cast<uint64_t>(got);
+  }
+}
 
 int open_regular_file(const std::string& path, size_t* size) {
   Fd fd;

@@ -21,6 +21,15 @@ namespace tfbundle {
 // folder or anything that is not a regular file.
 int open_regular_file(const std::string& path, size_t* size);
 
+// Throws the tfbundle::Error of a failed system call: `what` ("cannot open"), the path and
+// strerror, with the code of errno `err` (NOT_FOUND, PERMISSION_DENIED, RESOURCE_EXHAUSTED, ...).
+[[noreturn]] void throw_errno(int err, const std::string& what, const std::string& path);
+
+// Reads exactly `n` bytes at `offset` of `fd` (the file `path`) into `out`, with pread (retried
+// on EINTR and short reads; copies from the page cache without mapping). DATA_LOSS at the end of
+// the file or on a read error.
+void pread_exactly(int fd, char* out, size_t n, uint64_t offset, const std::string& path);
+
 class MappedFile {
  public:
   // Maps the whole file `path`. Throws tfbundle::Error: NOT_FOUND if it does

@@ -73,21 +73,6 @@ class ShardFiles {
   std::map<int32_t, int> fds_;
 };
 
-// Reads exactly n bytes at `offset` (pread copies from the page cache straight
-// into TensorFlow's buffer, without faulting the mapping's pages in).
-void read_exactly(int fd, char* out, size_t n, size_t offset, const std::string& path) {
-  while (n > 0) {
-    const ssize_t got = ::pread(fd, out, n, static_cast<off_t>(offset));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      throw Error(kDataLoss, "cannot read " + path + " at offset " + std::to_string(offset) + ": " +
-                                 (got == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
-    }
-    out += got;
-    n -= static_cast<size_t>(got);
-    offset += static_cast<size_t>(got);
-  }
-}
 
 void release_mapping(void* ctx) { delete static_cast<std::shared_ptr<PrivateMapping>*>(ctx); }
 
@@ -283,7 +268,7 @@ class ShardTensors {
     }
     value = allocate_tensor(entry.dtype, entry.shape, bytes.size);
     char* out = static_cast<char*>(tf_api().TensorData(value.get()));
-    read_exactly(files_.fd(entry.shard_id, path), out, bytes.size, offset, path);
+    pread_exactly(files_.fd(entry.shard_id, path), out, bytes.size, offset, path);
     if (swap_) byte_swap_elements(out, bytes.size, entry.dtype);
     stats_->copied_tensors += 1;
     stats_->copied_bytes += static_cast<int64_t>(bytes.size);
@@ -310,7 +295,7 @@ class ShardTensors {
       const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
       const std::string path = reader_->shard_path(part.entry->shard_id);
       std::string data(bytes.size, '\0');
-      read_exactly(files_.fd(part.entry->shard_id, path), data.data(), bytes.size, offset, path);
+      pread_exactly(files_.fd(part.entry->shard_id, path), data.data(), bytes.size, offset, path);
       if (rank == 0) {
         std::memcpy(out, data.data(), std::min(bytes.size, total));
         continue;

@@ -105,12 +105,20 @@ bool Reader::next(Field* f) {
   }
 }
 
-void Writer::raw_varint(uint64_t v) {
+void append_varint(std::string* out, uint64_t v) {
   while (v >= 0x80) {
-    out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
     v >>= 7;
   }
-  out_.push_back(static_cast<char>(v));
+  out->push_back(static_cast<char>(v));
+}
+
+void append_fixed32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void append_fixed64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 void Writer::varint_field(uint32_t number, uint64_t value) {
@@ -126,7 +134,12 @@ void Writer::bytes_field(uint32_t number, std::string_view bytes) {
 
 void Writer::fixed64_field(uint32_t number, uint64_t value) {
   raw_varint((static_cast<uint64_t>(number) << 3) | kFixed64);
-  for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+  append_fixed64(&out_, value);
+}
+
+void Writer::fixed32_field(uint32_t number, uint32_t value) {
+  raw_varint((static_cast<uint64_t>(number) << 3) | kFixed32);
+  append_fixed32(&out_, value);
 }
 
 }  // namespace tfbundle::wire

@@ -122,16 +122,22 @@ class MergedMessage {
   std::shared_ptr<std::string> owned_;
 };
 
-// Appends fields to a serialized message (enough for ConfigProto / RunOptions).
+// Appends fields to a serialized message (ConfigProto / RunOptions, TensorBundle entries).
+// Appends a varint, a little-endian fixed32 or fixed64 to `out` (the raw encodings, no tag).
+void append_varint(std::string* out, uint64_t v);
+void append_fixed32(std::string* out, uint32_t v);
+void append_fixed64(std::string* out, uint64_t v);
+
 class Writer {
  public:
   void varint_field(uint32_t number, uint64_t value);
   void bytes_field(uint32_t number, std::string_view bytes);
   void fixed64_field(uint32_t number, uint64_t value);
+  void fixed32_field(uint32_t number, uint32_t value);
   const std::string& data() const { return out_; }
 
  private:
-  void raw_varint(uint64_t v);
+  void raw_varint(uint64_t v) { append_varint(&out_, v); }
   std::string out_;
 };
 

@@ -11,51 +11,40 @@
 #include "sstable.h"
 #include "status.h"
 #include "tensor_bundle.h"
+#include "wire.h"
 
 using namespace tfbundle;
 using tfbundle::testing::g_failures;
 
 namespace {
 
-
-
-
-void put_varint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-void put_fixed32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
+using wire::append_fixed32;
+using wire::append_varint;
 
 std::string block(const std::vector<std::pair<std::string, std::string>>& entries) {
   std::string out;  // no prefix sharing: every entry is a restart point
   std::vector<uint32_t> restarts;
   for (const auto& [k, v] : entries) {
     restarts.push_back(static_cast<uint32_t>(out.size()));
-    put_varint(&out, 0);
-    put_varint(&out, k.size());
-    put_varint(&out, v.size());
+    append_varint(&out, 0);
+    append_varint(&out, k.size());
+    append_varint(&out, v.size());
     out += k + v;
   }
   if (restarts.empty()) restarts.push_back(0);
-  for (uint32_t r : restarts) put_fixed32(&out, r);
-  put_fixed32(&out, static_cast<uint32_t>(restarts.size()));
+  for (uint32_t r : restarts) append_fixed32(&out, r);
+  append_fixed32(&out, static_cast<uint32_t>(restarts.size()));
   return out;
 }
 
 std::string table(const std::vector<std::pair<std::string, std::string>>& entries) {
   std::string out;
   auto write = [&](const std::string& contents, std::string* handle) {
-    put_varint(handle, out.size());
-    put_varint(handle, contents.size());
+    append_varint(handle, out.size());
+    append_varint(handle, contents.size());
     out += contents;
     out.push_back('\0');
-    put_fixed32(&out, crc32c::mask(crc32c::value(out.data() + out.size() - contents.size() - 1, contents.size() + 1)));
+    append_fixed32(&out, crc32c::mask(crc32c::value(out.data() + out.size() - contents.size() - 1, contents.size() + 1)));
   };
   std::string data_handle, meta_handle, index_handle;
   write(block(entries), &data_handle);
@@ -63,22 +52,22 @@ std::string table(const std::vector<std::pair<std::string, std::string>>& entrie
   write(block({{entries.empty() ? std::string("z") : entries.back().first, data_handle}}), &index_handle);
   std::string footer = meta_handle + index_handle;
   footer.resize(40, '\0');
-  put_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic & 0xffffffffu));
-  put_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic >> 32));
+  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic & 0xffffffffu));
+  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic >> 32));
   return out + footer;
 }
 
 std::string field_varint(int number, uint64_t v) {
   std::string out;
-  put_varint(&out, static_cast<uint64_t>(number) << 3);
-  put_varint(&out, v);
+  append_varint(&out, static_cast<uint64_t>(number) << 3);
+  append_varint(&out, v);
   return out;
 }
 
 std::string field_bytes(int number, const std::string& v) {
   std::string out;
-  put_varint(&out, (static_cast<uint64_t>(number) << 3) | 2);
-  put_varint(&out, v.size());
+  append_varint(&out, (static_cast<uint64_t>(number) << 3) | 2);
+  append_varint(&out, v.size());
   return out + v;
 }
 
@@ -87,7 +76,7 @@ std::string entry(int dtype, const std::vector<int64_t>& shape, int64_t offset, 
   for (int64_t d : shape) dims += field_bytes(2, field_varint(1, static_cast<uint64_t>(d)));
   std::string out = field_varint(1, dtype) + field_bytes(2, dims) + field_varint(4, offset) + field_varint(5, size);
   out.push_back(static_cast<char>((6 << 3) | 5));
-  put_fixed32(&out, crc);
+  append_fixed32(&out, crc);
   return out;
 }
 

@@ -26,35 +26,24 @@ using tfbundle::testing::g_failures;
 
 namespace {
 
-
-
 // Runs fn; checks that it throws tfbundle::Error with `code` and a message containing `part`.
 
 // ---- a TensorBundle index, written as TensorFlow's table format (cpp/sstable.h) ----
 
-void put_varint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-void put_fixed32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
+using wire::append_fixed32;
+using wire::append_varint;
 
 // One block (no prefix sharing, one restart point) of sorted entries.
 std::string block(const std::vector<std::pair<std::string, std::string>>& entries) {
   std::string out;
   for (const auto& [key, value] : entries) {
-    put_varint(&out, 0);
-    put_varint(&out, key.size());
-    put_varint(&out, value.size());
+    append_varint(&out, 0);
+    append_varint(&out, key.size());
+    append_varint(&out, value.size());
     out += key + value;
   }
-  put_fixed32(&out, 0);
-  put_fixed32(&out, 1);
+  append_fixed32(&out, 0);
+  append_fixed32(&out, 1);
   return out;
 }
 
@@ -62,11 +51,11 @@ std::string table(const std::vector<std::pair<std::string, std::string>>& entrie
   std::string out;
   auto write = [&](const std::string& contents) {
     std::string handle;
-    put_varint(&handle, out.size());
-    put_varint(&handle, contents.size());
+    append_varint(&handle, out.size());
+    append_varint(&handle, contents.size());
     out += contents;
     out.push_back('\0');  // not compressed
-    put_fixed32(&out, crc32c::mask(crc32c::value(out.data() + out.size() - contents.size() - 1, contents.size() + 1)));
+    append_fixed32(&out, crc32c::mask(crc32c::value(out.data() + out.size() - contents.size() - 1, contents.size() + 1)));
     return handle;
   };
   const std::string data = write(block(entries));
@@ -74,8 +63,8 @@ std::string table(const std::vector<std::pair<std::string, std::string>>& entrie
   const std::string index = write(block({{entries.back().first, data}}));
   std::string footer = meta + index;
   footer.resize(40, '\0');
-  put_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic & 0xffffffffu));
-  put_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic >> 32));
+  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic & 0xffffffffu));
+  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic >> 32));
   return out + footer;
 }
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from . import errors, tf_example, types
 from ._core import __version__
+from ._readers.align import align_saved_model
 from ._readers.checkpoint import CheckpointReader, open_checkpoint
 from ._readers.inspect import inspect
 from ._runtime.graphs import GraphModel, latest_checkpoint, load_checkpoint_graph, load_graph
@@ -70,6 +71,7 @@ __all__ = [
     "inspect",
     "open_checkpoint",
     "CheckpointReader",
+    "align_saved_model",
     # Modules
     "errors",
     "tf_example",

@@ -11,6 +11,7 @@ read its output keep working::
     tfbundle scan --dir models/resnet                           # ops that reach outside the model
     tfbundle vars models/resnet                                 # the variables (checkpoint)
     tfbundle bench models/resnet                                # load time and latency
+    tfbundle align models/resnet/1 models/resnet/2              # tensors 64-byte aligned (mmap)
     tfbundle demo                                               # a quick end-to-end check
 
 ``show`` and ``scan`` read the model with tfbundle's C++ core and never load TensorFlow;
@@ -30,6 +31,7 @@ from typing import Callable
 
 from .. import _core
 from ..errors import Error
+from . import align as align_command
 from . import bench as bench_command
 from . import run as run_command
 from . import scan as scan_command
@@ -52,7 +54,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``tfbundle`` argument parser (show, run, scan, vars, bench, demo)."""
+    """The ``tfbundle`` argument parser (show, run, scan, vars, bench, align, demo)."""
     parser = argparse.ArgumentParser(
         prog="tfbundle",
         description="Inspect, run and scan TensorFlow SavedModels without importing TensorFlow "
@@ -158,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Sub-commands that live in their own modules (each has add_parser(subparsers) setting `func`);
     # a module missing from this build just leaves its command out.
-    for module in (vars_command, bench_command):
+    for module in (vars_command, bench_command, align_command):
         extra = module.add_parser(sub)
         if not any("--debug" in a.option_strings for a in extra._actions):
             extra.add_argument(
