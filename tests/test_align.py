@@ -635,3 +635,45 @@ def test_cli_runs_as_a_module(sources: dict[str, Path], tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "after:" in done.stdout
+
+
+_SHARD_PAGES = r"""
+import sys, numpy as np, tfbundle
+model = tfbundle.load(sys.argv[1], restore="mmap")
+model.signatures["serving_default"](x=np.arange(5, dtype=np.float32))
+shard = sys.argv[2]
+shared = 0
+with open("/proc/self/smaps") as f:
+    inside = False
+    for line in f:
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+            inside = len(fields) == 6 and fields[5] == shard
+        elif inside and fields[0] in ("Shared_Clean:", "Shared_Dirty:"):
+            shared += int(fields[1])
+print(shared)
+sys.stdout.flush()
+sys.stdin.read()  # alive until the parent has read both
+"""
+
+
+def test_two_processes_share_the_mapped_weights(aligned: dict[str, Path]) -> None:
+    """The pages of a variable restored with restore="mmap" are the file's page-cache pages: two
+    processes serving the model map the same pages (/proc/PID/smaps: Shared_Clean of the shard)."""
+    folder = aligned["tf2_module"]
+    shard = str(next((folder / "variables").glob("variables.data-*")).resolve())
+    env = tfbundle_env()
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        lines = []
+        for _ in range(2):  # the second starts once the first has mapped and used the weights
+            proc = subprocess.Popen([sys.executable, "-c", _SHARD_PAGES, str(folder), shard], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+            procs.append(proc)
+            assert proc.stdout is not None
+            lines.append(proc.stdout.readline())
+        # Alone, the first process had the pages to itself; the second maps the same pages.
+        assert int(lines[0]) == 0 and int(lines[1]) > 0, lines
+    finally:
+        for p in procs:
+            p.communicate("", timeout=60)
