@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "mapping_guard.h"
 #include "proto_fields.h"
 #include "status.h"
 #include "tensor.h"
@@ -38,11 +39,14 @@ class PrivateMapping {
         throw Error(kResourceExhausted, "cannot map " + path + ": " + std::strerror(err));
       }
       m->data_ = static_cast<char*>(p);
+      // The file rewritten in place later must not change or kill the model (mapping_guard.h).
+      m->guarded_ = protect_mapping(fd, p, m->size_);
     }
-    ::close(fd);
+    if (!m->guarded_) ::close(fd);
     return m;
   }
   ~PrivateMapping() {
+    if (guarded_) release_mapping_guard(data_);
     if (data_ != nullptr) ::munmap(data_, size_);
   }
   char* data() const { return data_; }
@@ -52,6 +56,7 @@ class PrivateMapping {
   PrivateMapping() = default;
   char* data_ = nullptr;
   size_t size_ = 0;
+  bool guarded_ = false;  // a lease guards it, and the guard owns the fd
 };
 
 // Read-only descriptors of the shards, closed when the restore is done.

@@ -8,7 +8,8 @@
 // without a copy (AssignVariableOp then shares that buffer, so its pages stay
 // page-cache pages shared between processes until something writes them);
 // any other tensor is copied into TensorFlow's memory. The mapping stays alive
-// as long as a tensor over it does. Every tensor's CRC-32C is checked before it
+// as long as a tensor over it does, guarded against the shard being rewritten
+// in place (mapping_guard.h). Every tensor's CRC-32C is checked before it
 // is fed (DATA_LOSS), as TensorFlow's RestoreV2 checks it.
 //
 // restore_from_mapped_shards handles graphs whose restore op runs graph-level RestoreV2 nodes

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import numpy as np
 import pytest
 
 import tfbundle
+from _util import tfbundle_env
 from tfbundle import _core
 from tfbundle._runtime import library as _library
 from tfbundle._runtime import model as _model
@@ -120,6 +123,39 @@ def test_a_checkpoint_replaced_while_loaded_is_harmless(zoo: Path, tmp_path: Pat
     for key in before:
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     assert stats.zero_copy_tensors > 0  # the mapped pages were in use
+
+
+_SERVE_WHILE_REWRITTEN = r"""
+import sys, numpy as np, tfbundle
+model = tfbundle.load(sys.argv[1], restore="mmap")
+inputs = {"x": np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.25]], np.float32), "ids": np.array([3, 8], np.int64)}
+print(repr({k: v.tolist() for k, v in model(**inputs).items()}), flush=True)
+sys.stdin.readline()  # the parent rewrites the shard in place meanwhile
+print(repr({k: v.tolist() for k, v in model(**inputs).items()}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("rewrite", ["truncated", "overwritten"])
+def test_a_checkpoint_rewritten_in_place_while_loaded_is_harmless(zoo: Path, tmp_path: Path, rewrite: str) -> None:
+    # `cp` over a shard truncates it and writes it again, in place. Before the guard, the model's
+    # mapped variables then changed under it (overwritten) or the next call died of SIGBUS
+    # (truncated). The lease (cpp/mapping_guard.h) makes the writer wait until the model's pages
+    # are copied aside: the model keeps its weights, and the writer still writes its file.
+    folder = copy_model(zoo / "tf1_resource", tmp_path / "m")
+    child = subprocess.Popen([sys.executable, "-c", _SERVE_WHILE_REWRITTEN, str(folder)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=tfbundle_env())  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    before = child.stdout.readline()
+    shard = shard_files(folder)[0]
+    size = shard.stat().st_size
+    with open(shard, "r+b") as f:
+        f.truncate(0)
+        if rewrite == "overwritten":
+            f.write(bytes(size))
+    out, _ = child.communicate("\n", timeout=120)
+    assert child.returncode == 0, (child.returncode, out)
+    assert out.strip() == before.strip()
+    assert shard.stat().st_size == (size if rewrite == "overwritten" else 0)
 
 
 def test_mapping_released_after_close(zoo: Path) -> None:
