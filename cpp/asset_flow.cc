@@ -1,7 +1,5 @@
 #include "asset_flow.h"
 
-#include <charconv>
-#include <system_error>
 #include <limits>
 
 namespace tfbundle {
@@ -11,35 +9,6 @@ constexpr size_t kNoIndex = std::numeric_limits<size_t>::max();
 
 // Deeper than this, a path is no asset: the recursion stays within the stack whatever the graph.
 constexpr int kMaxDepth = 256;
-
-// A data input as written in a NodeDef: "a", "a:1" in the graph; "arg", "a:output:1" in a function.
-struct Ref {
-  std::string_view node;
-  size_t output = 0;
-};
-
-Ref parse_ref(std::string_view input) {
-  Ref r;
-  const size_t last = input.rfind(':');
-  if (last == std::string_view::npos) {
-    r.node = input;
-    return r;
-  }
-  r.node = input.substr(0, input.find(':'));
-  const std::string_view digits = input.substr(last + 1);
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), r.output);
-  if (error != std::errc() || end != digits.data() + digits.size()) r.output = kNoIndex;
-  return r;
-}
-
-// The data inputs of a node, in order (control inputs "^a" come last and are left out).
-std::vector<std::string_view> data_inputs(const NodeView& node) {
-  std::vector<std::string_view> out;
-  for (std::string_view in : node.inputs) {
-    if (!in.empty() && in[0] != '^') out.push_back(in);
-  }
-  return out;
-}
 
 bool forwards_input(std::string_view op) { return op == "Identity" || op == "Snapshot" || op == "StopGradient"; }
 
@@ -85,22 +54,22 @@ bool AssetFlow::resolve(int scope, std::string_view input) {
   if (!fresh) return it->second == 1;  // a cycle (still visiting) is no asset
   bool yes = false;
   const Scope& s = scopes_[scope];
-  const Ref ref = parse_ref(input);
+  const InputRef ref = parse_input(input);
   if (scope > 0 && input.find(':') == std::string_view::npos && s.args.count(input)) {
     yes = argument_from_asset(scope - 1, s.args.at(input));
-  } else if (auto n = s.by_name.find(ref.node); n != s.by_name.end() && ref.output != kNoIndex) {
+  } else if (auto n = s.by_name.find(ref.node); n != s.by_name.end() && ref.index != InputRef::kNoIndex) {
     const NodeView& node = (*s.nodes)[n->second];
     const auto inputs = data_inputs(node);
-    if (scope == 0 && asset_tensors_.count(std::string(ref.node) + ":" + std::to_string(ref.output))) {
+    if (scope == 0 && asset_tensors_.count(std::string(ref.node) + ":" + std::to_string(ref.index))) {
       yes = true;
     } else if (forwards_input(node.op)) {
-      yes = ref.output == 0 && !inputs.empty() && resolve(scope, inputs[0]);
+      yes = ref.index == 0 && !inputs.empty() && resolve(scope, inputs[0]);
     } else if (node.op == "IdentityN") {
-      yes = ref.output < inputs.size() && resolve(scope, inputs[ref.output]);
+      yes = ref.index < inputs.size() && resolve(scope, inputs[ref.index]);
     } else if (node.op == "ReadVariableOp" && scope == 0 && !inputs.empty()) {
-      const Ref handle = parse_ref(inputs[0]);
+      const InputRef handle = parse_input(inputs[0]);
       auto h = s.by_name.find(handle.node);
-      yes = handle.output == 0 && h != s.by_name.end() && variable_from_asset((*s.nodes)[h->second]);
+      yes = handle.index == 0 && h != s.by_name.end() && variable_from_asset((*s.nodes)[h->second]);
     }
   }
   memo_[key] = yes ? 1 : 2;
@@ -160,7 +129,7 @@ void AssetFlow::index_variables() {
       const NodeView& node = nodes[n];
       if (scope == 0) {
         const auto inputs = data_inputs(node);
-        for (size_t i = 0; i < inputs.size(); ++i) consumers_[parse_ref(inputs[i]).node].emplace_back(n, i);
+        for (size_t i = 0; i < inputs.size(); ++i) consumers_[parse_input(inputs[i]).node].emplace_back(n, i);
       }
       if (node.op != "VarHandleOp") continue;
       // A VarHandleOp's resource is (container, shared_name); an empty shared_name means the
@@ -188,7 +157,7 @@ bool AssetFlow::variable_from_asset(const NodeView& handle) {
     for (const auto& [consumer, position] : it->second) {
       const NodeView& use = graph[consumer];
       const auto inputs = data_inputs(use);
-      if (parse_ref(inputs[position]).output != 0) return false;
+      if (parse_input(inputs[position]).index != 0) return false;
       if (position == 0 && (use.op == "ReadVariableOp" || use.op == "VarIsInitializedOp")) continue;
       if (position != 0 || use.op != "AssignVariableOp" || inputs.size() < 2 || !resolve(0, inputs[1])) return false;
       ++assignments;

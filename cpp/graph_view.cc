@@ -1,5 +1,8 @@
 #include "graph_view.h"
 
+#include <charconv>
+#include <system_error>
+
 #include "proto_fields.h"
 #include "wire.h"
 
@@ -205,6 +208,27 @@ std::optional<std::string_view> string_attr(const NodeView& node, std::string_vi
     if (v.number == pb::AttrValue::kS) return v.bytes;
   }
   return std::nullopt;
+}
+
+InputRef parse_input(std::string_view input) {
+  InputRef r;
+  const size_t first = input.find(':');
+  r.node = input.substr(0, first);
+  if (first == std::string_view::npos) return r;
+  const size_t last = input.rfind(':');
+  if (last != first) r.output = input.substr(first + 1, last - first - 1);
+  const std::string_view digits = input.substr(last + 1);
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), r.index);
+  if (error != std::errc() || end != digits.data() + digits.size()) r.index = InputRef::kNoIndex;
+  return r;
+}
+
+std::vector<std::string_view> data_inputs(const NodeView& node) {
+  std::vector<std::string_view> out;
+  for (std::string_view in : node.inputs) {
+    if (!in.empty() && in[0] != '^') out.push_back(in);
+  }
+  return out;
 }
 
 }  // namespace tfbundle

@@ -62,6 +62,19 @@ std::optional<std::string_view> string_attr(const NodeView& node, std::string_vi
 // The node a tensor or control input names: "^a" / "a:1" / "a" -> "a".
 std::string_view input_node(std::string_view input);
 
+// A data input as written in a NodeDef: "a", "a:1" in the graph; "arg", "a:output_arg:1" in a
+// function body.
+struct InputRef {
+  static constexpr size_t kNoIndex = static_cast<size_t>(-1);
+  std::string_view node;    // up to the first ':'
+  std::string_view output;  // a function body's output arg ("output" of "a:output:1"), else ""
+  size_t index = 0;         // after the last ':' (0 without one); kNoIndex when not a number
+};
+InputRef parse_input(std::string_view input);
+
+// The data inputs of a node, in order (control inputs "^a", and empty ones, left out).
+std::vector<std::string_view> data_inputs(const NodeView& node);
+
 // One FunctionDef of the library.
 struct LibraryFunction {
   std::string name;

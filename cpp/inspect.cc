@@ -211,10 +211,7 @@ std::unordered_set<std::string> reachable_functions(std::vector<std::string> roo
 // the library, -1 for the graph.
 std::string policy_key(const NodeView& node, int function, AssetFlow& flow) {
   if (const std::vector<int>* paths = file_path_inputs(node.op)) {
-    std::vector<std::string_view> data;
-    for (std::string_view in : node.inputs) {
-      if (!in.empty() && in[0] != '^') data.push_back(in);
-    }
+    const std::vector<std::string_view> data = data_inputs(node);
     for (int i : *paths) {
       if (static_cast<size_t>(i) >= data.size() || !flow.from_asset(data[i], function)) {
         return std::string(node.op) + "(path)";
@@ -702,15 +699,9 @@ FunctionListing list_concrete_functions(const SavedModelContents& contents) {
     Field f;
     while (r.next(&f)) {
       if (f.number != pb::SavedObject::kChildren || f.type != wire::kLengthDelimited) continue;
-      int64_t id = -1;
-      std::string local;
-      Reader c(f.bytes, "ObjectReference");
-      Field g;
-      while (c.next(&g)) {
-        namespace ref = pb::TrackableObjectGraph::TrackableObject::ObjectReference;
-        if (g.number == ref::kNodeId && g.type == wire::kVarint) id = static_cast<int64_t>(static_cast<int32_t>(g.value));
-        if (g.number == ref::kLocalName && g.type == wire::kLengthDelimited) local = std::string(g.bytes);
-      }
+      const ObjectReference child = parse_object_reference(f.bytes);
+      const int64_t id = child.node_id;
+      const std::string local(child.local_name);
       if (id < 0 || static_cast<size_t>(id) >= nodes.size()) {
         return fail("unknown", "the root object names node " + std::to_string(id) + ", which does not exist");
       }

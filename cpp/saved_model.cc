@@ -393,4 +393,16 @@ SavedObjectGraphParts split_saved_object_graph(std::string_view bytes) {
   return out;
 }
 
+ObjectReference parse_object_reference(std::string_view bytes) {
+  namespace ref = pb::TrackableObjectGraph::TrackableObject::ObjectReference;
+  ObjectReference out;
+  wire::Reader r(bytes, "ObjectReference");
+  wire::Field f;
+  while (r.next(&f)) {
+    if (f.number == ref::kNodeId && f.type == wire::kVarint) out.node_id = static_cast<int32_t>(f.value);
+    if (f.number == ref::kLocalName && f.type == wire::kLengthDelimited) out.local_name = f.bytes;
+  }
+  return out;
+}
+
 }  // namespace tfbundle

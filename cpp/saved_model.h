@@ -132,5 +132,13 @@ struct SavedObjectGraphParts {
 };
 SavedObjectGraphParts split_saved_object_graph(std::string_view bytes);
 
+// One child of a SavedObject (TrackableObjectGraph.TrackableObject.ObjectReference): node_id -1
+// when absent; local_name views the bytes.
+struct ObjectReference {
+  int64_t node_id = -1;
+  std::string_view local_name;
+};
+ObjectReference parse_object_reference(std::string_view bytes);
+
 
 }  // namespace tfbundle

@@ -349,7 +349,8 @@ void Session::restore_mapped(const LoadPlan& plan) {
   if (!tf2.plain) {
     throw Error(kUnimplemented, "restore=\"mmap\": the restore function " + tf2.restore_function +
                                     " does more than assign variables from the checkpoint (a lookup table or "
-                                    "another object restored by its own code): load it with restore=\"tensorflow\"");
+                                    "another object restored by its own code): load it with TensorFlow's own "
+                                    "restore (restore=\"tf\", the default)");
   }
   refuse_unrestorable(tf2, plan.checkpoint_prefix);
   // What the graph uses: optimizer slots and the copies only the saver reads are left alone.

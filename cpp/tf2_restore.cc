@@ -16,41 +16,6 @@ namespace {
 using wire::Field;
 using wire::Reader;
 
-// The data inputs of a node, in order ("^a" control inputs left out).
-std::vector<std::string_view> data_inputs(const NodeView& node) {
-  std::vector<std::string_view> out;
-  for (std::string_view in : node.inputs) {
-    if (!in.empty() && in[0] != '^') out.push_back(in);
-  }
-  return out;
-}
-
-// A function body's reference "node:output_arg:index" -> (node, output_arg, index); an argument
-// ("arg") -> (arg, "", -1).
-struct BodyRef {
-  std::string_view node, output;
-  int64_t index = -1;
-};
-
-BodyRef body_ref(std::string_view input) {
-  BodyRef r;
-  const size_t first = input.find(':');
-  r.node = input.substr(0, first);
-  if (first == std::string_view::npos) return r;
-  const size_t second = input.find(':', first + 1);
-  if (second == std::string_view::npos) return r;
-  r.output = input.substr(first + 1, second - first - 1);
-  int64_t v = 0;
-  const std::string_view digits = input.substr(second + 1);
-  if (digits.empty() || digits.size() > 9) return r;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return r;
-    v = v * 10 + (c - '0');
-  }
-  r.index = v;
-  return r;
-}
-
 // The strings of a Const node's `value` attr (TensorProto.string_val).
 std::vector<std::string_view> const_strings(const NodeView& node, bool* ok) {
   std::vector<std::string_view> out;
@@ -105,16 +70,8 @@ SavedObjectGraphView parse_saved_object_graph(std::string_view bytes) {
     while (n.next(&g)) {
       if (g.type != wire::kLengthDelimited) continue;
       if (g.number == pb::SavedObject::kChildren) {
-        int64_t id = -1;
-        std::string_view name;
-        Reader c(g.bytes, "ObjectReference");
-        Field h;
-        while (c.next(&h)) {
-          namespace ref = pb::TrackableObjectGraph::TrackableObject::ObjectReference;
-          if (h.number == ref::kNodeId && h.type == wire::kVarint) id = static_cast<int32_t>(h.value);
-          if (h.number == ref::kLocalName && h.type == wire::kLengthDelimited) name = h.bytes;
-        }
-        node.children.emplace_back(id, name);
+        const ObjectReference child = parse_object_reference(g.bytes);
+        node.children.emplace_back(child.node_id, child.local_name);
       } else if (pb::SavedObject::in_oneof_kind(g.number)) {
         if (g.number != kind) variable.clear();
         kind = g.number;
@@ -190,8 +147,8 @@ RestoreFunction read_restore_function(const std::vector<NodeView>& body, const L
       bool names_ok = false, slices_ok = false;
       std::vector<std::string_view> names, slices;
       if (inputs.size() == 3) {
-        auto n = by_name.find(body_ref(inputs[1]).node);
-        auto s = by_name.find(body_ref(inputs[2]).node);
+        auto n = by_name.find(parse_input(inputs[1]).node);
+        auto s = by_name.find(parse_input(inputs[2]).node);
         if (n != by_name.end()) names = const_strings(body[n->second], &names_ok);
         if (s != by_name.end()) slices = const_strings(body[s->second], &slices_ok);
       }
@@ -212,21 +169,20 @@ RestoreFunction read_restore_function(const std::vector<NodeView>& body, const L
       plain = false;
       continue;
     }
-    BodyRef ref = body_ref(inputs[1]);
+    InputRef ref = parse_input(inputs[1]);
     for (int hops = 0; hops < 64; ++hops) {  // through Identity nodes
       auto it = by_name.find(ref.node);
       if (it == by_name.end() || body[it->second].op != "Identity" || ref.output != "output" || ref.index != 0) break;
       const auto in = data_inputs(body[it->second]);
       if (in.empty()) break;
-      ref = body_ref(in[0]);
+      ref = parse_input(in[0]);
     }
     auto spec = specs.find(ref.node);
-    if (spec == specs.end() || ref.output != "tensors" || ref.index < 0 ||
-        ref.index >= static_cast<int64_t>(spec->second.first.size())) {
+    if (spec == specs.end() || ref.output != "tensors" || ref.index >= spec->second.first.size()) {
       plain = false;
       continue;
     }
-    const size_t i = static_cast<size_t>(ref.index);
+    const size_t i = ref.index;
     out.assigned.push_back(
         {arg->second, {std::string(spec->second.first[i]), std::string(spec->second.second[i])}});
   }

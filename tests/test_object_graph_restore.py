@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -135,3 +137,42 @@ def test_mmap_restore_stats(made: Path) -> None:
     assert stats.tf_read_tensors == 0
     with tfbundle.open_checkpoint(folder / "variables" / "variables") as ckpt:
         assert len(ckpt.specs()) > 8 + 1  # the optimizer's slots and iteration count are there
+
+
+def _edited_copy(made: Path, tmp_path: Path, edit: Callable[[Any], None]) -> Path:
+    """keras_functional copied with its MetaGraphDef changed by `edit`."""
+    from tfbundle import _proto as pb
+
+    folder = tmp_path / "model"
+    shutil.copytree(made / "keras_functional" / "model", folder)
+    model = pb.SavedModel.FromString((folder / "saved_model.pb").read_bytes())
+    edit(model.meta_graphs[0])
+    (folder / "saved_model.pb").write_bytes(model.SerializeToString())
+    return folder
+
+
+@pytest.mark.parametrize("restore", RESTORES)
+def test_variables_nothing_restores_fail_at_load(made: Path, tmp_path: Path, restore: str) -> None:
+    # Without the concrete functions' bound inputs, the object graph cannot tie the handles the
+    # signature captures to the checkpoint: the load names them instead of the first call failing.
+    def unbind(meta_graph: Any) -> None:
+        for fn in meta_graph.object_graph_def.concrete_functions.values():
+            del fn.bound_inputs[:]
+
+    folder = _edited_copy(made, tmp_path, unbind)
+    message = r"neither its restore function .* restores.*hidden/kernel"
+    with pytest.raises(tfbundle.FailedPreconditionError, match=message):
+        tfbundle.load(folder, restore=restore).close()
+
+
+def test_mmap_refuses_a_restore_function_that_does_more_than_assign(made: Path, tmp_path: Path) -> None:
+    # A restore function with another op (a table import, here a stand-in) cannot be replaced by
+    # assignments from the mapped shards: restore="mmap" says so; TensorFlow's restore loads it.
+    def extend(meta_graph: Any) -> None:
+        restore = next(f for f in meta_graph.graph_def.library.function if "traced_restore" in f.signature.name)
+        restore.node_def.add(name="extra", op="Timestamp")
+
+    folder = _edited_copy(made, tmp_path, extend)
+    with pytest.raises(tfbundle.UnimplementedError, match=r"does more than assign variables.*restore=\"tf\""):
+        tfbundle.load(folder, restore="mmap").close()
+    tfbundle.load(folder, restore="tf").close()
