@@ -63,7 +63,7 @@ class NativeModel {
  public:
   explicit NativeModel(std::shared_ptr<Session> s) : s_(std::move(s)) {}
 
-  // Session::load with the GIL released. `restore`: "tensorflow", "graph", "mmap" or "none".
+  // Session::load with the GIL released. `restore`: "auto", "tensorflow", "graph", "mmap" or "none".
   static NativeModel load(std::string export_dir, std::vector<std::string> tags, std::optional<py::bytes> meta_graph,
                           std::optional<std::string> checkpoint_prefix, std::optional<std::string> asset_dir,
                           std::vector<std::pair<std::string, std::string>> assets, std::optional<std::string> init_op,
@@ -138,6 +138,8 @@ class NativeModel {
   }
   bool closed() const { return s_->closed(); }
   const std::optional<MappedRestoreStats>& restore_stats() const { return s_->restore_stats(); }
+  std::string restore() const { return restore_mode_name(s_->restore_used()); }
+  const std::string& restore_fallback() const { return s_->restore_fallback(); }
   // Benchmark hooks (bench/c_loop.cc): the raw handles, never used to load or run.
   uintptr_t session_handle() const { return reinterpret_cast<uintptr_t>(s_->raw_session()); }
   uintptr_t graph_handle() const { return reinterpret_cast<uintptr_t>(s_->raw_graph()); }
@@ -422,7 +424,8 @@ PYBIND11_MODULE(_core, m) {
                   "Loads a model (Session::load): a SavedModel folder (export_dir + tags) or a serialized "
                   "MetaGraphDef (meta_graph), restoring its variables as `restore` says: \"tensorflow\" "
                   "(TF_LoadSessionFromSavedModel), \"graph\" (the SaverDef's restore op), \"mmap\" (from the "
-                  "memory-mapped checkpoint) or \"none\". The GIL is released while loading.")
+                  "memory-mapped checkpoint), \"auto\" (\"mmap\" where it fits the model, else \"tensorflow\") "
+                  "or \"none\". The GIL is released while loading.")
       .def_property_readonly("tags", [](const NativeModel& n) { return n.meta_graph().tags; })
       .def_property_readonly("tensorflow_version", [](const NativeModel& n) { return n.meta_graph().tensorflow_version; })
       .def_property_readonly("init_op", [](const NativeModel& n) { return n.meta_graph().init_op_name(); })
@@ -432,6 +435,10 @@ PYBIND11_MODULE(_core, m) {
            "The inputs and outputs of a signature that cannot be fed or fetched as tensors: key -> why.")
       .def_property_readonly("restore_stats", [](const NativeModel& n) { return n.restore_stats(); },
                              "What restore=\"mmap\" fed (a RestoreStats), None for another restore mode.")
+      .def_property_readonly("restore", &NativeModel::restore,
+                             "The restore that ran: \"tensorflow\", \"graph\", \"mmap\" or \"none\".")
+      .def_property_readonly("restore_fallback", &NativeModel::restore_fallback,
+                             "With restore=\"auto\": why the mapped restore was not used (empty when it was).")
       .def("run", &NativeModel::run, py::arg("fetches"), py::arg("feeds"), py::arg("targets"),
            py::arg("run_options") = py::none())
       .def("devices", &NativeModel::devices)

@@ -16,12 +16,18 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace tfbundle {
 
 // Guards the mapping [addr, addr + size) of the file open as `fd` (read-only). On success the
 // guard owns `fd` (closed by release()); on failure the caller keeps it.
 bool protect_mapping(int fd, void* addr, size_t size);
+
+// True when protect_mapping() could guard a mapping of the file at `path` now: a read lease on
+// it can be taken (probed: taken and given back at once). The mapped restore is the default only
+// where this holds for every shard (a mapping no lease guards changes with the file).
+bool can_guard_file(const std::string& path);
 
 // Forgets the mapping at `addr` (before it is unmapped): releases its lease and closes its fd.
 void release_mapping_guard(void* addr);

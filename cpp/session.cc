@@ -5,6 +5,7 @@
 #include <set>
 
 #include "lifecycle.h"
+#include "mapping_guard.h"
 #include "model_files.h"
 #include "proto_fields.h"
 #include "tensor_bundle.h"
@@ -101,8 +102,20 @@ RestoreMode parse_restore_mode(std::string_view name) {
   if (name == "graph") return RestoreMode::kGraph;
   if (name == "mmap") return RestoreMode::kMapped;
   if (name == "none") return RestoreMode::kNone;
+  if (name == "auto") return RestoreMode::kAuto;
   throw Error(kInvalidArgument, "unknown restore mode '" + std::string(name) +
-                                    "': use \"tensorflow\", \"graph\", \"mmap\" or \"none\"");
+                                    "': use \"auto\", \"tensorflow\", \"graph\", \"mmap\" or \"none\"");
+}
+
+const char* restore_mode_name(RestoreMode mode) {
+  switch (mode) {
+    case RestoreMode::kTensorFlow: return "tensorflow";
+    case RestoreMode::kGraph: return "graph";
+    case RestoreMode::kMapped: return "mmap";
+    case RestoreMode::kNone: return "none";
+    case RestoreMode::kAuto: return "auto";
+  }
+  return "unknown";
 }
 
 namespace {
@@ -188,7 +201,24 @@ std::shared_ptr<Session> Session::create() {
 }
 
 std::shared_ptr<Session> Session::load(LoadRequest request) {
+  if (request.restore != RestoreMode::kAuto) return load_once(request);
+  try {
+    return load_once(request);  // resolves kAuto
+  } catch (const Error& e) {
+    // tfbundle's own load failed where it was expected to do: TensorFlow's loader, in a new
+    // session, has the last word (it loads the model, or fails with TensorFlow's own error).
+    if (request.restore == RestoreMode::kTensorFlow || request.export_dir.empty() || e.code() == kClosed) throw;
+    const std::string failed = restore_mode_name(request.restore);
+    request.restore = RestoreMode::kTensorFlow;
+    std::shared_ptr<Session> s = load_once(request);
+    s->restore_fallback_ = "the " + failed + " restore failed (" + e.what() + ")";
+    return s;
+  }
+}
+
+std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
   check_not_forked();
+  if (request.restore == RestoreMode::kAuto && request.export_dir.empty()) request.restore = RestoreMode::kGraph;
   if (request.export_dir.empty() == request.meta_graph.empty()) {
     throw Error(kInvalidArgument, "load: give either a SavedModel folder or a serialized MetaGraphDef");
   }
@@ -210,6 +240,15 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
                                                     : meta_graph_bytes(request.export_dir, request.tags);
   s->meta_graph_ = parse_meta_graph(s->meta_graph_bytes_);
   const LoadPlan plan = plan_load(s->meta_graph_, request);
+  std::optional<Tf2RestorePlan> tf2;
+  if (request.restore == RestoreMode::kAuto) {
+    s->restore_fallback_ = s->why_not_mapped(plan, &tf2);
+    // Nothing to restore: importing the graph is TensorFlow's loader without its restore step.
+    request.restore = s->restore_fallback_.empty() ? RestoreMode::kMapped
+                      : plan.checkpoint_prefix.empty() ? RestoreMode::kGraph
+                                                       : RestoreMode::kTensorFlow;
+  }
+  s->restore_used_ = request.restore;
   if (request.restore == RestoreMode::kTensorFlow) {
     if (s->load_with_tensorflow(request, plan)) {
       s->restore_what_tensorflow_left(plan);
@@ -219,7 +258,7 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
     }
     // TensorFlow's C loader refuses a valid TF1 SavedModelBuilder export that
     // lists one asset twice; importing the graph feeds each asset once.
-    request.restore = RestoreMode::kGraph;
+    request.restore = s->restore_used_ = RestoreMode::kGraph;
   }
   if (request.restore == RestoreMode::kMapped && plan.checkpoint_format == CheckpointFormat::kV1) {
     throw Error(kUnimplemented, "restore=\"mmap\" reads TensorBundle (V2) checkpoints; " + plan.checkpoint_prefix +
@@ -229,7 +268,7 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
   if (request.restore == RestoreMode::kMapped) s->restore_stats_ = MappedRestoreStats{};  // zeros: nothing to restore
   if (!plan.checkpoint_prefix.empty()) {
     if (request.restore == RestoreMode::kMapped) {
-      s->restore_mapped(plan);
+      s->restore_mapped(plan, std::move(tf2));
     } else {
       s->restore_with_saver(plan);
       s->restore_what_tensorflow_left(plan);
@@ -339,9 +378,38 @@ void Session::restore_what_tensorflow_left(const LoadPlan& plan) {
   assign_from_checkpoint(session_, graph_, tf2.from_object_graph, plan.checkpoint_prefix, false);
 }
 
-void Session::restore_mapped(const LoadPlan& plan) {
+std::string Session::why_not_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan>* tf2) const {
+  if (plan.checkpoint_prefix.empty()) return "the model has no checkpoint to restore";
+  if (plan.checkpoint_format != CheckpointFormat::kV2) return "its checkpoint is in the V1 format";
+  if (!meta_graph_.saver.has_value() || meta_graph_.saver->restore_op_name.empty()) {
+    return "its MetaGraph has no SaverDef restore op";
+  }
+  *tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
+  if ((*tf2)->tf2 && !(*tf2)->plain) {
+    return "its restore function " + (*tf2)->restore_function + " does more than assign variables";
+  }
+  if ((*tf2)->tf2 && !(*tf2)->unrestorable.empty()) return "some variables are restored by nothing";
+  if (!(*tf2)->tf2 && find_restore_nodes(meta_graph_.graph_def, meta_graph_.saver->restore_op_name).empty()) {
+    return "its restore op has no graph-level RestoreV2";
+  }
+  // A mapping no lease guards would change with its file if the checkpoint were rewritten in
+  // place (mapping_guard.h): the default maps only what it can guard.
+  const auto reader = BundleReader::open(plan.checkpoint_prefix);
+  for (int32_t i = 0; i < reader->index().header().num_shards; ++i) {
+    const std::string path = reader->shard_path(i);
+    if (!can_guard_file(path)) {
+      return "no read lease can be taken on " + path +
+             " (the file is another user's, or its file system does not support leases), so a mapping of it "
+             "would not be guarded against the file being rewritten in place";
+    }
+  }
+  return {};
+}
+
+void Session::restore_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan> planned) {
   Entry entry(*this);
-  const Tf2RestorePlan tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
+  const Tf2RestorePlan tf2 =
+      planned ? std::move(*planned) : plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
   if (!tf2.tf2) {
     restore_stats_ = restore_from_mapped_shards(session_, graph_, meta_graph_, plan.checkpoint_prefix);
     return;
@@ -353,6 +421,16 @@ void Session::restore_mapped(const LoadPlan& plan) {
                                     "restore (restore=\"tf\", the default)");
   }
   refuse_unrestorable(tf2, plan.checkpoint_prefix);
+  {
+    // TensorFlow's restore function reads every key it names, and fails the load on one the
+    // checkpoint lacks: so does this, even for a variable the graph never reads.
+    const auto reader = BundleReader::open(plan.checkpoint_prefix);
+    for (const VariableSource& v : tf2.from_restore_function) {
+      if (reader->index().find(v.key) != nullptr) continue;
+      throw Error(kNotFound, "Key " + v.key + " not found in checkpoint " + plan.checkpoint_prefix + " (the restore function " +
+                                 tf2.restore_function + " reads it for the variable " + v.what + ")");
+    }
+  }
   // What the graph uses: optimizer slots and the copies only the saver reads are left alone.
   std::vector<VariableSource> variables;
   for (const VariableSource& v : tf2.from_restore_function) {

@@ -23,6 +23,7 @@
 #include "model_files.h"
 #include "saved_model.h"
 #include "tensor.h"
+#include "tf2_restore.h"
 #include "tf_c_api.h"
 
 namespace tfbundle {
@@ -52,10 +53,16 @@ enum class RestoreMode {
   kMapped,
   // Import the graph only (frozen graphs).
   kNone,
+  // kMapped where it fits the model (Session::why_not_mapped says where not), kGraph for a model
+  // with no checkpoint, kTensorFlow elsewhere; should kMapped or kGraph fail, kTensorFlow in a new
+  // session. SavedModel folders only (a serialized MetaGraphDef is loaded with kGraph).
+  kAuto,
 };
 
-// "tensorflow", "graph", "mmap", "none". Throws INVALID_ARGUMENT for another name.
+// "tensorflow", "graph", "mmap", "none", "auto". Throws INVALID_ARGUMENT for another name.
 RestoreMode parse_restore_mode(std::string_view name);
+// The name parse_restore_mode reads.
+const char* restore_mode_name(RestoreMode mode);
 
 // Everything a loader asks of Session::load.
 struct LoadRequest {
@@ -142,6 +149,10 @@ class Session {
   const MetaGraph& meta_graph() const { return meta_graph_; }
   // What the mapped restore (RestoreMode::kMapped) fed; unset for other modes.
   const std::optional<MappedRestoreStats>& restore_stats() const { return restore_stats_; }
+  // The restore that ran (never kAuto).
+  RestoreMode restore_used() const { return restore_used_; }
+  // With RestoreMode::kAuto: why the mapped restore was not used (empty when it was).
+  const std::string& restore_fallback() const { return restore_fallback_; }
   const std::map<std::string, ResolvedSignature>& signatures() const { return signatures_; }
 
   // "op:1" or "op" (output 0). Throws NOT_FOUND naming the tensor.
@@ -195,6 +206,11 @@ class Session {
 
   Session();
   static std::shared_ptr<Session> create();  // a new Session, registered for close_all()
+  // load() for one restore mode; resolves kAuto in `request` to the mode it runs.
+  static std::shared_ptr<Session> load_once(LoadRequest& request);
+  // Why the mapped restore does not fit this model (empty: it does); sets `tf2` when it planned
+  // a TF2 restore.
+  std::string why_not_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan>* tf2) const;
   // nullptr: TensorFlow's C loader refused the folder in a way that importing
   // the graph (RestoreMode::kGraph) handles.
   // TF_LoadSessionFromSavedModel into this session; false when TensorFlow's
@@ -206,7 +222,7 @@ class Session {
   // function left unassigned (tf.saved_model.save of a Keras 3 model), from the checkpoint through
   // the object graph (tf2_restore.h); FAILED_PRECONDITION naming any it cannot find.
   void restore_what_tensorflow_left(const LoadPlan& plan);
-  void restore_mapped(const LoadPlan& plan);
+  void restore_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan> tf2);
   void run_init(const LoadPlan& plan);
   void resolve_signatures();
   void leave() const;
@@ -231,6 +247,8 @@ class Session {
   std::string meta_graph_bytes_;  // owns the bytes meta_graph_ views into
   MetaGraph meta_graph_;
   std::optional<MappedRestoreStats> restore_stats_;
+  RestoreMode restore_used_ = RestoreMode::kTensorFlow;
+  std::string restore_fallback_;
   std::map<std::string, ResolvedSignature> signatures_;
   std::mutex cache_mu_;
   std::map<std::string, Endpoint> endpoint_cache_;

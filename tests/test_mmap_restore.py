@@ -66,7 +66,7 @@ INPUTS = {
 
 def test_outputs_equal_tensorflow_restore(zoo: Path) -> None:
     folder = zoo / "tf1_resource"
-    with tfbundle.load(folder) as reference:
+    with tfbundle.load(folder, restore="tf") as reference:
         expected = reference(**INPUTS)
     model, _ = load_mapped(folder)
     with model:
@@ -175,7 +175,7 @@ def test_mapping_released_after_close(zoo: Path) -> None:
 def test_fixture_tf1_models_match(models: Any, name: str) -> None:
     """TF1 reference variables, a main_op with a table, and an asset fed to the init op."""
     folder = models.folder(name)
-    with tfbundle.load(folder) as reference:
+    with tfbundle.load(folder, restore="tf") as reference:
         model, _ = load_mapped(folder)
         with model:
             assert sorted(model.signatures) == sorted(reference.signatures)
@@ -207,7 +207,7 @@ def test_tf2_module_is_restored_from_mapped_shards(zoo: Path) -> None:
     # A TF2 export restores inside a traced function: each variable is assigned from the mapped
     # shard instead (before, UnimplementedError).
     folder = zoo / "tf2_module"
-    with tfbundle.load(folder) as reference:
+    with tfbundle.load(folder, restore="tf") as reference:
         model, stats = load_mapped(folder)
         with model:
             for inputs in ({"x": np.ones(3, np.float32)}, {"x": np.arange(5, dtype=np.float32)}):
@@ -270,7 +270,10 @@ def test_a_corrupted_tensor_is_data_loss(zoo: Path, tmp_path: Path, name: str) -
     with pytest.raises(DataLossError, match=r"(?i)crc|checksum"):
         load_native(folder)
     with pytest.raises(DataLossError):
-        tfbundle.load(folder).close()  # TensorFlow's own restore agrees
+        tfbundle.load(folder, restore="tf").close()  # TensorFlow's own restore agrees
+    # The default tries the mapped restore, then TensorFlow's, whose error is the one raised.
+    with pytest.raises(DataLossError):
+        tfbundle.load(folder).close()
 
 
 def test_truncated_shard(zoo: Path, tmp_path: Path) -> None:
@@ -292,7 +295,7 @@ def test_older_checkpoint_format_refused(zoo: Path, tmp_path: Path) -> None:
 
 def test_public_load_option(zoo: Path) -> None:
     folder = zoo / "tf1_resource"
-    with tfbundle.load(folder) as reference:
+    with tfbundle.load(folder, restore="tf") as reference:
         expected = reference(**INPUTS)
     for mode in ("mmap", "graph"):
         with tfbundle.load(folder, restore=mode) as model:
@@ -300,17 +303,71 @@ def test_public_load_option(zoo: Path) -> None:
             got = model(**INPUTS)
         for key in expected:
             np.testing.assert_array_equal(got[key], expected[key], err_msg=f"{mode}: {key}")
-    with pytest.raises(tfbundle.InvalidArgumentError, match="restore must be one of 'tf', 'graph', 'mmap'"):
+    with pytest.raises(tfbundle.InvalidArgumentError, match="restore must be one of 'auto', 'tf', 'graph', 'mmap'"):
         tfbundle.load(folder, restore="lazy")
     with pytest.raises(tfbundle.InvalidArgumentError, match="restore must be one of"):
         tfbundle.load(zoo / "no-such-folder", restore="lazy")  # checked before anything else
+
+
+TF2_INPUTS = {"x": np.array([1.0, -2.0, 0.5], np.float32)}
+
+
+@pytest.mark.parametrize("name", ["tf1_resource", "tf2_module"])
+def test_the_default_restore_is_the_mapped_one(zoo: Path, name: str) -> None:
+    folder = zoo / name
+    inputs = INPUTS if name == "tf1_resource" else TF2_INPUTS
+    with tfbundle.load(folder, restore="tf") as reference:
+        assert (reference.restore, reference.restore_stats, reference.restore_fallback) == ("tf", None, None)
+        expected = reference(**inputs)
+    with tfbundle.load(folder) as model:
+        assert model.restore == "mmap" and model.restore_fallback is None
+        assert model.restore_stats is not None and model.restore_stats.tensors > 0
+        assert str(shard_files(folder)[0]) in mapped_paths()
+        got = model(**inputs)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+
+
+def test_the_default_maps_no_shard_it_cannot_guard(zoo: Path, tmp_path: Path) -> None:
+    # A shard open for writing elsewhere cannot be leased, so a rewrite of it in place would
+    # change a mapping: the default then restores with TensorFlow's loader and says why.
+    folder = copy_model(zoo / "tf2_module", tmp_path / "m")
+    shard = shard_files(folder)[0]
+    with open(shard, "r+b"):
+        with tfbundle.load(folder) as model:
+            assert model.restore == "tf" and model.restore_stats is None
+            assert model.restore_fallback is not None and "no read lease" in model.restore_fallback
+            assert str(shard) not in mapped_paths()
+            got = model(**TF2_INPUTS)
+    with tfbundle.load(folder) as mapped:  # the writer gone: mapped again
+        assert mapped.restore == "mmap"
+        for key, value in mapped(**TF2_INPUTS).items():
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_the_default_imports_a_model_without_checkpoint(zoo: Path, tmp_path: Path) -> None:
+    folder = copy_model(zoo / "tf1_resource", tmp_path / "m")
+    shutil.rmtree(folder / "variables")
+    with tfbundle.load(folder) as model:
+        assert model.restore == "graph" and model.restore_stats is None
+        assert model.restore_fallback == "the model has no checkpoint to restore"
+    with tfbundle.load(folder, restore="tf") as model:
+        assert model.restore == "tf"
+
+
+def test_the_default_falls_back_to_tensorflow_on_the_v1_format(zoo: Path) -> None:
+    assert (zoo / "v1_format" / "variables" / "variables").is_file()
+    with tfbundle.load(zoo / "v1_format") as model:
+        assert model.restore == "tf"
+        assert model.restore_fallback == "its checkpoint is in the V1 format"
+        np.testing.assert_array_equal(model(x=np.array([1.0, 2.0], np.float32))["y"], [3.0, 6.0])
 
 
 # ---------------------------------------------------- the core's one load entry point ---
 
 
 def test_restore_stats_are_typed_and_read_only(zoo: Path) -> None:
-    with tfbundle.load(zoo / "tf1_resource") as model:
+    with tfbundle.load(zoo / "tf1_resource", restore="tf") as model:
         assert model.restore_stats is None  # TensorFlow's restore: nothing mapped
     model, stats = load_mapped(zoo / "tf1_resource")
     model.close()
@@ -323,7 +380,7 @@ def test_restore_stats_are_typed_and_read_only(zoo: Path) -> None:
 @pytest.mark.parametrize("restore", ["tensorflow", "graph", "mmap"])
 def test_every_restore_mode_gives_the_same_outputs(zoo: Path, restore: str) -> None:
     folder = zoo / "tf1_resource"
-    with tfbundle.load(folder) as reference:
+    with tfbundle.load(folder, restore="tf") as reference:
         expected = reference(**INPUTS)
     native = _core.NativeModel.load(export_dir=str(folder), tags=["serve"], restore=restore)
     with _model.Model(native, str(folder), frozenset({"serve"})) as model:

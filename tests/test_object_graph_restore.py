@@ -176,3 +176,6 @@ def test_mmap_refuses_a_restore_function_that_does_more_than_assign(made: Path, 
     with pytest.raises(tfbundle.UnimplementedError, match=r"does more than assign variables.*restore=\"tf\""):
         tfbundle.load(folder, restore="mmap").close()
     tfbundle.load(folder, restore="tf").close()
+    with tfbundle.load(folder) as model:  # the default: TensorFlow's restore, and why
+        assert model.restore == "tf"
+        assert model.restore_fallback is not None and "does more than assign variables" in model.restore_fallback

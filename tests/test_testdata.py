@@ -390,7 +390,15 @@ def _check(actual: np.ndarray, want: Any, what: str) -> None:
 MMAP_REFUSED = {"tensorflow/historical/half_plus_two_2016_v1_checkpoint": "older checkpoint format"}
 
 
-@pytest.mark.parametrize("restore", ["tf", "mmap"])
+def _auto_restore(folder: Path, sample: Sample) -> str:
+    """What restore="auto" runs for a sample: TensorFlow's for what the mapped restore refuses,
+    the graph import for a model with no checkpoint, else the mapped restore."""
+    if sample.path in MMAP_REFUSED:
+        return "tf"
+    return "mmap" if any(folder.rglob("variables/variables.index")) else "graph"
+
+
+@pytest.mark.parametrize("restore", ["auto", "tf", "mmap"])
 @pytest.mark.parametrize("sample", SAMPLES, ids=[s.id for s in SAMPLES])
 def test_recorded_sample(testdata: Path, sample: Sample, restore: str) -> None:
     folder = testdata / sample.path
@@ -399,6 +407,7 @@ def test_recorded_sample(testdata: Path, sample: Sample, restore: str) -> None:
             tfbundle.load(folder, tags=sample.tags, restore=restore)
         return
     with tfbundle.load(folder, tags=sample.tags, restore=restore) as m:
+        assert m.restore == (_auto_restore(folder, sample) if restore == "auto" else restore), m.restore_fallback
         if sample.version is not None:
             assert Path(m.path).resolve() == (folder / sample.version).resolve()
         sig = m.signatures[sample.signature]

@@ -84,7 +84,7 @@ class RestoreStats(metaclass=_Pybind11Type):
 
 class NativeModel(metaclass=_Pybind11Type):
     # The one load path (Session::load): a SavedModel folder (export_dir + tags) or a serialized
-    # MetaGraphDef; restore is "tensorflow", "graph", "mmap" or "none".
+    # MetaGraphDef; restore is "auto", "tensorflow", "graph", "mmap" or "none".
     @staticmethod
     def load(
         *,
@@ -113,6 +113,10 @@ class NativeModel(metaclass=_Pybind11Type):
     def unsupported(self, key: str) -> dict[str, str]: ...
     @property
     def restore_stats(self) -> RestoreStats | None: ...
+    @property
+    def restore(self) -> str: ...
+    @property
+    def restore_fallback(self) -> str: ...
     def run(
         self, fetches: Sequence[str], feeds: dict[str, Any], targets: Sequence[str], run_options: bytes | None = None
     ) -> list[np.ndarray] | tuple[list[np.ndarray], bytes]: ...

@@ -59,3 +59,10 @@ for folder, dtype in (("dtype_float", np.float32), ("dtype_int", np.int32)):
         v = v1.get_variable("v", initializer=np.array([1, 2], dtype), use_resource=True)
         sess.run(v1.global_variables_initializer())
         save(sess, folder, {"x": x}, {"y": x * v[0]})
+
+# A checkpoint in the format before TensorBundle (V1: one file, variables/variables).
+with tf.Graph().as_default(), v1.Session() as sess:
+    x = v1.placeholder(tf.float32, (None,), name="x")
+    w = v1.get_variable("w", initializer=np.float32(3.0), use_resource=False)
+    sess.run(v1.global_variables_initializer())
+    save(sess, "v1_format", {"x": x}, {"y": x * w}, {"saver": v1.train.Saver(write_version=v1.train.SaverDef.V1)})

@@ -152,8 +152,12 @@ class Model:
         self.tags: frozenset[str] = tags
         self.tensorflow_version: str = native.tensorflow_version
         self.warmup: Any = None  # the warmup report, when loaded with warmup=True
-        # What restore="mmap" fed from the mapping and copied; None for other restores.
+        # The restore that ran ("mmap", "tf", "graph" or "none"), what the mapped restore fed from
+        # the mapping and copied (None for the others) and, under restore="auto", why it is not
+        # the mapped one (None when it is).
+        self.restore: str = _RESTORE_NAMES.get(native.restore, native.restore)
         self.restore_stats: _core.RestoreStats | None = native.restore_stats
+        self.restore_fallback: str | None = native.restore_fallback or None
         sigs = {
             d.key: Signature(_core.NativeSignature(native, d.key), d.key, d)
             for d in native.signature_defs
@@ -381,8 +385,9 @@ def _explain_missing_op(e: NotFoundError) -> NotFoundError:
     )
 
 
-# load(restore=...) -> the core's restore mode.
-_RESTORE_MODES = {"tf": "tensorflow", "graph": "graph", "mmap": "mmap"}
+# load(restore=...) -> the core's restore mode, and back.
+_RESTORE_MODES = {"auto": "auto", "tf": "tensorflow", "graph": "graph", "mmap": "mmap"}
+_RESTORE_NAMES = {"tensorflow": "tf", "graph": "graph", "mmap": "mmap", "none": "none"}
 
 
 def load(
@@ -395,7 +400,7 @@ def load(
     visible_devices: str | Sequence[int] | None = None,
     warmup: bool = False,
     allowed_ops: Iterable[str] | str | None = None,
-    restore: str = "tf",
+    restore: str = "auto",
 ) -> Model:
     """Loads a SavedModel through TensorFlow's C API.
 
@@ -422,18 +427,27 @@ def load(
             (file reads and writes, PyFunc, ...; see ``tfbundle scan``),
             except those named here; ``()`` allows none of them. None (the
             default) checks nothing.
-        restore: ``"tf"`` (default): TensorFlow's loader restores the
-            variables. ``"mmap"``: tfbundle feeds the restore op from the
-            memory-mapped checkpoint instead: tensors at 64-byte-aligned
+        restore: how the variables are restored. ``"auto"`` (default):
+            ``"mmap"`` where it fits the model, else ``"tf"``; the model's
+            ``restore`` attribute says which ran and ``restore_fallback``
+            why not ``"mmap"``. ``"mmap"``: tfbundle assigns the variables
+            from the memory-mapped checkpoint: tensors at 64-byte-aligned
             offsets become variables without a copy (pages of the file,
-            shared between processes that load the same model), the rest are
-            read once. TF1 graphs only (a graph-level RestoreV2; TF2 models
-            raise UnimplementedError). Checksums are not verified, and the
-            checkpoint files must not be rewritten in place while the model
-            is loaded (write new versions to new folders). What was mapped
-            and what copied is in ``model.restore_stats``. ``"graph"``:
-            tfbundle imports the graph and runs its SaverDef's restore op
-            itself (what it does where TensorFlow's loader fails).
+            shared between processes that load the same model; checksums
+            verified), the rest are read once; a variable the graph gathers
+            from (an embedding) is copied, since TensorFlow would copy it at
+            the first gather. TF1 graphs (graph-level RestoreV2) and TF2
+            exports whose restore function only assigns variables;
+            UnimplementedError for others (a restore function that fills
+            lookup tables, a V1 checkpoint). A read lease on each shard keeps
+            the mapping valid if the file is rewritten in place; ``"auto"``
+            maps only shards it can lease (the process's own files), and
+            falls back to ``"tf"`` if the mapped restore fails. What was
+            mapped and what copied is in ``model.restore_stats``. ``"tf"``:
+            TensorFlow's loader (TF_LoadSessionFromSavedModel) restores the
+            variables, then tfbundle the variables only the object graph
+            reaches. ``"graph"``: tfbundle imports the graph and runs its
+            SaverDef's restore op itself.
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
