@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "graph_prune.h"
+#include "graph_view.h"
 #include "lifecycle.h"
 #include "mapping_guard.h"
 #include "model_files.h"
@@ -216,6 +218,10 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
   }
 }
 
+namespace {
+CheckpointGraphSource checkpoint_graph_of(const std::string& prefix);
+}  // namespace
+
 std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
   check_not_forked();
   if (request.restore == RestoreMode::kAuto && request.export_dir.empty()) request.restore = RestoreMode::kGraph;
@@ -264,7 +270,17 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
     throw Error(kUnimplemented, "restore=\"mmap\" reads TensorBundle (V2) checkpoints; " + plan.checkpoint_prefix +
                                     " is in an older checkpoint format (V1): load it with the default restore");
   }
-  s->import_graph(request.config);
+  std::set<std::string, std::less<>> drop;
+  if (request.restore == RestoreMode::kMapped && !plan.checkpoint_prefix.empty()) {
+    if (!tf2) tf2 = plan_tf2_restore(s->meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
+    if (tf2->tf2 && tf2->plain) {
+      // The mapped restore assigns the variables itself, and nothing saves: the saver's traced
+      // save and restore functions are not imported.
+      drop.emplace(input_node(s->meta_graph_.saver->save_tensor_name));
+      drop.emplace(input_node(s->meta_graph_.saver->restore_op_name));
+    }
+  }
+  s->import_graph(request.config, drop);
   if (request.restore == RestoreMode::kMapped) s->restore_stats_ = MappedRestoreStats{};  // zeros: nothing to restore
   if (!plan.checkpoint_prefix.empty()) {
     if (request.restore == RestoreMode::kMapped) {
@@ -306,11 +322,13 @@ bool Session::load_with_tensorflow(const LoadRequest& request, const LoadPlan& p
   return true;
 }
 
-void Session::import_graph(const SessionConfig& config) {
+void Session::import_graph(const SessionConfig& config, const std::set<std::string, std::less<>>& drop) {
   const TfApi& api = tf_api();
+  const PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop);
+  const std::string_view bytes = pruned.graph_def.empty() ? meta_graph_.graph_def : pruned.graph_def;
   graph_ = api.NewGraph();
   {
-    TF_Buffer graph_def{meta_graph_.graph_def.data(), meta_graph_.graph_def.size(), nullptr};
+    TF_Buffer graph_def{bytes.data(), bytes.size(), nullptr};
     TF_ImportGraphDefOptions* import_opts = api.NewImportGraphDefOptions();
     TfStatus status;
     api.GraphImportGraphDef(graph_, &graph_def, import_opts, status);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -216,7 +217,9 @@ class Session {
   // TF_LoadSessionFromSavedModel into this session; false when TensorFlow's
   // loader refuses a TF1 export that lists one asset twice (load() then imports the graph).
   bool load_with_tensorflow(const LoadRequest& request, const LoadPlan& plan);
-  void import_graph(const SessionConfig& config);
+  // Imports the MetaGraph's GraphDef without the nodes named in `drop` and what only they
+  // reach (graph_prune.h).
+  void import_graph(const SessionConfig& config, const std::set<std::string, std::less<>>& drop = {});
   void restore_with_saver(const LoadPlan& plan);
   // After TensorFlow's restore of a TF2 export: the variables the graph uses that its restore
   // function left unassigned (tf.saved_model.save of a Keras 3 model), from the checkpoint through

@@ -82,6 +82,11 @@ void test_restore_modes() {
   CHECK(parse_restore_mode("graph") == RestoreMode::kGraph);
   CHECK(parse_restore_mode("mmap") == RestoreMode::kMapped);
   CHECK(parse_restore_mode("none") == RestoreMode::kNone);
+  CHECK(parse_restore_mode("auto") == RestoreMode::kAuto);
+  for (RestoreMode m : {RestoreMode::kTensorFlow, RestoreMode::kGraph, RestoreMode::kMapped, RestoreMode::kNone,
+                        RestoreMode::kAuto}) {
+    CHECK(parse_restore_mode(restore_mode_name(m)) == m);
+  }
   EXPECT_ERROR(kInvalidArgument, "unknown restore mode 'tf'", parse_restore_mode("tf"));
 }
 

@@ -15,6 +15,8 @@
 
 #include "fuzz_common.h"
 #include "crc32c.h"
+#include "graph_prune.h"
+#include "graph_view.h"
 #include "inspect.h"
 #include "mmap_restore.h"
 #include "model_files.h"
@@ -50,6 +52,19 @@ void use_meta_graph(const tfbundle::MetaGraph& mg) {
     for (const auto& v : all) FUZZ_CHECK(!v.handle.empty() && !v.what.empty() && plan.tf2);
     tfbundle::mark_sparse_variables(mg, &all);
   });
+  // The graph the mapped restore imports: the saver's calls dropped. A pruned graph is itself a
+  // well-formed GraphDef that has nothing more to drop.
+  if (mg.saver && !mg.graph_def.empty()) {
+    expect_ok_or_error([&] {
+      const std::string_view save = tfbundle::input_node(mg.saver->save_tensor_name);
+      const std::string_view restore = tfbundle::input_node(mg.saver->restore_op_name);
+      const tfbundle::PrunedGraph pruned = tfbundle::prune_graph_def(mg.graph_def, {std::string(save), std::string(restore)});
+      if (!pruned.graph_def.empty()) {
+        const tfbundle::PrunedGraph again = tfbundle::prune_graph_def(pruned.graph_def, {std::string(save), std::string(restore)});
+        FUZZ_CHECK(again.dropped_nodes == 0);
+      }
+    });
+  }
 }
 
 // The input as saved_model.pb and fingerprint.pb of a folder. Writing files is slow, so only
