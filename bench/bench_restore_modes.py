@@ -46,7 +46,7 @@ def _models(testdata: Path | None, extra: list[str]) -> list[Path]:
 def _first_call(model: tfbundle.Model) -> dict[str, np.ndarray] | None:
     if not model.signatures:
         return None
-    name = "serving_default" if "serving_default" in model.signatures else sorted(model.signatures)[0]
+    name = "serving_default" if "serving_default" in model.signatures else min(model.signatures)
     signature = model.signatures[name]
     rng_inputs = _made_up_inputs(signature, 1)
     return signature(**rng_inputs)
@@ -103,6 +103,13 @@ def measure(path: Path, repeats: int) -> dict[str, Any]:
     return row
 
 
+def _ms(row: dict[str, Any], mode: str) -> str:
+    """Load + first call in ms, or why the mode could not load the model (shortened)."""
+    if mode not in row:
+        return str(row.get("unsupported", {}).get(mode, row.get("error", "-")))[:60]
+    return f"{1e3 * row[mode]['load']:.1f} + {1e3 * row[mode]['first_call']:.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", help="more SavedModel folders")
@@ -123,14 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         name = str(path.relative_to(args.testdata)) if path.is_relative_to(args.testdata) else path.name
 
-        def ms(mode: str) -> str:
-            if mode not in row:
-                return row.get("unsupported", {}).get(mode, row.get("error", "-"))[:60]
-            return f"{1e3 * row[mode]['load']:.1f} + {1e3 * row[mode]['first_call']:.1f}"
-
         ratio = f"{row['mmap_over_tf']:.2f}" if "mmap_over_tf" in row else "-"
-        print(f"| {name} | {row.get('auto_chose', '-')} | {ms('tf')} | {ms('mmap')} | {ratio} | {row.get('outputs_equal', '-')} |",
-              flush=True)  # fmt: skip
+        equal = str(row.get("outputs_equal", "-"))
+        cells = [name, row.get("auto_chose", "-"), _ms(row, "tf"), _ms(row, "mmap"), ratio, equal]
+        print("| " + " | ".join(cells) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -14,6 +14,8 @@ Models (each with one signature, ``serving_default``, input key ``x``, output ke
 - ``mobilenet_v2``: ``keras.applications.MobileNetV2(weights=None)`` (random weights), input
   x float32 (None, 224, 224, 3), output y float32 (None, 1000), exported with Keras's
   ``keras.export.ExportArchive`` (the machinery behind ``model.export``).
+- ``transformer`` (for ``bench/bench_load.py``): a small Keras transformer encoder, x int32
+  (None, 64) token ids -> y float32 (None, 2), exported the same way.
 """
 
 from __future__ import annotations
@@ -80,7 +82,44 @@ def _make_mobilenet_v2(out_dir: str) -> None:
     archive.write_out(out_dir, verbose=False)
 
 
-_MAKERS = {"dense": _make_dense, "mobilenet_v2": _make_mobilenet_v2}
+def _make_transformer(out_dir: str) -> None:
+    """Write a small Keras transformer encoder (random weights).
+
+    x int32 (None, 64) token ids < 1000 -> token and position embeddings (128) -> two encoder
+    blocks (4-head self-attention, feed-forward 256, layer normalization) -> mean over tokens ->
+    Dense 2: y float32 (None, 2). Exported with ``keras.export.ExportArchive``.
+
+    Args:
+        out_dir: folder to write the SavedModel into (must not exist).
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((64,), dtype="int32")
+    h = keras.layers.Embedding(1000, 128)(tokens)
+    h = h + keras.layers.Embedding(64, 128)(keras.ops.arange(64))
+    for _ in range(2):
+        a = keras.layers.MultiHeadAttention(num_heads=4, key_dim=32)(h, h)
+        h = keras.layers.LayerNormalization()(h + a)
+        f = keras.layers.Dense(128)(keras.layers.Dense(256, activation="relu")(h))
+        h = keras.layers.LayerNormalization()(h + f)
+    y = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(h))
+    model = keras.Model(tokens, y)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=lambda x: {"y": model(x, training=False)},
+        input_signature=[tf.TensorSpec([None, 64], tf.int32, name="x")],
+    )
+    archive.write_out(out_dir, verbose=False)
+
+
+# Models of bench/bench_load.py only (not of run.py's sections).
+LOAD_MODEL_NAMES = ("transformer",)
+
+_MAKERS = {"dense": _make_dense, "mobilenet_v2": _make_mobilenet_v2, "transformer": _make_transformer}
 
 
 def model_dir(cache_dir: str, name: str) -> str:
@@ -128,7 +167,7 @@ def make(cache_dir: str, names: list[str], force: bool = False) -> list[str]:
     os.makedirs(cache_dir, exist_ok=True)
     for name in names:
         if name not in _MAKERS:
-            raise ValueError(f"unknown bench model {name!r}; choose from {', '.join(MODEL_NAMES)}")
+            raise ValueError(f"unknown bench model {name!r}; choose from {', '.join(_MAKERS)}")
         final = model_dir(cache_dir, name)
         if is_complete(final) and not force:
             continue

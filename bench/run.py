@@ -12,7 +12,9 @@ measured process:
    (TF1), a fresh process per repeat; and tfbundle.load repeated in a warm process;
 2. per-call latency at batch 1 and 32: tfbundle's signature call and ``sig.run``, a C++ loop of
    TF_SessionRun on the very session tfbundle loaded, TF2's signature call and TF1's Session.run;
-3. cold start: ``python -c`` to the first prediction, tfbundle vs TensorFlow.
+3. cold start: ``python -c`` to the first prediction, tfbundle (with and without
+   ``TFBUNDLE_PRELOAD=1``) vs TensorFlow, against the floor: a C program doing
+   TF_LoadSessionFromSavedModel + the first TF_SessionRun (bench/c_coldstart.cc).
 
 See bench/README.md for what each figure means.
 """
@@ -259,6 +261,68 @@ def build_c_loop(tfdir: str | None) -> tuple[str | None, str]:
     return out, "built"
 
 
+def build_c_coldstart(tfdir: str | None) -> tuple[str | None, str]:
+    """Build bench/c_coldstart.cc into the program bench/_build/c_coldstart (when out of date).
+
+    Returns:
+        ``(program_path, how)``, or ``(None, reason)`` when it cannot be built.
+    """
+    if tfdir is None:
+        return None, "TensorFlow is not installed"
+    include = os.path.join(tfdir, "include")
+    if not os.path.isfile(os.path.join(include, "tensorflow", "c", "c_api.h")):
+        return None, f"no C headers under {include}"
+    src = os.path.join(HERE, "c_coldstart.cc")
+    out = os.path.join(BUILD_DIR, "c_coldstart")
+    cmd = [
+        os.environ.get("CXX", "g++"),
+        "-O2",
+        "-std=c++17",
+        f"-I{include}",
+        src,
+        "-o",
+        out,
+        f"-L{tfdir}",
+        "-l:libtensorflow_cc.so.2",
+        "-l:libtensorflow_framework.so.2",
+        f"-Wl,-rpath,{tfdir}",
+    ]
+    stamp = out + ".cmd"
+    cmdline = shlex.join(cmd)
+    if (
+        os.path.isfile(out)
+        and os.path.getmtime(out) >= os.path.getmtime(src)
+        and os.path.isfile(stamp)
+        and Path(stamp).read_text() == cmdline
+    ):
+        return out, "cached"
+    os.makedirs(BUILD_DIR, exist_ok=True)
+    log("building bench/c_coldstart.cc")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        return None, f"cannot run the C++ compiler: {exc}"
+    if proc.returncode != 0:
+        return None, "g++ failed: " + "\n".join(proc.stderr.strip().splitlines()[-5:])
+    with open(stamp, "w") as f:
+        f.write(cmdline)
+    return out, "built"
+
+
+def serving_tensors(env: dict[str, str], model_dir: str) -> tuple[str, str] | None:
+    """The graph tensors of ``serving_default``'s first input and output (read by tfbundle.inspect)."""
+    code = (
+        f"import tfbundle; sig = tfbundle.inspect({model_dir!r}).meta_graphs[0]"
+        ".signatures['serving_default']; print(next(iter(sig.inputs.values())).tensor_name, "
+        "next(iter(sig.outputs.values())).tensor_name)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    names = proc.stdout.split()
+    return (names[0], names[1]) if proc.returncode == 0 and len(names) == 2 else None
+
+
 # ----------------------------------------------------------------------------- subprocesses
 
 
@@ -331,12 +395,16 @@ class Runner:
             return None
         return result
 
-    def cold_start(self, code: str) -> tuple[float, float] | None:
-        """Run ``python -c code``; return (seconds to its DONE stamp, seconds to its exit)."""
+    def cold_start(
+        self, code: str | list[str], env: dict[str, str] | None = None
+    ) -> tuple[float, float] | None:
+        """Run ``python -c code`` (or the command ``code``, a list); return (seconds to its DONE
+        stamp, seconds to its exit). ``env``: variables added to the children's environment."""
+        argv = [sys.executable, "-c", code] if isinstance(code, str) else code
         t0 = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, "-c", code],
-            env=self.env,
+            argv,
+            env=dict(self.env, **(env or {})),
             capture_output=True,
             text=True,
             timeout=WORKER_TIMEOUT_S,
@@ -346,12 +414,21 @@ class Runner:
         stamps = [ln for ln in proc.stdout.splitlines() if ln.startswith("TFB_BENCH_DONE ")]
         if proc.returncode != 0 or not stamps:
             self.errors.append(
-                f"cold start `{code[:50]}...`: "
+                f"cold start `{shlex.join(argv)[:80]}...`: "
                 f"{describe_failure(proc.returncode, None, proc.stderr)}"
             )
             return None
         # time.monotonic() is CLOCK_MONOTONIC on Linux: one clock for all processes.
         return float(stamps[-1].split()[1]) - t0, t_exit - t0
+
+
+# The contestants of the cold-start section: (key, extra environment, label).
+COLD_START = (
+    ("c_floor", None, "C: TF_LoadSessionFromSavedModel + TF_SessionRun (bench/c_coldstart.cc)"),
+    ("tfbundle", None, "import tfbundle; tfbundle.load(...); m(x=...)"),
+    ("tfbundle_preload", {"TFBUNDLE_PRELOAD": "1"}, "the same, TFBUNDLE_PRELOAD=1"),
+    ("tf2", None, "import tensorflow; tf.saved_model.load(...); sig(x=...)"),
+)
 
 
 def cold_start_code(framework: str, model_dir: str) -> str:
@@ -507,23 +584,39 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
         # 3. Cold start to the first prediction, dense model, alternating the two commands.
         if "cold" in sections and "dense" in dirs:
-            cold_fw = [f for f in ("tfbundle", "tf2") if f in frameworks]
-            raw_cold: dict[str, list[tuple[float, float]]] = {f: [] for f in cold_fw}
+            commands: dict[str, tuple[str | list[str], dict[str, str] | None]] = {}
+            c_prog, c_prog_how = build_c_coldstart(res["env"]["tensorflow_dir"])
+            names = serving_tensors(env, dirs["dense"]) if c_prog and not tfb_error else None
+            if c_prog is None:
+                notes.append(f"C cold-start floor unavailable: {c_prog_how}")
+            elif names is None:
+                notes.append("C cold-start floor skipped: the dense model's tensors were not read")
+            else:
+                shape = [str(d) for d in common.input_shape("dense", 1)]
+                commands["c_floor"] = ([c_prog, dirs["dense"], *names, *shape], None)
+            for key, extra, _ in COLD_START:
+                f = "tf2" if key == "tf2" else "tfbundle"
+                if key != "c_floor" and f in frameworks:
+                    commands[key] = (cold_start_code(f, dirs["dense"]), extra)
+            raw_cold: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
             for i in range(cold_reps):
-                for f in cold_fw:
-                    log(f"cold start {i + 1}/{cold_reps}: {f}")
-                    r = run.cold_start(cold_start_code(f, dirs["dense"]))
+                for key, (cmd, extra) in commands.items():
+                    log(f"cold start {i + 1}/{cold_reps}: {key}")
+                    r = run.cold_start(cmd, extra)
                     if r:
-                        raw_cold[f].append(r)
-            res["cold_start"] = {
-                f: {
+                        raw_cold[key].append(r)
+            res["cold_start"] = {}
+            for key, v in raw_cold.items():
+                if not v:
+                    continue
+                cmd, extra = commands[key]
+                prefix = "".join(f"{k}={val} " for k, val in (extra or {}).items())
+                shown = f"python -c {shlex.quote(cmd)}" if isinstance(cmd, str) else shlex.join(cmd)
+                res["cold_start"][key] = {
                     "first_prediction_s": common.summarize([a for a, _ in v]),
                     "process_exit_s": common.summarize([b for _, b in v]),
-                    "command": f"python -c {shlex.quote(cold_start_code(f, dirs['dense']))}",
+                    "command": prefix + shown,
                 }
-                for f, v in raw_cold.items()
-                if v
-            }
         notes.extend(run.errors)
     with contextlib.suppress(OSError):
         res["env"]["load_avg_at_end"] = os.getloadavg()
@@ -744,41 +837,39 @@ def report(res: dict[str, Any]) -> str:
         cs = res["cold_start"]
         out.append("")
         out.append(
-            f"Cold start, dense model: fresh `python -c` to the first prediction, median of "
+            f"Cold start, dense model: a fresh process to the first prediction, median of "
             f"{cfg['cold_start_repeats']} (and to process exit)"
         )
         rows = []
-        tf_label = (
-            "import tensorflow as tf; tf.saved_model.load(...); "
-            "m.signatures['serving_default'](x=...)"
-        )
-        for f, label in (
-            ("tfbundle", "import tfbundle; tfbundle.load(...); m(x=...)"),
-            ("tf2", tf_label),
-        ):
-            if f in cs:
+        for key, _, label in COLD_START:
+            if key in cs:
                 rows.append(
                     [
                         label,
-                        common.fmt_time(cs[f]["first_prediction_s"]["median"]),
-                        common.fmt_time(cs[f]["process_exit_s"]["median"]),
+                        common.fmt_time(cs[key]["first_prediction_s"]["median"]),
+                        common.fmt_time(cs[key]["process_exit_s"]["median"]),
                     ]
                 )
-        if "tfbundle" in cs and "tf2" in cs:
-            rows.append(
-                [
-                    "ratio TensorFlow / tfbundle",
-                    common.fmt_ratio(
-                        cs["tf2"]["first_prediction_s"]["median"],
-                        cs["tfbundle"]["first_prediction_s"]["median"],
-                    ),
-                    common.fmt_ratio(
-                        cs["tf2"]["process_exit_s"]["median"],
-                        cs["tfbundle"]["process_exit_s"]["median"],
-                    ),
-                ]
-            )
-        out.append(common.render_table(["python -c", "first prediction", "process exit"], rows))
+        for num, den, label in (
+            ("tfbundle", "c_floor", "ratio tfbundle / C floor (goal: at most 2)"),
+            ("tfbundle_preload", "c_floor", "ratio tfbundle with preload / C floor"),
+            ("tf2", "tfbundle", "ratio TensorFlow / tfbundle (goal: at least 8)"),
+        ):
+            if num in cs and den in cs:
+                rows.append(
+                    [
+                        label,
+                        common.fmt_ratio(
+                            cs[num]["first_prediction_s"]["median"],
+                            cs[den]["first_prediction_s"]["median"],
+                        ),
+                        common.fmt_ratio(
+                            cs[num]["process_exit_s"]["median"],
+                            cs[den]["process_exit_s"]["median"],
+                        ),
+                    ]
+                )
+        out.append(common.render_table(["fresh process", "first prediction", "process exit"], rows))
 
     la_end = env.get("load_avg_at_end")
     if la_end:

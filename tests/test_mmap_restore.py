@@ -333,12 +333,11 @@ def test_the_default_maps_no_shard_it_cannot_guard(zoo: Path, tmp_path: Path) ->
     # change a mapping: the default then restores with TensorFlow's loader and says why.
     folder = copy_model(zoo / "tf2_module", tmp_path / "m")
     shard = shard_files(folder)[0]
-    with open(shard, "r+b"):
-        with tfbundle.load(folder) as model:
-            assert model.restore == "tf" and model.restore_stats is None
-            assert model.restore_fallback is not None and "no read lease" in model.restore_fallback
-            assert str(shard) not in mapped_paths()
-            got = model(**TF2_INPUTS)
+    with open(shard, "r+b"), tfbundle.load(folder) as model:
+        assert model.restore == "tf" and model.restore_stats is None
+        assert model.restore_fallback is not None and "no read lease" in model.restore_fallback
+        assert str(shard) not in mapped_paths()
+        got = model(**TF2_INPUTS)
     with tfbundle.load(folder) as mapped:  # the writer gone: mapped again
         assert mapped.restore == "mmap"
         for key, value in mapped(**TF2_INPUTS).items():

@@ -5,8 +5,10 @@
     >>> model.signatures
     >>> model(x=np.ones((1, 4), np.float32))
 
-``import tfbundle`` never loads TensorFlow: its C library is opened at the
-first ``tfbundle.load``, and TensorFlow's Python package is never imported.
+``import tfbundle`` loads no TensorFlow: its C library is opened at the first
+``tfbundle.load`` (or, with the environment variable ``TFBUNDLE_PRELOAD=1``, in a
+background thread started by ``import tfbundle``, which the first load waits for),
+and TensorFlow's Python package is never imported.
 
 The package is layered; each layer imports only those below it:
 
@@ -18,24 +20,21 @@ The package is layered; each layer imports only those below it:
   checkpoint and frozen graphs, warmup, profiling, the hot-reloading repository);
 - ``cli``: the ``tfbundle`` command.
 
+The public names are imported when first used (PEP 562): ``import tfbundle``
+imports numpy and what ``load`` and ``Model`` need, nothing else.
+
 Result and record types (``SavedModelInfo``, ``Profile``, ``VariableSpec``, ...)
 are in :mod:`tfbundle.types`; tf.Example encoding is :mod:`tfbundle.tf_example`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import errors, tf_example, types
+from . import errors
 from ._core import __version__
-from ._readers.align import align_saved_model
-from ._readers.checkpoint import CheckpointReader, open_checkpoint
-from ._readers.inspect import inspect
-from ._runtime.graphs import GraphModel, latest_checkpoint, load_checkpoint_graph, load_graph
-from ._runtime.library import load_library
+from ._runtime import library as _library
 from ._runtime.model import Model, Signature, aligned, empty, load, zeros
-from ._runtime.repository import ModelRepository
-from ._runtime.warmup import replay_warmup
 from .errors import (
     ClosedError,
     DataLossError,
@@ -50,6 +49,16 @@ from .errors import (
     TensorFlowNotFoundError,
     UnimplementedError,
 )
+
+if TYPE_CHECKING:  # imported at the first use (see __getattr__); listed here for type checkers and IDEs
+    from . import tf_example, types
+    from ._readers.align import align_saved_model
+    from ._readers.checkpoint import CheckpointReader, open_checkpoint
+    from ._readers.inspect import inspect
+    from ._runtime.graphs import GraphModel, latest_checkpoint, load_checkpoint_graph, load_graph
+    from ._runtime.library import load_library
+    from ._runtime.repository import ModelRepository
+    from ._runtime.warmup import replay_warmup
 
 __all__ = [
     "__version__",
@@ -91,22 +100,75 @@ __all__ = [
     "UnimplementedError",
 ]
 
-# Names of earlier releases, still resolved (the types moved to tfbundle.types,
-# tfbundle.examples became tfbundle.tf_example).
-_MOVED = dict.fromkeys(types.__all__, "types")
+# Public name -> the module that defines it, imported at the first access.
+_LAZY = {
+    "align_saved_model": "._readers.align",
+    "CheckpointReader": "._readers.checkpoint",
+    "open_checkpoint": "._readers.checkpoint",
+    "inspect": "._readers.inspect",
+    "GraphModel": "._runtime.graphs",
+    "latest_checkpoint": "._runtime.graphs",
+    "load_checkpoint_graph": "._runtime.graphs",
+    "load_graph": "._runtime.graphs",
+    "load_library": "._runtime.library",
+    "ModelRepository": "._runtime.repository",
+    "replay_warmup": "._runtime.warmup",
+}
+_SUBMODULES = frozenset({"tf_example", "types"})
+
+# Names of earlier releases, still resolved: the types moved to tfbundle.types (the
+# names it exports, listed here so that tfbundle.types is imported only when one is
+# used), CheckpointKeyError to tfbundle.errors; tfbundle.examples is tfbundle.tf_example.
+_MOVED = dict.fromkeys(
+    (
+        "AssetInfo",
+        "ChosenSignature",
+        "Device",
+        "FingerprintInfo",
+        "InferredSignatureWarning",
+        "MetaGraphInfo",
+        "NodeStat",
+        "OpTypeStat",
+        "OpsInfo",
+        "Profile",
+        "SavedModelInfo",
+        "SaverInfo",
+        "SignatureInfo",
+        "TensorSpec",
+        "VariableSpec",
+        "VariablesInfo",
+        "WarmupReport",
+    ),
+    "types",
+)
 _MOVED["CheckpointKeyError"] = "errors"
 
 
+# TFBUNDLE_PRELOAD=1: open TensorFlow's C library now, in a daemon thread, so that it overlaps what
+# the process does before its first load. Opt-in: a process that never loads a model (inspection,
+# the command line) would pay its time and memory, and the opening blocks every other dlopen (the
+# imports of extension modules) while it runs. Last, so that numpy's own libraries are open first.
+_library.start_preload()
+
+
 def __getattr__(name: str) -> Any:
-    if name == "examples":
+    import importlib
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module("." + name, __name__)
+    elif name == "examples":
         import warnings
 
         warnings.warn("tfbundle.examples is now tfbundle.tf_example", DeprecationWarning, stacklevel=2)
-        return tf_example
-    where = _MOVED.get(name)
-    if where is None:
+        return importlib.import_module(".tf_example", __name__)
+    elif name in _MOVED:
+        return getattr(importlib.import_module("." + _MOVED[name], __name__), name)
+    else:
         raise AttributeError(f"module 'tfbundle' has no attribute {name!r}")
-    return getattr(globals()[where], name)
+    globals()[name] = value  # later accesses do not come here
+    return value
 
 
 def __dir__() -> list[str]:

@@ -7,11 +7,15 @@ Two sources, in this order:
 2. The installed ``tensorflow`` / ``tensorflow-cpu`` wheel, located with
    ``importlib.util.find_spec`` (which reads no TensorFlow code): it carries
    ``libtensorflow_framework.so.2`` and ``libtensorflow_cc.so.2``.
+
+It is opened at the first load, or, with ``TFBUNDLE_PRELOAD=1``, in a daemon thread that
+``import tfbundle`` starts (:func:`start_preload`); the first load then waits for that thread.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import sys
@@ -21,9 +25,10 @@ from pathlib import Path
 from .. import _core
 from ..errors import NotFoundError, TensorFlowNotFoundError
 
-__all__ = ["ensure_loaded", "find_libraries", "tensorflow_version", "load_library"]
+__all__ = ["ensure_loaded", "find_libraries", "tensorflow_version", "load_library", "start_preload"]
 
 ENV_VAR = "TFBUNDLE_LIBTENSORFLOW"
+PRELOAD_ENV_VAR = "TFBUNDLE_PRELOAD"
 
 if sys.platform == "darwin":
     _FRAMEWORK, _CC, _STANDALONE = (
@@ -46,6 +51,7 @@ _HOW_TO_INSTALL = (
 
 _lock = threading.Lock()
 _version: str | None = None
+_preload_thread: threading.Thread | None = None
 
 
 def _libraries_in(folder: Path) -> list[str] | None:
@@ -123,6 +129,47 @@ def ensure_loaded() -> str:
             atexit.register(_core.close_all_sessions)
             _version = version
     return _version
+
+
+def _preload() -> None:
+    # An error is left to the first load, which opens the library again and raises it itself.
+    with contextlib.suppress(Exception):
+        ensure_loaded()
+
+
+def start_preload() -> bool:
+    """Starts opening TensorFlow's C library in a daemon thread; returns whether it started one.
+
+    Called by ``import tfbundle`` when the environment variable ``TFBUNDLE_PRELOAD`` is
+    ``1`` (or ``true``/``yes``/``on``): the library opens (in C, without the GIL) while the
+    process goes on with pure-Python work, and :func:`ensure_loaded` (the first load) waits
+    for it. Nothing is started otherwise, nor when the library is open already or a preload
+    ran. An error is not reported by the thread: the first load meets it again and raises it.
+
+    Opt-in because a process that loads no model (inspection, most ``tfbundle`` commands)
+    would pay the opening (a few tenths of a second of CPU, some 300 MB of mappings, and its
+    exit waits for the opening to end), and because the dynamic loader's lock, held while
+    the library opens, makes every other ``dlopen`` (an import of an extension module) wait.
+    """
+    global _preload_thread
+    if _version is not None or _preload_thread is not None:
+        return False
+    if os.environ.get(PRELOAD_ENV_VAR, "").strip().lower() not in ("1", "true", "yes", "on"):
+        return False
+    _preload_thread = threading.Thread(target=_preload, name="tfbundle-preload", daemon=True)
+    _preload_thread.start()
+    # exit() must not run while the thread is inside dlopen: it would destroy the static objects
+    # of the library opened first while the second's constructors use them (a hang or a crash).
+    # Python's atexit callbacks run before the C library's exit handlers: wait there.
+    atexit.register(_preload_thread.join)
+    return True
+
+
+# A fork() while a thread (the preload's, or one of the user's) is opening the library would
+# leave the child with a half-initialised TensorFlow and this lock (and the core's) held for
+# ever: os.fork() waits for the opening to finish, and the child finds the library open.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_lock.acquire, after_in_parent=_lock.release, after_in_child=_lock.release)
 
 
 def tensorflow_version() -> str | None:

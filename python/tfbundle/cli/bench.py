@@ -1,5 +1,9 @@
 """``tfbundle bench PATH``: load time, first-call and steady-state latency, and the top ops.
 
+``tfbundle bench PATH --load``: where the time to the first prediction goes in a fresh
+process (interpreter, ``import numpy``, ``import tfbundle``, opening TensorFlow's libraries,
+the load, the first call) and in a warm one, against TensorFlow's Python loader.
+
 The ``tfbundle`` command adds this sub-command with :func:`add_parser`; it also
 runs on its own as ``python -m tfbundle.cli.bench PATH``::
 
@@ -7,6 +11,7 @@ runs on its own as ``python -m tfbundle.cli.bench PATH``::
     tfbundle bench models/resnet --batch 32 --top 15  # bigger batch, more ops
     tfbundle bench frozen.pb --signature serving_default --inputs batch.npz
     tfbundle bench train_dir/                         # a TF1 checkpoint (load time)
+    tfbundle bench models/resnet --load --repeats 9   # cold start, vs tf.saved_model.load
 
 PATH is a SavedModel folder (or a TF Serving base folder), a frozen GraphDef
 (``.pb``/``.pbtxt``) or a TF1 checkpoint (folder, prefix or ``.meta``). Inputs
@@ -14,6 +19,14 @@ come from ``--inputs`` (an ``.npz`` with one array per input key), else from
 the model's first warmup predict request for the signature, else they are made
 up from the signature: unknown dimensions become ``--batch``, numbers are
 random, strings are empty (an empty serialized tf.Example).
+
+With ``--load`` (SavedModels only), each of ``--repeats`` fresh processes (default 5)
+imports numpy and tfbundle, opens TensorFlow's libraries, loads the model and makes one
+prediction, then loads it again and predicts (the warm figures); the medians are shown. The
+same is done with TensorFlow's Python (``import tensorflow``, ``tf.saved_model.load``, the
+signature's first call) when it is installed (``--no-tensorflow`` skips it). The children run
+with ``TFBUNDLE_PRELOAD=0``, so that the library's opening is timed apart. The inputs are
+chosen as above, once, by this process.
 
 Exit status: 0 on success, 2 when the model cannot be loaded or run (the error
 on stderr).
@@ -23,7 +36,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,6 +109,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tags", help="the SavedModel tag-set, e.g. 'serve' or 'serve,gpu'")
     parser.add_argument("--threads", type=int, help="intra- and inter-op threads of the session")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="time the cold start instead: fresh processes to the first prediction, step by step, "
+        "and a warm load, against TensorFlow's Python loader (SavedModels only)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="--load: fresh processes to take the median of (default 5)"
+    )
+    parser.add_argument(
+        "--no-tensorflow",
+        dest="tensorflow",
+        action="store_false",
+        help="--load: do not time TensorFlow's Python loader",
+    )
     parser.set_defaults(func=run)
 
 
@@ -275,6 +306,239 @@ def bench(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, Any]:
     return result
 
 
+# ------------------------------------------------------------- --load ---
+
+# The fresh process of `--load`, one per repeat: argv[1] is the request (JSON). Each stamp is
+# time.monotonic() (one clock for every process on Linux), so that the interpreter's start is
+# measured from the parent's spawn. Its result is the last line of stdout (JSON).
+_TFBUNDLE_CHILD = """\
+import time
+t_first = time.monotonic()
+import json, sys
+req = json.loads(sys.argv[1])
+t0 = time.monotonic()
+import numpy as np
+t1 = time.monotonic()
+import tfbundle
+t2 = time.monotonic()
+from tfbundle._runtime import library
+library.ensure_loaded()
+t3 = time.monotonic()
+opts = req["options"]
+m = tfbundle.load(req["path"], req["tags"], **opts)
+t4 = time.monotonic()
+with np.load(req["inputs"], allow_pickle=True) as z:
+    inputs = {k: z[k] for k in z.files}
+t5 = time.monotonic()
+m.signatures[req["signature"]].run(inputs)
+t6 = time.monotonic()
+m2 = tfbundle.load(req["path"], req["tags"], **opts)
+t7 = time.monotonic()
+m2.signatures[req["signature"]].run(inputs)
+t8 = time.monotonic()
+m.close(); m2.close()
+print(json.dumps({
+    "interpreter_s": t_first - req["spawned"], "import_numpy_s": t1 - t0, "import_s": t2 - t1,
+    "libraries_s": t3 - t2, "load_s": t4 - t3, "first_call_s": t6 - t5,
+    "total_s": (t6 - req["spawned"]) - (t5 - t4) - (t0 - t_first),
+    "warm_load_s": t7 - t6, "warm_first_call_s": t8 - t7,
+}))
+"""
+
+_TENSORFLOW_CHILD = """\
+import time
+t_first = time.monotonic()
+import json, sys
+req = json.loads(sys.argv[1])
+t0 = time.monotonic()
+import numpy as np
+t1 = time.monotonic()
+import tensorflow as tf
+t2 = time.monotonic()
+tags = req["tags"]
+m = tf.saved_model.load(req["path"], tags=tags)
+t3 = time.monotonic()
+with np.load(req["inputs"], allow_pickle=True) as z:
+    inputs = {k: tf.constant(z[k]) for k in z.files}
+t4 = time.monotonic()
+[v.numpy() for v in m.signatures[req["signature"]](**inputs).values()]
+t5 = time.monotonic()
+m2 = tf.saved_model.load(req["path"], tags=tags)
+t6 = time.monotonic()
+[v.numpy() for v in m2.signatures[req["signature"]](**inputs).values()]
+t7 = time.monotonic()
+print(json.dumps({
+    "interpreter_s": t_first - req["spawned"], "import_numpy_s": t1 - t0, "import_s": t2 - t1,
+    "libraries_s": None, "load_s": t3 - t2, "first_call_s": t5 - t4,
+    "total_s": (t5 - req["spawned"]) - (t4 - t3) - (t0 - t_first),
+    "warm_load_s": t6 - t5, "warm_first_call_s": t7 - t6,
+}))
+"""
+
+#: The steps of ``--load``, in order: (key, label).
+LOAD_STEPS = (
+    ("interpreter_s", "interpreter start"),
+    ("import_numpy_s", "import numpy"),
+    ("import_s", "import tfbundle / tensorflow"),
+    ("libraries_s", "open TensorFlow's libraries"),
+    ("load_s", "load"),
+    ("first_call_s", "first call"),
+    ("total_s", "fresh process to first prediction"),
+    ("warm_load_s", "warm process: load"),
+    ("warm_first_call_s", "warm process: first call"),
+)
+
+
+def _child_env() -> dict[str, str]:
+    """The environment of the fresh processes: this one's, with this tfbundle first on the path."""
+    import tfbundle
+
+    env = dict(os.environ)
+    where = os.path.dirname(os.path.dirname(os.path.abspath(tfbundle.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH")) if p)
+    env["TFBUNDLE_PRELOAD"] = "0"  # the library's opening is timed as a step of its own
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's Python logs as tfbundle does
+    return env
+
+
+def _fresh_process(code: str, request: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """Runs one fresh process of ``--load``; returns its figures.
+
+    Raises:
+        InternalError: the process failed (the message ends with its last error line).
+    """
+    from ..errors import InternalError
+
+    request = dict(request, spawned=time.monotonic())
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(request)], capture_output=True, text=True, env=env, check=False
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or [f"exit status {proc.returncode}"]
+        raise InternalError(f"the fresh process failed: {tail[0]}")
+    return dict(json.loads(lines[-1]))
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key, _ in LOAD_STEPS:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        out[key] = float(np.median(values)) if values else None
+    return out
+
+
+def bench_load(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, Any]:
+    """Runs ``bench --load`` and returns its figures (see :func:`run` for printing)."""
+    import importlib.util
+
+    from .._base.paths import resolve_export_dir
+    from .._runtime import library as _library
+    from .._runtime.model import load
+
+    if args.repeats < 1:
+        raise InvalidArgumentError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.batch < 1:
+        raise InvalidArgumentError(f"--batch must be at least 1, got {args.batch}")
+    p = Path(args.path).expanduser()
+    try:
+        export_dir = resolve_export_dir(p)
+    except NotFoundError as e:
+        if p.exists() or any(p.parent.glob(p.name + ".*")):
+            raise InvalidArgumentError(
+                f"{p} is not a SavedModel: --load times SavedModels only (without --load, "
+                "tfbundle bench also times frozen graphs and TF1 checkpoints)"
+            ) from None
+        raise e from None
+    options: dict[str, Any] = {}
+    if args.threads is not None:
+        options.update(intra_op_threads=args.threads, inter_op_threads=args.threads)
+    result: dict[str, Any] = {"path": export_dir, "kind": "SavedModel", "repeats": args.repeats}
+    # Here, once: the model loads at all, the signature exists, and its inputs are chosen.
+    result["tensorflow"] = _library.ensure_loaded()
+    with load(export_dir, args.tags, **options) as model:
+        signature = model.signatures[args.signature] if args.signature is not None else model.default_signature
+        tags = sorted(model.tags)
+        if args.inputs:
+            with np.load(args.inputs, allow_pickle=True) as z:
+                inputs = {k: z[k] for k in z.files}
+            result["inputs_from"] = args.inputs
+        else:
+            found = _warmup_inputs(model, signature)
+            result["inputs_from"] = "the warmup requests" if found is not None else f"made up (batch {args.batch})"
+            inputs = found if found is not None else _made_up_inputs(signature, args.batch)
+        signature.run(inputs)
+    result["signature"] = signature.name
+    result["tags"] = tags
+    env = _child_env()
+    with tempfile.TemporaryDirectory(prefix="tfbundle-bench-") as tmp:
+        npz = os.path.join(tmp, "inputs.npz")
+        np.savez(npz, **inputs)
+        request: dict[str, Any] = {"path": export_dir, "tags": tags, "signature": signature.name, "inputs": npz}
+        contestants: list[tuple[str, str, dict[str, Any]]] = [
+            ("tfbundle", _TFBUNDLE_CHILD, dict(request, options=options))
+        ]
+        if not args.tensorflow:
+            result["tensorflow_python_note"] = "TensorFlow's Python loader not timed (--no-tensorflow)"
+        elif importlib.util.find_spec("tensorflow") is None:
+            result["tensorflow_python_note"] = "TensorFlow's Python package is not installed: its loader was not timed"
+        else:
+            contestants.append(("tensorflow_python", _TENSORFLOW_CHILD, request))
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in contestants}
+        failed: dict[str, str] = {}
+        for i in range(args.repeats):  # round-robin: a change in the machine's load hits both alike
+            for name, code, req in contestants:
+                if name in failed:
+                    continue
+                print(f"tfbundle bench --load: {name} {i + 1}/{args.repeats}", file=err, flush=True)
+                try:
+                    runs[name].append(_fresh_process(code, req, env))
+                except Error as e:
+                    if name == "tfbundle":
+                        raise
+                    failed[name] = e.message
+    result["tfbundle"] = {"median_s": _medians(runs["tfbundle"]), "runs": runs["tfbundle"]}
+    if "tensorflow_python" in runs:
+        if "tensorflow_python" in failed:
+            result["tensorflow_python_note"] = f"TensorFlow's Python loader failed: {failed['tensorflow_python']}"
+        else:
+            result["tensorflow_python"] = {
+                "median_s": _medians(runs["tensorflow_python"]),
+                "runs": runs["tensorflow_python"],
+            }
+    return result
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f} ms"
+
+
+def _print_load(result: dict[str, Any], out: TextIO) -> None:
+    print(
+        f"{result['path']}  (SavedModel, signature {result['signature']!r}, TensorFlow {result['tensorflow']}; "
+        f"median of {result['repeats']} fresh processes)",
+        file=out,
+    )
+    tfb = result["tfbundle"]["median_s"]
+    tfp = result.get("tensorflow_python", {}).get("median_s")
+    header = f"  {'':<36}{'tfbundle':>12}"
+    if tfp:
+        header += f"{'TensorFlow':>14}{'ratio':>9}"
+    print(header, file=out)
+    for key, label in LOAD_STEPS:
+        if key == "warm_load_s":
+            print(file=out)
+        line = f"  {label:<36}{_ms(tfb[key]):>12}"
+        if tfp:
+            theirs = tfp[key]
+            shown = "(in import)" if key == "libraries_s" else _ms(theirs)
+            ratio = f"{theirs / tfb[key]:.1f}x" if theirs is not None and tfb[key] else ""
+            line += f"{shown:>14}{ratio:>9}"
+        print(line, file=out)
+    if "tensorflow_python_note" in result:
+        print(f"  note: {result['tensorflow_python_note']}", file=out)
+
+
 def _print(result: dict[str, Any], out: TextIO) -> None:
     print(
         f"{result['path']}  ({result.get('kind', '?')}, TensorFlow {result['tensorflow']})",
@@ -314,7 +578,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        result = bench(args, err)
+        result = bench_load(args, err) if getattr(args, "load", False) else bench(args, err)
     except Error as e:
         print(f"tfbundle bench: {type(e).__name__}: {e}", file=err)
         return 2
@@ -327,6 +591,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     if args.json:
         json.dump(result, out, indent=2)
         out.write("\n")
+    elif getattr(args, "load", False):
+        _print_load(result, out)
     else:
         _print(result, out)
     return 0

@@ -1,0 +1,169 @@
+"""Load plus first call in a warm process: tfbundle against TensorFlow's C and Python loaders.
+
+Usage::
+
+    python bench/bench_load.py [--models dense,mobilenet_v2,transformer] [--repeats N] [--json OUT]
+
+Where a process serves models it loads and reloads (new versions, autoscaling), the time from
+``load`` to the first answer is the figure. For each model (made by ``bench/make_models.py`` into
+``bench/_build/models`` when missing, which needs TensorFlow), after one untimed load of it:
+
+- ``tfbundle``: ``tfbundle.load(path)`` (the default restore, ``"auto"``), then one call;
+- ``TF C loader``: ``tfbundle.load(path, restore="tf")``, i.e. ``TF_LoadSessionFromSavedModel``
+  (TensorFlow restores the variables and runs the init op) and the first ``TF_SessionRun``,
+  through tfbundle's thin wrapper, alternating with the row above in the same process;
+- ``TF Python``: ``tf.saved_model.load(path)`` and the first call of its ``serving_default``
+  signature, in a separate process that imported TensorFlow first (not timed).
+
+Each row: the median of ``--repeats`` (default 5) loads of the load and of the first call, in
+milliseconds, and the total over the C loader's. The inputs are zeros of batch 1. The tfbundle row
+is checked to give the C loader's outputs exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_models  # noqa: E402
+
+# Per model: the input key, its shape at batch 1 and dtype.
+INPUTS: dict[str, tuple[str, tuple[int, ...], str]] = {
+    "dense": ("x", (1, 256), "float32"),
+    "mobilenet_v2": ("x", (1, 224, 224, 3), "float32"),
+    "transformer": ("x", (1, 64), "int32"),
+}
+
+
+def _inputs(name: str) -> dict[str, np.ndarray]:
+    key, shape, dtype = INPUTS[name]
+    return {key: np.zeros(shape, dtype)}
+
+
+def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
+    import tfbundle
+
+    inputs = _inputs(name)
+    tfbundle.load(path).close()  # untimed: the libraries opened, the files in the page cache
+    times: dict[str, dict[str, list[float]]] = {m: {"load": [], "first_call": []} for m in ("auto", "tf")}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    chose = ""
+    for _ in range(repeats):
+        for mode in ("auto", "tf"):
+            t0 = time.perf_counter()
+            model = tfbundle.load(path, restore=mode)
+            t1 = time.perf_counter()
+            outputs[mode] = model(**inputs)
+            t2 = time.perf_counter()
+            if mode == "auto":
+                chose = model.restore
+            model.close()
+            times[mode]["load"].append(t1 - t0)
+            times[mode]["first_call"].append(t2 - t1)
+    equal = all(np.array_equal(outputs["auto"][k], outputs["tf"][k]) for k in outputs["tf"])
+    return {
+        "tfbundle": {k: statistics.median(v) for k, v in times["auto"].items()},
+        "TF C loader": {k: statistics.median(v) for k, v in times["tf"].items()},
+        "restore": chose,
+        "outputs_equal": equal,
+    }
+
+
+def _tf_python_worker(path: str, name: str, repeats: int) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    key, shape, dtype = INPUTS[name]
+    x = tf.zeros(shape, dtype)
+    tf.saved_model.load(path).signatures["serving_default"](**{key: x})  # untimed
+    load, first = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        loaded = tf.saved_model.load(path)
+        t1 = time.perf_counter()
+        out = loaded.signatures["serving_default"](**{key: x})
+        {k: v.numpy() for k, v in out.items()}
+        t2 = time.perf_counter()
+        load.append(t1 - t0)
+        first.append(t2 - t1)
+    print(json.dumps({"load": statistics.median(load), "first_call": statistics.median(first)}))
+
+
+def _tf_python_row(path: Path, name: str, repeats: int) -> dict[str, float] | None:
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow") is None:
+            return None
+    except ValueError:
+        return None
+    proc = subprocess.run(
+        [sys.executable, __file__, "--tf-worker", str(path), name, str(repeats)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        print(f"TF Python on {name} failed: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default="dense,mobilenet_v2,transformer")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cache", type=Path, default=HERE / "_build" / "models")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--tf-worker", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.tf_worker:
+        _tf_python_worker(args.tf_worker[0], args.tf_worker[1], int(args.tf_worker[2]))
+        return 0
+    names = [n for n in args.models.split(",") if n]
+    unknown = [n for n in names if n not in INPUTS]
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(INPUTS)}")
+    missing = [n for n in names if not make_models.is_complete(make_models.model_dir(str(args.cache), n))]
+    if missing:
+        print(f"making {', '.join(missing)} with TensorFlow ...", file=sys.stderr)
+        make_models.make(str(args.cache), missing)
+    results = {}
+    print("| model | loader | load ms | first call ms | total ms | total / TF C loader |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        path = Path(make_models.model_dir(str(args.cache), name))
+        row = _tfbundle_rows(path, name, args.repeats)
+        tf_python = _tf_python_row(path, name, args.repeats)
+        if tf_python is not None:
+            row["TF Python"] = tf_python
+        results[name] = row
+        base = row["TF C loader"]["load"] + row["TF C loader"]["first_call"]
+        for loader in ("tfbundle", "TF C loader", "TF Python"):
+            if loader not in row:
+                continue
+            t = row[loader]
+            total = t["load"] + t["first_call"]
+            label = f"tfbundle (restore={row['restore']})" if loader == "tfbundle" else loader
+            print(f"| {name} | {label} | {1e3 * t['load']:.0f} | {1e3 * t['first_call']:.0f} | {1e3 * total:.0f} | "
+                  f"{total / base:.2f} |", flush=True)  # fmt: skip
+        if not row["outputs_equal"]:
+            print(f"warning: {name}: tfbundle's outputs differ from the C loader's", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
