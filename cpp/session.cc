@@ -459,8 +459,33 @@ void Session::restore_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan>
   restore_stats_ = assign_from_checkpoint(session_, graph_, variables, plan.checkpoint_prefix, true);
 }
 
+namespace {
+
+// True when the GraphDef's node `name` is a NoOp with no inputs (the `__saved_model_init_op` of a
+// TF2 export with no tables): running it does nothing, yet a run of it costs a graph optimization
+// pass over the whole graph and its functions (tens of milliseconds).
+bool is_lone_noop(std::string_view graph_def, std::string_view name) {
+  name = input_node(name);
+  wire::Reader r(graph_def, "GraphDef");
+  wire::Field f;
+  bool found = false;
+  bool lone = false;
+  while (r.next(&f)) {
+    if (f.number != pb::GraphDef::kNode || f.type != wire::kLengthDelimited) continue;
+    const NodeView node = parse_node(f.bytes, false);
+    if (node.name != name) continue;
+    if (found) return false;  // two nodes of that name: TensorFlow's import refuses the graph anyway
+    found = true;
+    lone = node.op == "NoOp" && node.inputs.empty();
+  }
+  return lone;
+}
+
+}  // namespace
+
 void Session::run_init(const LoadPlan& plan) {
   if (!plan.init_op.empty()) {
+    if (is_lone_noop(meta_graph_.graph_def, plan.init_op)) return;
     std::vector<TF_Output> feeds;
     std::vector<TensorPtr> values;
     std::vector<TF_Tensor*> raw;
