@@ -172,6 +172,20 @@ Library parse_library(std::string_view graph_def) {
   return lib;
 }
 
+std::optional<std::vector<std::string_view>> const_strings(const NodeView& node) {
+  const std::string_view* value = node.attr("value");
+  if (node.op != "Const" || value == nullptr) return std::nullopt;
+  const AttrOneof v = attr_oneof(*value);
+  if (v.number != pb::AttrValue::kTensor) return std::nullopt;
+  std::vector<std::string_view> out;
+  Reader r(v.bytes, "TensorProto");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == pb::TensorProto::kStringVal && f.type == wire::kLengthDelimited) out.push_back(f.bytes);
+  }
+  return out;
+}
+
 bool is_call_op(std::string_view op) { return op == "PartitionedCall" || op == "StatefulPartitionedCall"; }
 
 void attr_functions(const NodeView& node, std::vector<std::string>* out) {

@@ -59,6 +59,11 @@ std::string attr_func_name(std::string_view attr_value);
 // The string value of attr `key`, or nullopt when it is absent or not a string.
 std::optional<std::string_view> string_attr(const NodeView& node, std::string_view key);
 
+// The strings of a Const node's `value` attr (TensorProto.string_val, as written: a TensorProto
+// may hold fewer values than its shape has elements); nullopt when the node is not a Const with a
+// tensor value.
+std::optional<std::vector<std::string_view>> const_strings(const NodeView& node);
+
 // The node a tensor or control input names: "^a" / "a:1" / "a" -> "a".
 std::string_view input_node(std::string_view input);
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "graph_view.h"
 #include "mapping_guard.h"
 #include "proto_fields.h"
 #include "status.h"
@@ -127,6 +128,7 @@ std::string name_scope(const std::string& op_name) {
 struct GraphNode {
   std::string name, op;
   std::vector<std::string> inputs;
+  std::string_view bytes;  // the NodeDef, in the GraphDef's bytes
 };
 
 std::vector<GraphNode> graph_nodes(std::string_view graph_def) {
@@ -138,6 +140,7 @@ std::vector<GraphNode> graph_nodes(std::string_view graph_def) {
     wire::Reader node(f.bytes, "NodeDef");
     wire::Field g;
     GraphNode n;
+    n.bytes = f.bytes;
     while (node.next(&g)) {
       if (g.type != wire::kLengthDelimited) continue;
       if (g.number == pb::NodeDef::kName) n.name.assign(g.bytes);
@@ -377,17 +380,47 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
                     "' restores inside a function (a TF2 SavedModel): load it with TensorFlow's own restore");
   }
 
-  // The names and slice specs each RestoreV2 reads: its two constant inputs.
+  // The names and slice specs each RestoreV2 reads: its two inputs, read from the GraphDef where
+  // they are Const nodes with one string per output (as TensorFlow's savers write them), else
+  // computed by a run of the graph (a run costs a graph optimization pass).
+  std::map<std::string_view, const GraphNode*> by_name;
+  for (const GraphNode& n : graph_def) by_name.emplace(n.name, &n);
+  auto from_graph = [&](const std::string& input, size_t count) -> std::optional<std::vector<std::string_view>> {
+    const InputRef ref = parse_input(input);
+    if (ref.index != 0 || !ref.output.empty()) return std::nullopt;
+    auto it = by_name.find(ref.node);
+    if (it == by_name.end() || it->second->op != "Const") return std::nullopt;
+    auto strings = const_strings(parse_node(it->second->bytes, true));
+    if (!strings || strings->size() != count) return std::nullopt;
+    return strings;
+  };
+  std::vector<std::vector<std::string_view>> names_of(nodes.size()), slices_of(nodes.size());
   std::vector<TF_Output> spec_fetches;
-  for (const RestoreNode& n : nodes) {
-    spec_fetches.push_back(graph_output(graph, n.tensor_names_input));
-    spec_fetches.push_back(graph_output(graph, n.shape_and_slices_input));
+  std::vector<size_t> fetched;  // the nodes whose specs are fetched by a run
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const int outputs = api.OperationNumOutputs(graph_operation(graph, nodes[k].name));
+    auto names = from_graph(nodes[k].tensor_names_input, static_cast<size_t>(outputs));
+    auto slices = from_graph(nodes[k].shape_and_slices_input, static_cast<size_t>(outputs));
+    if (names && slices) {
+      names_of[k] = std::move(*names);
+      slices_of[k] = std::move(*slices);
+      continue;
+    }
+    fetched.push_back(k);
+    spec_fetches.push_back(graph_output(graph, nodes[k].tensor_names_input));
+    spec_fetches.push_back(graph_output(graph, nodes[k].shape_and_slices_input));
   }
-  std::vector<TensorPtr> specs;
-  try {
-    specs = run(session, {}, {}, spec_fetches, {});
-  } catch (const Error& e) {
-    throw Error(e.code(), std::string("could not read the tensor names of the restore op: ") + e.what());
+  std::vector<TensorPtr> specs;  // owns what names_of / slices_of view for fetched nodes
+  if (!spec_fetches.empty()) {
+    try {
+      specs = run(session, {}, {}, spec_fetches, {});
+    } catch (const Error& e) {
+      throw Error(e.code(), std::string("could not read the tensor names of the restore op: ") + e.what());
+    }
+    for (size_t i = 0; i < fetched.size(); ++i) {
+      names_of[fetched[i]] = string_tensor_values(specs[2 * i].get());
+      slices_of[fetched[i]] = string_tensor_values(specs[2 * i + 1].get());
+    }
   }
 
   const std::shared_ptr<BundleReader> reader = BundleReader::open(checkpoint_prefix);
@@ -398,8 +431,8 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
 
   for (size_t k = 0; k < nodes.size(); ++k) {
     TF_Operation* op = graph_operation(graph, nodes[k].name);
-    const std::vector<std::string_view> names = string_tensor_values(specs[2 * k].get());
-    const std::vector<std::string_view> slices = string_tensor_values(specs[2 * k + 1].get());
+    const std::vector<std::string_view>& names = names_of[k];
+    const std::vector<std::string_view>& slices = slices_of[k];
     if (static_cast<int>(names.size()) != api.OperationNumOutputs(op) || slices.size() != names.size()) {
       throw Error(kInvalidArgument, "the RestoreV2 node '" + nodes[k].name + "' has " +
                                         std::to_string(api.OperationNumOutputs(op)) + " outputs for " +

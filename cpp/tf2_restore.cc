@@ -16,23 +16,6 @@ namespace {
 using wire::Field;
 using wire::Reader;
 
-// The strings of a Const node's `value` attr (TensorProto.string_val).
-std::vector<std::string_view> const_strings(const NodeView& node, bool* ok) {
-  std::vector<std::string_view> out;
-  *ok = false;
-  const std::string_view* value = node.attr("value");
-  if (node.op != "Const" || value == nullptr) return out;
-  const AttrOneof v = attr_oneof(*value);
-  if (v.number != pb::AttrValue::kTensor) return out;
-  Reader r(v.bytes, "TensorProto");
-  Field f;
-  while (r.next(&f)) {
-    if (f.number == pb::TensorProto::kStringVal && f.type == wire::kLengthDelimited) out.push_back(f.bytes);
-  }
-  *ok = true;
-  return out;
-}
-
 int type_attr(const NodeView& node, std::string_view key) {
   const std::string_view* a = node.attr(key);
   if (a == nullptr) return 0;
@@ -144,19 +127,18 @@ RestoreFunction read_restore_function(const std::vector<NodeView>& body, const L
   for (const NodeView& node : body) {
     if (node.op == "RestoreV2") {
       const auto inputs = data_inputs(node);
-      bool names_ok = false, slices_ok = false;
-      std::vector<std::string_view> names, slices;
+      std::optional<std::vector<std::string_view>> names, slices;
       if (inputs.size() == 3) {
         auto n = by_name.find(parse_input(inputs[1]).node);
         auto s = by_name.find(parse_input(inputs[2]).node);
-        if (n != by_name.end()) names = const_strings(body[n->second], &names_ok);
-        if (s != by_name.end()) slices = const_strings(body[s->second], &slices_ok);
+        if (n != by_name.end()) names = const_strings(body[n->second]);
+        if (s != by_name.end()) slices = const_strings(body[s->second]);
       }
-      if (!names_ok || !slices_ok || names.size() != slices.size()) {
+      if (!names || !slices || names->size() != slices->size()) {
         plain = false;
         continue;
       }
-      specs[node.name] = {std::move(names), std::move(slices)};
+      specs[node.name] = {std::move(*names), std::move(*slices)};
     } else if (node.op != "Identity" && node.op != "AssignVariableOp" && node.op != "NoOp" && node.op != "Const") {
       plain = false;
     }
