@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # imported at the first use (see __getattr__); listed here fo
     from ._readers.align import align_saved_model
     from ._readers.checkpoint import CheckpointReader, open_checkpoint
     from ._readers.inspect import inspect
+    from ._runtime.batching import Batcher
     from ._runtime.graphs import GraphModel, latest_checkpoint, load_checkpoint_graph, load_graph
     from ._runtime.library import load_library
     from ._runtime.repository import ModelRepository
@@ -73,6 +74,7 @@ __all__ = [
     "Signature",
     "GraphModel",
     "ModelRepository",
+    "Batcher",
     "empty",
     "zeros",
     "aligned",
@@ -106,6 +108,7 @@ _LAZY = {
     "CheckpointReader": "._readers.checkpoint",
     "open_checkpoint": "._readers.checkpoint",
     "inspect": "._readers.inspect",
+    "Batcher": "._runtime.batching",
     "GraphModel": "._runtime.graphs",
     "latest_checkpoint": "._runtime.graphs",
     "load_checkpoint_graph": "._runtime.graphs",

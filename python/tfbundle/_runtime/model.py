@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -89,6 +91,19 @@ class Signature:
         if outputs is not None and not isinstance(outputs, (list, tuple)):
             outputs = _names(outputs, "outputs")  # a str or another iterable; the core checks the keys
         return self._native.run(inputs, outputs)
+
+    async def acall(self, **inputs: Any) -> dict[str, np.ndarray]:
+        """``sig(**inputs)`` for asyncio: the run happens in a worker thread, off the event loop.
+
+        The loop never waits for TensorFlow (the run holds no GIL). Cancelling the
+        awaiting task returns at once; a run already started finishes in its thread
+        and its result is dropped.
+        """
+        return await _off_loop(self._native.call, inputs)
+
+    async def arun(self, inputs: Mapping[str, Any], outputs: Sequence[str] | None = None) -> list[np.ndarray]:
+        """``sig.run(inputs, outputs)`` for asyncio (see :meth:`acall`)."""
+        return await _off_loop(self.run, inputs, outputs)
 
     def __reduce__(self) -> Any:
         raise InvalidTypeError(
@@ -193,6 +208,13 @@ class Model:
         if default is None:
             default = self._default = self.default_signature
         return default(**inputs)
+
+    async def acall(self, **inputs: Any) -> dict[str, np.ndarray]:
+        """Runs the default signature for asyncio, off the event loop (see :meth:`Signature.acall`)."""
+        default = self._default
+        if default is None:
+            default = self._default = self.default_signature
+        return await default.acall(**inputs)
 
     def run(
         self,
@@ -319,6 +341,31 @@ def _names(values: Any, what: str) -> list[str]:
 def _tensor_key(name: str) -> str:
     """"x" and "x:0" name the same tensor."""
     return name if ":" in name else name + ":0"
+
+
+# ------------------------------------------------------------------ asyncio ---
+
+_executor: Any = None  # the threads of acall/arun, made at the first use
+_executor_lock = threading.Lock()
+
+
+async def _off_loop(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in tfbundle's thread pool, awaited without blocking the event loop.
+
+    Cancelling the awaiting task cancels a run not yet started; one already running
+    finishes in its thread and its result (or error) is dropped, never logged.
+    """
+    import asyncio
+
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                workers = min(32, (os.cpu_count() or 1) + 4)
+                _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tfbundle-async")
+    return await asyncio.get_running_loop().run_in_executor(_executor, fn, *args)
 
 
 # ------------------------------------------------------------------ loading ---
