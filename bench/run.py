@@ -205,30 +205,32 @@ def make_models(cache: str, names: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"making the benchmark models failed:\n{tail}")
 
 
-def build_c_loop(tfdir: str | None) -> tuple[str | None, str]:
-    """Build bench/c_loop.cc into bench/_build/ (skipped when up to date).
+def _build_c(tfdir: str | None, source: str, output: str, shared: bool) -> tuple[str | None, str]:
+    """Compile bench/SOURCE against TensorFlow's C API into bench/_build/OUTPUT (when out of date).
+
+    Args:
+        tfdir: the installed TensorFlow package folder (headers and libraries), or None.
+        source: the file name in bench/.
+        output: the file name in bench/_build/.
+        shared: build a shared library (loaded with ctypes) rather than a program.
 
     Returns:
-        ``(library_path, how)``, or ``(None, reason)`` when it cannot be built.
+        ``(path, how)``, how being "built" or "cached"; or ``(None, reason)`` when it cannot be built.
     """
     if tfdir is None:
         return None, "TensorFlow is not installed"
     include = os.path.join(tfdir, "include")
     if not os.path.isfile(os.path.join(include, "tensorflow", "c", "c_api.h")):
         return None, f"no C headers under {include}"
-    libs = [
-        os.path.join(tfdir, n) for n in ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2")
-    ]
-    for lib in libs:
-        if not os.path.isfile(lib):
-            return None, f"{lib} is missing"
-    src = os.path.join(HERE, "c_loop.cc")
-    out = os.path.join(BUILD_DIR, "c_loop.so")
+    for lib in ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2"):
+        if not os.path.isfile(os.path.join(tfdir, lib)):
+            return None, f"{os.path.join(tfdir, lib)} is missing"
+    src = os.path.join(HERE, source)
+    out = os.path.join(BUILD_DIR, output)
     cmd = [
         os.environ.get("CXX", "g++"),
         "-O2",
-        "-shared",
-        "-fPIC",
+        *(["-shared", "-fPIC"] if shared else []),
         "-std=c++17",
         f"-I{include}",
         src,
@@ -249,7 +251,7 @@ def build_c_loop(tfdir: str | None) -> tuple[str | None, str]:
     ):
         return out, "cached"
     os.makedirs(BUILD_DIR, exist_ok=True)
-    log("building bench/c_loop.cc")
+    log(f"building bench/{source}")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -259,54 +261,16 @@ def build_c_loop(tfdir: str | None) -> tuple[str | None, str]:
     with open(stamp, "w") as f:
         f.write(cmdline)
     return out, "built"
+
+
+def build_c_loop(tfdir: str | None) -> tuple[str | None, str]:
+    """Build bench/c_loop.cc into the library bench/_build/c_loop.so (when out of date)."""
+    return _build_c(tfdir, "c_loop.cc", "c_loop.so", shared=True)
 
 
 def build_c_coldstart(tfdir: str | None) -> tuple[str | None, str]:
-    """Build bench/c_coldstart.cc into the program bench/_build/c_coldstart (when out of date).
-
-    Returns:
-        ``(program_path, how)``, or ``(None, reason)`` when it cannot be built.
-    """
-    if tfdir is None:
-        return None, "TensorFlow is not installed"
-    include = os.path.join(tfdir, "include")
-    if not os.path.isfile(os.path.join(include, "tensorflow", "c", "c_api.h")):
-        return None, f"no C headers under {include}"
-    src = os.path.join(HERE, "c_coldstart.cc")
-    out = os.path.join(BUILD_DIR, "c_coldstart")
-    cmd = [
-        os.environ.get("CXX", "g++"),
-        "-O2",
-        "-std=c++17",
-        f"-I{include}",
-        src,
-        "-o",
-        out,
-        f"-L{tfdir}",
-        "-l:libtensorflow_cc.so.2",
-        "-l:libtensorflow_framework.so.2",
-        f"-Wl,-rpath,{tfdir}",
-    ]
-    stamp = out + ".cmd"
-    cmdline = shlex.join(cmd)
-    if (
-        os.path.isfile(out)
-        and os.path.getmtime(out) >= os.path.getmtime(src)
-        and os.path.isfile(stamp)
-        and Path(stamp).read_text() == cmdline
-    ):
-        return out, "cached"
-    os.makedirs(BUILD_DIR, exist_ok=True)
-    log("building bench/c_coldstart.cc")
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        return None, f"cannot run the C++ compiler: {exc}"
-    if proc.returncode != 0:
-        return None, "g++ failed: " + "\n".join(proc.stderr.strip().splitlines()[-5:])
-    with open(stamp, "w") as f:
-        f.write(cmdline)
-    return out, "built"
+    """Build bench/c_coldstart.cc into the program bench/_build/c_coldstart (when out of date)."""
+    return _build_c(tfdir, "c_coldstart.cc", "c_coldstart", shared=False)
 
 
 def serving_tensors(env: dict[str, str], model_dir: str) -> tuple[str, str] | None:
