@@ -187,8 +187,13 @@ class _Scheduler:
         max_enqueued_batches: int,
         allowed_batch_sizes: tuple[int, ...] | None,
         pad_variable_length_inputs: bool,
+        slots: int = 1,
     ) -> None:
         self.target = target
+        # Batches that may run at once (num_batch_threads), whether a batch thread or a blocking
+        # caller runs them, and how many run now.
+        self.slots = slots
+        self.running = 0
         self.max_batch_size = max_batch_size
         self.timeout = batch_timeout
         self.max_enqueued_batches = max_enqueued_batches
@@ -275,8 +280,11 @@ class _Scheduler:
         return sig.name, info, arrays, size, (sig.name, *shape_key)
 
     def submit(
-        self, signature: str | None, inputs: Mapping[str, Any], timeout: float | None
+        self, signature: str | None, inputs: Mapping[str, Any], timeout: float | None, run_here: bool = False
     ) -> concurrent.futures.Future[dict[str, np.ndarray]]:
+        """Queues a request. With ``run_here`` (a blocking caller), when the request's batch is
+        ready at once and a slot is free, the caller's thread takes the batch and runs it itself:
+        no hand-off to a batch thread and back (the whole of the batcher's cost at low load)."""
         if timeout is not None:
             _check_number("timeout", timeout, 0, integer=False)
         name, info, arrays, size, key = self.prepare(signature, inputs)
@@ -305,9 +313,37 @@ class _Scheduler:
             batch.size += size
             self.queued_requests += 1
             self.counts["requests"] += 1
-            if wake or batch.size >= self.max_batch_size:
+            mine = None
+            if run_here and self.running < self.slots and queue[0] is batch:
+                ready = batch.size >= self.max_batch_size or batch.created + self.timeout <= time.monotonic()
+                if ready:
+                    mine = self.take(batch)
+            if mine is None and (wake or batch.size >= self.max_batch_size):
                 self.cond.notify()
+        if mine is not None:
+            try:
+                self.run(mine)
+            finally:
+                self.finished()
         return task.future
+
+    def take(self, batch: _Batch) -> _Batch:
+        """Takes the head batch of its queue to run, holding a slot. Holds the lock."""
+        queue = self.queues[batch.key]
+        queue.popleft()
+        if not queue:
+            del self.queues[batch.key]
+        self.enqueued_batches -= 1
+        self.queued_requests -= len(batch.tasks)
+        self.running += 1
+        return batch
+
+    def finished(self) -> None:
+        """A batch ran: its slot is free again."""
+        with self.cond:
+            self.running -= 1
+            if self.queues or self.closing:
+                self.cond.notify()
 
     # ------------------------------------------------------ batch threads ---
 
@@ -325,19 +361,15 @@ class _Scheduler:
                         best = head
                 elif wake is None or ready_at < wake:
                     wake = ready_at
-            if best is not None:
-                queue = self.queues[best.key]
-                queue.popleft()
-                if not queue:
-                    del self.queues[best.key]
-                self.enqueued_batches -= 1
-                self.queued_requests -= len(best.tasks)
+            if best is not None and self.running < self.slots:
+                self.take(best)
                 if self.queues:
                     self.cond.notify()  # another batch may be ready for another thread
                 return best
-            if self.closing:
+            if best is None and self.closing:
                 return None
-            self.cond.wait(None if wake is None else wake - now)
+            # No batch ready, or every slot taken (finished() wakes a thread when one frees).
+            self.cond.wait(None if wake is None or best is not None else wake - now)
 
     def work(self) -> None:
         while True:
@@ -345,7 +377,10 @@ class _Scheduler:
                 batch = self.next_batch()
             if batch is None:
                 return
-            self.run(batch)
+            try:
+                self.run(batch)
+            finally:
+                self.finished()
 
     def padded_size(self, rows: int) -> int:
         if self.allowed is None:
@@ -581,6 +616,7 @@ class Batcher:
             max_enqueued_batches,
             allowed,
             pad_variable_length_inputs,
+            num_batch_threads,
         )
         for i in range(num_batch_threads):
             thread = threading.Thread(target=s.work, name=f"tfbundle-batcher-{i}", daemon=True)
@@ -642,7 +678,7 @@ class Batcher:
             ClosedError: the Batcher, or the model under it, was closed.
             Error: the batch's run failed (every request of the batch gets the error).
         """
-        future = self._s.submit(signature, self._inputs(inputs, kw_inputs), timeout)
+        future = self._s.submit(signature, self._inputs(inputs, kw_inputs), timeout, run_here=True)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
