@@ -82,6 +82,42 @@ def wait_for(predicate: Callable[[], bool], what: str) -> None:
         time.sleep(0.002)
 
 
+# ------------------------------------------------------- who runs a batch ---
+
+
+def test_a_blocking_call_runs_its_ready_batch_itself(model: tfbundle.Model) -> None:
+    # With no batch timeout and a slot free, the caller's thread runs its batch (no hand-off to
+    # a batch thread and back); while every slot is taken, the request waits for a batch thread.
+    with tfbundle.Batcher(model, max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1) as b:
+        target = b._s.target
+        real = target.run
+        ran_in: list[str] = []
+        hold = threading.Event()
+        held = threading.Event()
+
+        def run(name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            ran_in.append(threading.current_thread().name)
+            if threading.current_thread().name == "holder":
+                held.set()
+                assert hold.wait(WAIT)
+            return real(name, inputs)
+
+        target.run = run
+        assert_same(b(x=ROWS[:2]), model(x=ROWS[:2]))
+        assert ran_in == [threading.current_thread().name]
+        # A caller holds the only slot: the next request is run by the batch thread once it frees.
+        holder = threading.Thread(target=lambda: b(x=ROWS[:1], timeout=WAIT), name="holder")
+        holder.start()
+        assert held.wait(WAIT)
+        later = b.submit(x=ROWS[2:3])
+        time.sleep(0.05)
+        assert not later.done()  # no slot: not run while the holder runs
+        hold.set()
+        holder.join(WAIT)
+        assert_same(later.result(WAIT), model(x=ROWS[2:3]))
+        assert ran_in[1:] == ["holder", "tfbundle-batcher-0"]
+
+
 # ----------------------------------------------------------- same outputs ---
 
 
