@@ -61,9 +61,46 @@ std::pair<std::string_view, std::string_view> gradient_def(std::string_view byte
   return out;
 }
 
+// True when the node's `_class` attr (its colocation list, "loc:@name" entries) names a node of
+// `omit`: TensorFlow's importer refuses a colocation with a node the GraphDef does not hold.
+bool colocated_with(const NodeView& node, const std::set<std::string, std::less<>>& omit) {
+  const std::string_view* value = node.attr("_class");
+  if (value == nullptr || omit.empty()) return false;
+  const AttrOneof v = attr_oneof(*value);
+  if (v.number != pb::AttrValue::kList) return false;
+  Reader r(v.bytes, "AttrValue.ListValue");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number != pb::AttrValue::ListValue::kS || f.type != wire::kLengthDelimited) continue;
+    if (f.bytes.substr(0, 5) == "loc:@" && omit.count(f.bytes.substr(5)) > 0) return true;
+  }
+  return false;
+}
+
+// The NodeDef without its `_class` attr entry.
+std::string without_colocation(std::string_view node_def) {
+  wire::Writer w;
+  Reader r(node_def, "NodeDef");
+  Field f;
+  while (r.next(&f)) {
+    if (f.number == pb::NodeDef::kAttr && f.type == wire::kLengthDelimited) {
+      Reader e(f.bytes, "NodeDef.AttrEntry");
+      Field g;
+      bool colocation = false;
+      while (e.next(&g)) {
+        if (g.number == 1 && g.type == wire::kLengthDelimited) colocation = g.bytes == "_class";  // map entry key = 1
+      }
+      if (colocation) continue;
+    }
+    copy_field(f, &w);
+  }
+  return w.data();
+}
+
 }  // namespace
 
-PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::string, std::less<>>& drop) {
+PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::string, std::less<>>& drop,
+                            const std::set<std::string, std::less<>>& omit) {
   // The nodes, and which consume which.
   std::vector<std::string_view> node_bytes;
   std::vector<std::string_view> libraries;
@@ -155,7 +192,10 @@ PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::stri
   PrunedGraph out;
   out.dropped_nodes = static_cast<int>(dropped.size());
   out.dropped_functions = static_cast<int>(lib.functions.size()) - static_cast<int>(keep.size());
-  if (out.dropped_nodes == 0 && out.dropped_functions == 0) return out;  // nothing to write again
+  for (const NodeView& node : nodes) {
+    if (dropped.count(node.name) == 0 && omit.count(node.name) > 0) ++out.omitted_nodes;
+  }
+  if (out.dropped_nodes == 0 && out.dropped_functions == 0 && out.omitted_nodes == 0) return out;  // nothing to write
   out.dropped_functions = 0;  // counted again below, per function field
   wire::Writer w;
   Reader r(graph_def, "GraphDef");
@@ -164,7 +204,13 @@ PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::stri
   size_t function_index = 0;
   while (r.next(&f)) {
     if (f.number == pb::GraphDef::kNode && f.type == wire::kLengthDelimited) {
-      if (dropped.count(nodes[node_index++].name) == 0) copy_field(f, &w);
+      const NodeView& node = nodes[node_index++];
+      if (dropped.count(node.name) > 0 || omit.count(node.name) > 0) continue;
+      if (colocated_with(node, omit)) {
+        w.bytes_field(pb::GraphDef::kNode, without_colocation(f.bytes));
+      } else {
+        copy_field(f, &w);
+      }
       continue;
     }
     if (f.number != pb::GraphDef::kLibrary || f.type != wire::kLengthDelimited) {

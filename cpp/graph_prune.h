@@ -18,6 +18,7 @@ struct PrunedGraph {
   std::string graph_def;          // the pruned GraphDef; empty when nothing is dropped
   int dropped_nodes = 0;          // nodes left out: those asked for and their consumers
   int dropped_functions = 0;      // library functions left out
+  int omitted_nodes = 0;          // nodes of `omit` left out
 };
 
 // `graph_def` without the nodes named in `drop` and every node that takes one of them as an input
@@ -28,6 +29,13 @@ struct PrunedGraph {
 // `api_implements` attribute (grappler's implementation selector may swap one for another: the
 // CuDNN and the generic LSTM). Everything else in the GraphDef is kept byte for byte. Throws
 // DATA_LOSS for malformed bytes.
-PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::string, std::less<>>& drop);
+//
+// `omit`: nodes left out of the GraphDef without their consumers (nodes that are in the graph
+// being imported into already: the importer maps the references to them, see
+// Session::import_into_graph). A kept node colocated with one of them (`_class` "loc:@name")
+// loses its `_class` attr, which TensorFlow's importer would refuse; only for a CPU-only
+// session, where colocation changes nothing.
+PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::string, std::less<>>& drop,
+                            const std::set<std::string, std::less<>>& omit = {});
 
 }  // namespace tfbundle

@@ -220,6 +220,19 @@ class Session {
   // Imports the MetaGraph's GraphDef without the nodes named in `drop` and what only they
   // reach (graph_prune.h).
   void import_graph(const SessionConfig& config, const std::set<std::string, std::less<>>& drop = {});
+  void new_session(const SessionConfig& config);
+  // Imports the pruned GraphDef into graph_, leaving out the nodes of `present` (in graph_ already:
+  // references to them are mapped to them).
+  void import_into_graph(const std::set<std::string, std::less<>>& drop,
+                         const std::set<std::string, std::less<>>& present);
+  bool cpu_only();  // every device of the session is a CPU
+  // The mapped restore of a TF2 export whose restore function only assigns (`drop`: the saver's
+  // calls): on a CPU-only session the variables are restored before the model's graph is imported.
+  void load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan, const Tf2RestorePlan& tf2,
+                       const std::set<std::string, std::less<>>& drop);
+  // The variables the mapped restore of a TF2 export assigns; refuses, as TensorFlow's restore
+  // does, a key the restore function names that the checkpoint lacks.
+  std::vector<VariableSource> mapped_tf2_variables(const LoadPlan& plan, const Tf2RestorePlan& tf2) const;
   void restore_with_saver(const LoadPlan& plan);
   // After TensorFlow's restore of a TF2 export: the variables the graph uses that its restore
   // function left unassigned (tf.saved_model.save of a Keras 3 model), from the checkpoint through

@@ -102,6 +102,8 @@ const TfApi& init_tf_api(const std::vector<std::string>& libraries, bool quiet) 
   TFB_RESOLVE(NewImportGraphDefOptions, TF_NewImportGraphDefOptions);
   TFB_RESOLVE(DeleteImportGraphDefOptions, TF_DeleteImportGraphDefOptions);
   TFB_RESOLVE(GraphImportGraphDef, TF_GraphImportGraphDef);
+  TFB_RESOLVE(ImportGraphDefOptionsAddInputMapping, TF_ImportGraphDefOptionsAddInputMapping);
+  TFB_RESOLVE(ImportGraphDefOptionsRemapControlDependency, TF_ImportGraphDefOptionsRemapControlDependency);
   TFB_RESOLVE(NewSessionOptions, TF_NewSessionOptions);
   TFB_RESOLVE(DeleteSessionOptions, TF_DeleteSessionOptions);
   TFB_RESOLVE(SetConfig, TF_SetConfig);

@@ -74,6 +74,8 @@ struct TfApi {
   TF_ImportGraphDefOptions* (*NewImportGraphDefOptions)();
   void (*DeleteImportGraphDefOptions)(TF_ImportGraphDefOptions*);
   void (*GraphImportGraphDef)(TF_Graph*, const TF_Buffer*, const TF_ImportGraphDefOptions*, TF_Status*);
+  void (*ImportGraphDefOptionsAddInputMapping)(TF_ImportGraphDefOptions*, const char*, int, TF_Output);
+  void (*ImportGraphDefOptionsRemapControlDependency)(TF_ImportGraphDefOptions*, const char*, TF_Operation*);
   // building ops (added to a graph a session runs: the next TF_SessionRun extends the session)
   TF_OperationDescription* (*NewOperation)(TF_Graph*, const char*, const char*);
   void (*AddInput)(TF_OperationDescription*, TF_Output);

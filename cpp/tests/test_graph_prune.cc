@@ -154,6 +154,37 @@ void test_keeps_everything_reached() {
   CHECK(same.graph_def.empty() && same.dropped_nodes == 0 && same.dropped_functions == 0);
 }
 
+void test_omits_nodes_the_graph_has_already() {
+  // A handle omitted (imported before): its consumers stay, and a consumer colocated with it
+  // loses its `_class` attr (TensorFlow's importer refuses a colocation with an absent node).
+  wire::Writer list;
+  list.bytes_field(pb::AttrValue::ListValue::kS, "loc:@var");
+  wire::Writer class_value;
+  class_value.bytes_field(pb::AttrValue::kList, list.data());
+  wire::Writer read;
+  read.bytes_field(pb::NodeDef::kName, "read");
+  read.bytes_field(pb::NodeDef::kOp, "ReadVariableOp");
+  read.bytes_field(pb::NodeDef::kInput, "var");
+  read.bytes_field(pb::NodeDef::kAttr, attr_entry("_class", class_value.data()));
+  read.bytes_field(pb::NodeDef::kAttr, attr_entry("dtype", "\x30\x01"));  // AttrValue.type = DT_FLOAT
+  wire::Writer g;
+  g.bytes_field(pb::GraphDef::kNode, node("var", "VarHandleOp", {}));
+  g.bytes_field(pb::GraphDef::kNode, read.data());
+  g.bytes_field(pb::GraphDef::kNode, node("after", "NoOp", {"^var", "read"}));
+  const PrunedGraph pruned = prune_graph_def(g.data(), {}, {"var"});
+  CHECK(pruned.omitted_nodes == 1 && pruned.dropped_nodes == 0);
+  CHECK((node_names(pruned.graph_def) == std::set<std::string>{"read", "after"}));
+  wire::Reader r(pruned.graph_def, "GraphDef");
+  wire::Field f;
+  while (r.next(&f)) {
+    const NodeView n = parse_node(f.bytes, true);
+    if (n.name != "read") continue;
+    CHECK(n.attr("_class") == nullptr);
+    CHECK(n.attr("dtype") != nullptr);
+    CHECK(n.inputs.size() == 1 && n.inputs[0] == "var");
+  }
+}
+
 void test_malformed() {
   EXPECT_ERROR(kDataLoss, "GraphDef", prune_graph_def(std::string("\x0a\x05" "ab", 4), {}));
 }
@@ -163,6 +194,7 @@ void test_malformed() {
 int main() {
   test_drops_the_saver_and_what_only_it_reaches();
   test_keeps_everything_reached();
+  test_omits_nodes_the_graph_has_already();
   test_malformed();
   if (g_failures > 0) {
     std::fprintf(stderr, "%d check(s) failed\n", g_failures);
