@@ -60,26 +60,6 @@ class PrivateMapping {
   bool guarded_ = false;  // a lease guards it, and the guard owns the fd
 };
 
-// Read-only descriptors of the shards, closed when the restore is done.
-class ShardFiles {
- public:
-  ~ShardFiles() {
-    for (const auto& [id, fd] : fds_) ::close(fd);
-  }
-  int fd(int32_t shard_id, const std::string& path) {
-    auto it = fds_.find(shard_id);
-    if (it != fds_.end()) return it->second;
-    size_t size = 0;
-    const int fd = open_regular_file(path, &size);  // never blocks on a FIFO
-    fds_[shard_id] = fd;
-    return fd;
-  }
-
- private:
-  std::map<int32_t, int> fds_;
-};
-
-
 void release_mapping(void* ctx) { delete static_cast<std::shared_ptr<PrivateMapping>*>(ctx); }
 
 // "op", "op:2" -> (op, index); control inputs ("^op") -> index -1 (split_tensor_name).
@@ -262,10 +242,10 @@ class ShardTensors {
       return allocate_tensor(entry.dtype, entry.shape, 0);
     }
     const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
-    const std::string path = reader_->shard_path(entry.shard_id);
     // The address a tensor gets in a page-aligned mapping is 64-aligned exactly when its offset in
     // the file is.
     if (zero_copy && !swap_ && !sparse && offset % kTensorAlignment == 0) {
+      const std::string path = reader_->shard_path(entry.shard_id);
       auto& mapping = mappings_[entry.shard_id];
       if (!mapping) mapping = PrivateMapping::open(path);
       if (offset + bytes.size > mapping->size()) throw Error(kDataLoss, "the shard " + path + " changed while it was read");
@@ -274,9 +254,10 @@ class ShardTensors {
       return wrap_tensor(entry.dtype, entry.shape, mapping->data() + offset, bytes.size, release_mapping,
                          new std::shared_ptr<PrivateMapping>(mapping));
     }
+    // Copied from the bytes whose CRC-32C was just checked (they are in the page cache now).
     value = allocate_tensor(entry.dtype, entry.shape, bytes.size);
     char* out = static_cast<char*>(tf_api().TensorData(value.get()));
-    pread_exactly(files_.fd(entry.shard_id, path), out, bytes.size, offset, path);
+    std::memcpy(out, bytes.data, bytes.size);
     if (swap_) byte_swap_elements(out, bytes.size, entry.dtype);
     stats_->copied_tensors += 1;
     stats_->copied_bytes += static_cast<int64_t>(bytes.size);
@@ -299,23 +280,20 @@ class ShardTensors {
     std::vector<size_t> stride(rank, item);
     for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * static_cast<size_t>(full.shape[d]);
     for (const SlicePart& part : reader_->slice_parts(full)) {
-      const TensorBytes bytes = reader_->tensor_bytes(*part.entry, true);
-      const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
-      const std::string path = reader_->shard_path(part.entry->shard_id);
-      std::string data(bytes.size, '\0');
-      pread_exactly(files_.fd(part.entry->shard_id, path), data.data(), bytes.size, offset, path);
+      const TensorBytes bytes = reader_->tensor_bytes(*part.entry, true);  // CRC-32C checked
+      const char* data = bytes.data;
       if (rank == 0) {
-        std::memcpy(out, data.data(), std::min(bytes.size, total));
+        std::memcpy(out, data, std::min(bytes.size, total));
         continue;
       }
       // Copy the slice's rows (its last dimension) to their places, odometer-style.
       const size_t row = static_cast<size_t>(part.extents[rank - 1].length) * item;
       if (row == 0) continue;
       std::vector<int64_t> at(rank, 0);
-      for (size_t src = 0; src + row <= data.size(); src += row) {
+      for (size_t src = 0; src + row <= bytes.size; src += row) {
         size_t dst = static_cast<size_t>(part.extents[rank - 1].start) * item;
         for (size_t d = 0; d + 1 < rank; ++d) dst += static_cast<size_t>(part.extents[d].start + at[d]) * stride[d];
-        std::memcpy(out + dst, data.data() + src, row);
+        std::memcpy(out + dst, data + src, row);
         for (size_t d = rank - 1; d-- > 0;) {
           if (++at[d] < part.extents[d].length) break;
           at[d] = 0;
@@ -336,7 +314,6 @@ class ShardTensors {
   bool swap_;
   MappedRestoreStats* stats_;
   std::map<int32_t, std::shared_ptr<PrivateMapping>> mappings_;  // the tensors keep what they use
-  ShardFiles files_;
 };
 
 }  // namespace
@@ -364,7 +341,8 @@ std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const st
 }
 
 MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* graph, const MetaGraph& meta_graph,
-                                              const std::string& checkpoint_prefix) {
+                                              const std::shared_ptr<BundleReader>& reader) {
+  const std::string& checkpoint_prefix = reader->prefix();
   const TfApi& api = tf_api();
   if (!meta_graph.saver.has_value() || meta_graph.saver->restore_op_name.empty()) {
     throw Error(kUnimplemented, "restore from mapped shards: the MetaGraph has no SaverDef restore op");
@@ -423,7 +401,6 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
     }
   }
 
-  const std::shared_ptr<BundleReader> reader = BundleReader::open(checkpoint_prefix);
   MappedRestoreStats stats;
   ShardTensors tensors(reader, &stats);
   std::vector<TF_Output> feeds;
@@ -495,11 +472,12 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
 
 MappedRestoreStats assign_from_checkpoint(TF_Session* session, TF_Graph* graph,
                                           const std::vector<VariableSource>& variables,
-                                          const std::string& checkpoint_prefix, bool zero_copy) {
+                                          const std::shared_ptr<BundleReader>& checkpoint, bool zero_copy) {
+  const std::string& checkpoint_prefix = checkpoint->prefix();
   const TfApi& api = tf_api();
   MappedRestoreStats stats;
   if (variables.empty()) return stats;
-  ShardTensors tensors(BundleReader::open(checkpoint_prefix), &stats);
+  ShardTensors tensors(checkpoint, &stats);
   const BundleReader& reader = tensors.reader();
   std::vector<TF_Output> feeds;
   std::vector<TensorPtr> values;

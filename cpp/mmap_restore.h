@@ -19,12 +19,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "saved_model.h"
+#include "tensor_bundle.h"
 #include "tf2_restore.h"
 #include "tf_c_api.h"
 
@@ -53,7 +55,7 @@ struct RestoreNode {
 std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const std::string& restore_op_name);
 
 // Restores the variables of `session` (built from `meta_graph`'s graph, not yet
-// restored) from the bundle at `checkpoint_prefix` by feeding its RestoreV2
+// restored) from the bundle `checkpoint` by feeding its RestoreV2
 // nodes from mapped shards and running the restore op. Called by Session::load
 // (RestoreMode::kMapped) with the session's lock held, so that nothing closes
 // the session meanwhile. Blocking. Throws tfbundle::Error: UNIMPLEMENTED when the graph has no
@@ -61,7 +63,7 @@ std::vector<RestoreNode> find_restore_nodes(std::string_view graph_def, const st
 // checkpoint, INVALID_ARGUMENT for a dtype that differs from the graph's,
 // DATA_LOSS for a malformed bundle, or TensorFlow's error from the restore op.
 MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* graph, const MetaGraph& meta_graph,
-                                              const std::string& checkpoint_prefix);
+                                              const std::shared_ptr<BundleReader>& checkpoint);
 
 // Restores `variables` (tf2_restore.h) of `session`, whose graph is `graph`: adds a Placeholder
 // and an AssignVariableOp on each variable's handle to the graph (under "tfbundle_restore/"), and
@@ -73,6 +75,6 @@ MappedRestoreStats restore_from_mapped_shards(TF_Session* session, TF_Graph* gra
 // dtype that differs from the variable's, each naming the variable; TensorFlow's error from the run.
 MappedRestoreStats assign_from_checkpoint(TF_Session* session, TF_Graph* graph,
                                           const std::vector<VariableSource>& variables,
-                                          const std::string& checkpoint_prefix, bool zero_copy);
+                                          const std::shared_ptr<BundleReader>& checkpoint, bool zero_copy);
 
 }  // namespace tfbundle

@@ -209,7 +209,9 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
   } catch (const Error& e) {
     // tfbundle's own load failed where it was expected to do: TensorFlow's loader, in a new
     // session, has the last word (it loads the model, or fails with TensorFlow's own error).
-    if (request.restore == RestoreMode::kTensorFlow || request.export_dir.empty() || e.code() == kClosed) throw;
+    // (A failure before the mode was chosen, still kAuto, is one TensorFlow's loader would meet too.)
+    const bool ours = request.restore == RestoreMode::kMapped || request.restore == RestoreMode::kGraph;
+    if (!ours || request.export_dir.empty() || e.code() == kClosed) throw;
     const std::string failed = restore_mode_name(request.restore);
     request.restore = RestoreMode::kTensorFlow;
     std::shared_ptr<Session> s = load_once(request);
@@ -219,7 +221,7 @@ std::shared_ptr<Session> Session::load(LoadRequest request) {
 }
 
 namespace {
-CheckpointGraphSource checkpoint_graph_of(const std::string& prefix);
+CheckpointGraphSource checkpoint_graph_of(const std::shared_ptr<BundleReader>& checkpoint);
 }  // namespace
 
 std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
@@ -259,6 +261,7 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
     if (s->load_with_tensorflow(request, plan)) {
       s->restore_what_tensorflow_left(plan);
       s->resolve_signatures();
+      s->checkpoint_.reset();
       s->loaded_.store(true);
       return s;
     }
@@ -270,32 +273,30 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
     throw Error(kUnimplemented, "restore=\"mmap\" reads TensorBundle (V2) checkpoints; " + plan.checkpoint_prefix +
                                     " is in an older checkpoint format (V1): load it with the default restore");
   }
-  std::set<std::string, std::less<>> drop;
   if (request.restore == RestoreMode::kMapped && !plan.checkpoint_prefix.empty()) {
-    if (!tf2) tf2 = plan_tf2_restore(s->meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
-    if (tf2->tf2 && tf2->plain) {
-      // The mapped restore assigns the variables itself, and nothing saves: the saver's traced
-      // save and restore functions are not imported.
-      drop.emplace(input_node(s->meta_graph_.saver->save_tensor_name));
-      drop.emplace(input_node(s->meta_graph_.saver->restore_op_name));
+    if (!tf2) tf2 = plan_tf2_restore(s->meta_graph_, checkpoint_graph_of(s->checkpoint(plan)));
+    if (tf2->tf2 && !tf2->plain) {
+      throw Error(kUnimplemented, "restore=\"mmap\": the restore function " + tf2->restore_function +
+                                      " does more than assign variables from the checkpoint (a lookup table or "
+                                      "another object restored by its own code): load it with TensorFlow's own "
+                                      "restore (restore=\"tf\"; the default, \"auto\", chooses it)");
     }
   }
-  if (!drop.empty()) {
-    s->load_tf2_mapped(request.config, plan, *tf2, drop);
+  if (tf2 && tf2->tf2 && request.restore == RestoreMode::kMapped) {
+    s->load_tf2_mapped(request.config, plan, *tf2);
   } else {
-    s->import_graph(request.config, drop);
-  }
-  if (request.restore == RestoreMode::kMapped && !s->restore_stats_) s->restore_stats_ = MappedRestoreStats{};
-  if (!plan.checkpoint_prefix.empty() && drop.empty()) {
-    if (request.restore == RestoreMode::kMapped) {
-      s->restore_mapped(plan, std::move(tf2));
-    } else {
+    s->import_graph(request.config);
+    if (request.restore == RestoreMode::kMapped) s->restore_stats_ = MappedRestoreStats{};  // zeros: nothing to restore
+    if (!plan.checkpoint_prefix.empty() && request.restore == RestoreMode::kMapped) {
+      s->restore_stats_ = restore_from_mapped_shards(s->session_, s->graph_, s->meta_graph_, s->checkpoint(plan));
+    } else if (!plan.checkpoint_prefix.empty()) {
       s->restore_with_saver(plan);
       s->restore_what_tensorflow_left(plan);
     }
   }
   s->run_init(plan);
   s->resolve_signatures();
+  s->checkpoint_.reset();
   s->loaded_.store(true);
   return s;
 }
@@ -326,9 +327,10 @@ bool Session::load_with_tensorflow(const LoadRequest& request, const LoadPlan& p
   return true;
 }
 
-void Session::import_graph(const SessionConfig& config, const std::set<std::string, std::less<>>& drop) {
+void Session::import_graph(const SessionConfig& config) {
   graph_ = tf_api().NewGraph();
-  import_into_graph(drop, {});
+  const PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, {});  // functions nothing reaches left out
+  import_graph_def(pruned.graph_def.empty() ? meta_graph_.graph_def : pruned.graph_def, {}, "could not import the graph");
   new_session(config);
 }
 
@@ -341,24 +343,21 @@ void Session::new_session(const SessionConfig& config) {
   status.throw_if_error("could not create a session");
 }
 
-void Session::import_into_graph(const std::set<std::string, std::less<>>& drop,
-                                const std::set<std::string, std::less<>>& present) {
+void Session::import_graph_def(std::string_view bytes, const std::set<std::string, std::less<>>& present,
+                               const char* what) {
   const TfApi& api = tf_api();
-  const PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop, present);
-  const std::string_view bytes = pruned.graph_def.empty() ? meta_graph_.graph_def : pruned.graph_def;
   TF_Buffer graph_def{bytes.data(), bytes.size(), nullptr};
   TF_ImportGraphDefOptions* import_opts = api.NewImportGraphDefOptions();
   for (const std::string& name : present) {
     // References to a node the graph has already are mapped to it.
     TF_Operation* op = api.GraphOperationByName(graph_, name.c_str());
-    if (op == nullptr) throw Error(kInternal, "the graph lost the node " + name + " before the model's import");
     api.ImportGraphDefOptionsAddInputMapping(import_opts, name.c_str(), 0, TF_Output{op, 0});
     api.ImportGraphDefOptionsRemapControlDependency(import_opts, name.c_str(), op);
   }
   TfStatus status;
   api.GraphImportGraphDef(graph_, &graph_def, import_opts, status);
   api.DeleteImportGraphDefOptions(import_opts);
-  status.throw_if_error("could not import the graph");
+  status.throw_if_error(what);
 }
 
 bool Session::cpu_only() {
@@ -368,49 +367,41 @@ bool Session::cpu_only() {
   return true;
 }
 
-void Session::load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan, const Tf2RestorePlan& tf2,
-                              const std::set<std::string, std::less<>>& drop) {
-  Entry entry(*this);
-  std::vector<VariableSource> variables = mapped_tf2_variables(plan, tf2);
+void Session::load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan, const Tf2RestorePlan& tf2) {
+  const std::vector<VariableSource> variables = mapped_tf2_variables(plan, tf2);
+  // The mapped restore assigns the variables itself, and nothing saves: the saver's traced save
+  // and restore calls (and the functions only they reach) are not imported.
+  const std::set<std::string, std::less<>> drop{std::string(input_node(meta_graph_.saver->save_tensor_name)),
+                                                std::string(input_node(meta_graph_.saver->restore_op_name))};
   graph_ = tf_api().NewGraph();
   new_session(config);
-  if (!cpu_only()) {
-    // Where the variables live on other devices, the model's graph places them: restored after it.
-    import_into_graph(drop, {});
-    restore_stats_ = assign_from_checkpoint(session_, graph_, variables, plan.checkpoint_prefix, true);
-    return;
-  }
-  // On a CPU-only session, the variables are restored before the model's graph is imported: the
-  // restore run then optimizes only the variables' handles and their assignments, not the whole
-  // graph and its function library (each run of a new set of nodes costs a grappler pass over
-  // the graph: about 2/3 of the load of a Keras MobileNetV2). The handles are the model's own
-  // VarHandleOp nodes (same names, same attributes: the same resources), imported first; the
-  // model's graph is then imported without them, its references mapped to them.
   std::set<std::string, std::less<>> handles;
-  for (const VariableSource& v : variables) handles.insert(v.handle);
-  wire::Writer mini;
-  {
+  if (cpu_only()) {
+    // On a CPU-only session the variables are restored before the model's graph is imported:
+    // the restore run then optimizes only the variables' handles and their assignments, not
+    // the whole graph and its function library (each run of a new set of nodes costs a grappler
+    // pass over the graph: about 2/3 of the load of a Keras MobileNetV2). The handles are the
+    // model's own VarHandleOp nodes (same names and attributes: the same resources), imported
+    // first; the model's graph is then imported without them, its references mapped to them.
+    // (Where variables live on other devices, the model's graph places them: restored after it.)
+    for (const VariableSource& v : variables) handles.insert(v.handle);
+    wire::Writer only_handles;
     wire::Reader r(meta_graph_.graph_def, "GraphDef");
     wire::Field f;
     while (r.next(&f)) {
       if (f.type != wire::kLengthDelimited) continue;
-      if (f.number == pb::GraphDef::kVersions) mini.bytes_field(f.number, f.bytes);
-      if (f.number == pb::GraphDef::kNode && handles.count(parse_node(f.bytes, false).name) > 0) {
-        mini.bytes_field(f.number, f.bytes);
+      if (f.number == pb::GraphDef::kVersions ||
+          (f.number == pb::GraphDef::kNode && handles.count(parse_node(f.bytes, false).name) > 0)) {
+        only_handles.bytes_field(f.number, f.bytes);
       }
     }
+    import_graph_def(only_handles.data(), {}, "could not import the variables' handles");
+    restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
   }
-  {
-    const TfApi& api = tf_api();
-    TF_Buffer graph_def{mini.data().data(), mini.data().size(), nullptr};
-    TF_ImportGraphDefOptions* import_opts = api.NewImportGraphDefOptions();
-    TfStatus status;
-    api.GraphImportGraphDef(graph_, &graph_def, import_opts, status);
-    api.DeleteImportGraphDefOptions(import_opts);
-    status.throw_if_error("could not import the variables' handles");
-  }
-  restore_stats_ = assign_from_checkpoint(session_, graph_, variables, plan.checkpoint_prefix, true);
-  import_into_graph(drop, handles);
+  const PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop, handles);
+  import_graph_def(pruned.graph_def.empty() ? meta_graph_.graph_def : pruned.graph_def, handles,
+                   "could not import the graph");
+  if (handles.empty()) restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
 }
 
 void Session::restore_with_saver(const LoadPlan& plan) {
@@ -429,9 +420,8 @@ void Session::restore_with_saver(const LoadPlan& plan) {
 namespace {
 
 // The checkpoint's object graph, read when a plan needs it.
-CheckpointGraphSource checkpoint_graph_of(const std::string& prefix) {
-  return [prefix] {
-    const auto reader = BundleReader::open(prefix);
+CheckpointGraphSource checkpoint_graph_of(const std::shared_ptr<BundleReader>& checkpoint) {
+  return [reader = checkpoint] {
     const BundleEntry* entry = reader->index().find("_CHECKPOINTABLE_OBJECT_GRAPH");
     if (entry == nullptr || entry->dtype != pb::DT_STRING) return std::vector<ObjectGraphNode>{};
     std::shared_ptr<const MappedFile> owner;
@@ -460,20 +450,24 @@ void refuse_unrestorable(const Tf2RestorePlan& plan, const std::string& prefix) 
 
 void Session::restore_what_tensorflow_left(const LoadPlan& plan) {
   if (plan.checkpoint_prefix.empty() || meta_graph_.object_graph_def.empty()) return;
-  const Tf2RestorePlan tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
+  const Tf2RestorePlan tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(checkpoint(plan)));
   refuse_unrestorable(tf2, plan.checkpoint_prefix);
   if (tf2.from_object_graph.empty()) return;
-  Entry entry(*this);
-  assign_from_checkpoint(session_, graph_, tf2.from_object_graph, plan.checkpoint_prefix, false);
+  assign_from_checkpoint(session_, graph_, tf2.from_object_graph, checkpoint(plan), false);
 }
 
-std::string Session::why_not_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan>* tf2) const {
+const std::shared_ptr<BundleReader>& Session::checkpoint(const LoadPlan& plan) {
+  if (!checkpoint_) checkpoint_ = BundleReader::open(plan.checkpoint_prefix);
+  return checkpoint_;
+}
+
+std::string Session::why_not_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan>* tf2) {
   if (plan.checkpoint_prefix.empty()) return "the model has no checkpoint to restore";
   if (plan.checkpoint_format != CheckpointFormat::kV2) return "its checkpoint is in the V1 format";
   if (!meta_graph_.saver.has_value() || meta_graph_.saver->restore_op_name.empty()) {
     return "its MetaGraph has no SaverDef restore op";
   }
-  *tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
+  *tf2 = plan_tf2_restore(meta_graph_, checkpoint_graph_of(checkpoint(plan)));
   if ((*tf2)->tf2 && !(*tf2)->plain) {
     return "its restore function " + (*tf2)->restore_function + " does more than assign variables";
   }
@@ -483,7 +477,7 @@ std::string Session::why_not_mapped(const LoadPlan& plan, std::optional<Tf2Resto
   }
   // A mapping no lease guards would change with its file if the checkpoint were rewritten in
   // place (mapping_guard.h): the default maps only what it can guard.
-  const auto reader = BundleReader::open(plan.checkpoint_prefix);
+  const auto& reader = checkpoint(plan);
   for (int32_t i = 0; i < reader->index().header().num_shards; ++i) {
     const std::string path = reader->shard_path(i);
     if (!can_guard_file(path)) {
@@ -495,34 +489,16 @@ std::string Session::why_not_mapped(const LoadPlan& plan, std::optional<Tf2Resto
   return {};
 }
 
-void Session::restore_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan> planned) {
-  Entry entry(*this);
-  const Tf2RestorePlan tf2 =
-      planned ? std::move(*planned) : plan_tf2_restore(meta_graph_, checkpoint_graph_of(plan.checkpoint_prefix));
-  if (!tf2.tf2) {
-    restore_stats_ = restore_from_mapped_shards(session_, graph_, meta_graph_, plan.checkpoint_prefix);
-    return;
-  }
-  if (!tf2.plain) {
-    throw Error(kUnimplemented, "restore=\"mmap\": the restore function " + tf2.restore_function +
-                                    " does more than assign variables from the checkpoint (a lookup table or "
-                                    "another object restored by its own code): load it with TensorFlow's own "
-                                    "restore (restore=\"tf\", the default)");
-  }
-  restore_stats_ = assign_from_checkpoint(session_, graph_, mapped_tf2_variables(plan, tf2), plan.checkpoint_prefix, true);
-}
-
-std::vector<VariableSource> Session::mapped_tf2_variables(const LoadPlan& plan, const Tf2RestorePlan& tf2) const {
+std::vector<VariableSource> Session::mapped_tf2_variables(const LoadPlan& plan, const Tf2RestorePlan& tf2) {
   refuse_unrestorable(tf2, plan.checkpoint_prefix);
-  {
-    // TensorFlow's restore function reads every key it names, and fails the load on one the
-    // checkpoint lacks: so does this, even for a variable the graph never reads.
-    const auto reader = BundleReader::open(plan.checkpoint_prefix);
-    for (const VariableSource& v : tf2.from_restore_function) {
-      if (reader->index().find(v.key) != nullptr) continue;
-      throw Error(kNotFound, "Key " + v.key + " not found in checkpoint " + plan.checkpoint_prefix + " (the restore function " +
-                                 tf2.restore_function + " reads it for the variable " + v.what + ")");
-    }
+  // TensorFlow's restore function reads every key it names, and fails the load on one the
+  // checkpoint lacks: so does this, even for a variable the graph never reads.
+  const BundleIndex& index = checkpoint(plan)->index();
+  for (const VariableSource& v : tf2.from_restore_function) {
+    if (index.find(v.key) != nullptr) continue;
+    throw Error(kNotFound, "Key " + v.key + " not found in checkpoint " + plan.checkpoint_prefix +
+                               " (the restore function " + tf2.restore_function + " reads it for the variable " +
+                               v.what + ")");
   }
   // What the graph uses: optimizer slots and the copies only the saver reads are left alone.
   std::vector<VariableSource> variables;

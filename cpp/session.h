@@ -211,34 +211,35 @@ class Session {
   static std::shared_ptr<Session> load_once(LoadRequest& request);
   // Why the mapped restore does not fit this model (empty: it does); sets `tf2` when it planned
   // a TF2 restore.
-  std::string why_not_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan>* tf2) const;
+  std::string why_not_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan>* tf2);
+  // The plan's checkpoint, its index read once per load (released when the load ends).
+  const std::shared_ptr<BundleReader>& checkpoint(const LoadPlan& plan);
   // nullptr: TensorFlow's C loader refused the folder in a way that importing
   // the graph (RestoreMode::kGraph) handles.
   // TF_LoadSessionFromSavedModel into this session; false when TensorFlow's
   // loader refuses a TF1 export that lists one asset twice (load() then imports the graph).
   bool load_with_tensorflow(const LoadRequest& request, const LoadPlan& plan);
-  // Imports the MetaGraph's GraphDef without the nodes named in `drop` and what only they
-  // reach (graph_prune.h).
-  void import_graph(const SessionConfig& config, const std::set<std::string, std::less<>>& drop = {});
+  // Imports the MetaGraph's GraphDef (without library functions nothing reaches) into a new graph
+  // and makes the session.
+  void import_graph(const SessionConfig& config);
   void new_session(const SessionConfig& config);
-  // Imports the pruned GraphDef into graph_, leaving out the nodes of `present` (in graph_ already:
-  // references to them are mapped to them).
-  void import_into_graph(const std::set<std::string, std::less<>>& drop,
-                         const std::set<std::string, std::less<>>& present);
+  // Imports `bytes` (a GraphDef) into graph_; references to the nodes of `present` (in graph_
+  // already, left out of `bytes`) are mapped to them. Throws with `what` and TensorFlow's error.
+  void import_graph_def(std::string_view bytes, const std::set<std::string, std::less<>>& present,
+                        const char* what);
   bool cpu_only();  // every device of the session is a CPU
-  // The mapped restore of a TF2 export whose restore function only assigns (`drop`: the saver's
-  // calls): on a CPU-only session the variables are restored before the model's graph is imported.
-  void load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan, const Tf2RestorePlan& tf2,
-                       const std::set<std::string, std::less<>>& drop);
+  // The mapped restore of a TF2 export whose restore function only assigns: the graph imported
+  // without the saver's calls (graph_prune.h); on a CPU-only session the variables are restored
+  // before the rest of the graph is imported.
+  void load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan, const Tf2RestorePlan& tf2);
   // The variables the mapped restore of a TF2 export assigns; refuses, as TensorFlow's restore
   // does, a key the restore function names that the checkpoint lacks.
-  std::vector<VariableSource> mapped_tf2_variables(const LoadPlan& plan, const Tf2RestorePlan& tf2) const;
+  std::vector<VariableSource> mapped_tf2_variables(const LoadPlan& plan, const Tf2RestorePlan& tf2);
   void restore_with_saver(const LoadPlan& plan);
   // After TensorFlow's restore of a TF2 export: the variables the graph uses that its restore
   // function left unassigned (tf.saved_model.save of a Keras 3 model), from the checkpoint through
   // the object graph (tf2_restore.h); FAILED_PRECONDITION naming any it cannot find.
   void restore_what_tensorflow_left(const LoadPlan& plan);
-  void restore_mapped(const LoadPlan& plan, std::optional<Tf2RestorePlan> tf2);
   void run_init(const LoadPlan& plan);
   void resolve_signatures();
   void leave() const;
@@ -263,6 +264,7 @@ class Session {
   std::string meta_graph_bytes_;  // owns the bytes meta_graph_ views into
   MetaGraph meta_graph_;
   std::optional<MappedRestoreStats> restore_stats_;
+  std::shared_ptr<BundleReader> checkpoint_;  // during a load only (Session::checkpoint)
   RestoreMode restore_used_ = RestoreMode::kTensorFlow;
   std::string restore_fallback_;
   std::map<std::string, ResolvedSignature> signatures_;
