@@ -18,6 +18,7 @@
 
 #include "bundle_writer.h"
 #include "check.h"
+#include "table_builders.h"
 #include "crc32c.h"
 #include "mapped_file.h"
 #include "proto_fields.h"
@@ -27,69 +28,18 @@
 #include "wire.h"
 
 using namespace tfbundle;
+using tfbundle::testing::field_bytes;
+using tfbundle::testing::field_varint;
 using tfbundle::testing::g_failures;
+using tfbundle::testing::table;
 
 namespace {
 
 using wire::append_fixed32;
 using wire::append_varint;
 
-std::string field_varint(int number, uint64_t v) {
-  std::string out;
-  append_varint(&out, static_cast<uint64_t>(number) << 3);
-  append_varint(&out, v);
-  return out;
-}
 
-std::string field_bytes(int number, const std::string& v) {
-  std::string out;
-  append_varint(&out, (static_cast<uint64_t>(number) << 3) | 2);
-  append_varint(&out, v.size());
-  return out + v;
-}
 
-// A one-block table (every entry a restart point), as a reader test would write it.
-std::string table(const std::vector<std::pair<std::string, std::string>>& entries) {
-  std::string out, block;
-  std::vector<uint32_t> restarts;
-  for (const auto& [k, v] : entries) {
-    restarts.push_back(static_cast<uint32_t>(block.size()));
-    append_varint(&block, 0);
-    append_varint(&block, k.size());
-    append_varint(&block, v.size());
-    block += k + v;
-  }
-  if (restarts.empty()) restarts.push_back(0);
-  for (uint32_t r : restarts) append_fixed32(&block, r);
-  append_fixed32(&block, static_cast<uint32_t>(restarts.size()));
-  auto write = [&](const std::string& contents, std::string* handle) {
-    append_varint(handle, out.size());
-    append_varint(handle, contents.size());
-    out += contents;
-    out.push_back('\0');
-    append_fixed32(&out, crc32c::mask(crc32c::value(out.data() + out.size() - contents.size() - 1, contents.size() + 1)));
-  };
-  std::string data_handle, meta_handle, index_handle;
-  write(block, &data_handle);
-  std::string empty;
-  append_fixed32(&empty, 0);
-  append_fixed32(&empty, 1);
-  write(empty, &meta_handle);
-  const std::string last = entries.empty() ? std::string() : entries.back().first;
-  std::string index_block;
-  append_varint(&index_block, 0);
-  append_varint(&index_block, last.size());
-  append_varint(&index_block, data_handle.size());
-  index_block += last + data_handle;
-  append_fixed32(&index_block, 0);
-  append_fixed32(&index_block, 1);
-  write(index_block, &index_handle);
-  std::string footer = meta_handle + index_handle;
-  footer.resize(40, '\0');
-  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic & 0xffffffffu));
-  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic >> 32));
-  return out + footer;
-}
 
 struct Tensor {
   std::string key;

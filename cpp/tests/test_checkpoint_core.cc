@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "check.h"
+#include "table_builders.h"
 #include "crc32c.h"
 #include "sstable.h"
 #include "status.h"
@@ -14,62 +15,19 @@
 #include "wire.h"
 
 using namespace tfbundle;
+using tfbundle::testing::field_bytes;
+using tfbundle::testing::field_varint;
 using tfbundle::testing::g_failures;
+using tfbundle::testing::table;
 
 namespace {
 
 using wire::append_fixed32;
 using wire::append_varint;
 
-std::string block(const std::vector<std::pair<std::string, std::string>>& entries) {
-  std::string out;  // no prefix sharing: every entry is a restart point
-  std::vector<uint32_t> restarts;
-  for (const auto& [k, v] : entries) {
-    restarts.push_back(static_cast<uint32_t>(out.size()));
-    append_varint(&out, 0);
-    append_varint(&out, k.size());
-    append_varint(&out, v.size());
-    out += k + v;
-  }
-  if (restarts.empty()) restarts.push_back(0);
-  for (uint32_t r : restarts) append_fixed32(&out, r);
-  append_fixed32(&out, static_cast<uint32_t>(restarts.size()));
-  return out;
-}
 
-std::string table(const std::vector<std::pair<std::string, std::string>>& entries) {
-  std::string out;
-  auto write = [&](const std::string& contents, std::string* handle) {
-    append_varint(handle, out.size());
-    append_varint(handle, contents.size());
-    out += contents;
-    out.push_back('\0');
-    append_fixed32(&out, crc32c::mask(crc32c::value(out.data() + out.size() - contents.size() - 1, contents.size() + 1)));
-  };
-  std::string data_handle, meta_handle, index_handle;
-  write(block(entries), &data_handle);
-  write(block({}), &meta_handle);
-  write(block({{entries.empty() ? std::string("z") : entries.back().first, data_handle}}), &index_handle);
-  std::string footer = meta_handle + index_handle;
-  footer.resize(40, '\0');
-  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic & 0xffffffffu));
-  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic >> 32));
-  return out + footer;
-}
 
-std::string field_varint(int number, uint64_t v) {
-  std::string out;
-  append_varint(&out, static_cast<uint64_t>(number) << 3);
-  append_varint(&out, v);
-  return out;
-}
 
-std::string field_bytes(int number, const std::string& v) {
-  std::string out;
-  append_varint(&out, (static_cast<uint64_t>(number) << 3) | 2);
-  append_varint(&out, v.size());
-  return out + v;
-}
 
 std::string entry(int dtype, const std::vector<int64_t>& shape, int64_t offset, int64_t size, uint32_t crc) {
   std::string dims;

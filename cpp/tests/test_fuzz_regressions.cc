@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "check.h"
+#include "table_builders.h"
 #include "crc32c.h"
 #include "inspect.h"
 #include "model_files.h"
@@ -23,6 +24,7 @@
 
 using namespace tfbundle;
 using tfbundle::testing::g_failures;
+using tfbundle::testing::table;
 
 namespace {
 
@@ -33,40 +35,7 @@ namespace {
 using wire::append_fixed32;
 using wire::append_varint;
 
-// One block (no prefix sharing, one restart point) of sorted entries.
-std::string block(const std::vector<std::pair<std::string, std::string>>& entries) {
-  std::string out;
-  for (const auto& [key, value] : entries) {
-    append_varint(&out, 0);
-    append_varint(&out, key.size());
-    append_varint(&out, value.size());
-    out += key + value;
-  }
-  append_fixed32(&out, 0);
-  append_fixed32(&out, 1);
-  return out;
-}
 
-std::string table(const std::vector<std::pair<std::string, std::string>>& entries) {
-  std::string out;
-  auto write = [&](const std::string& contents) {
-    std::string handle;
-    append_varint(&handle, out.size());
-    append_varint(&handle, contents.size());
-    out += contents;
-    out.push_back('\0');  // not compressed
-    append_fixed32(&out, crc32c::mask(crc32c::value(out.data() + out.size() - contents.size() - 1, contents.size() + 1)));
-    return handle;
-  };
-  const std::string data = write(block(entries));
-  const std::string meta = write(block({}));
-  const std::string index = write(block({{entries.back().first, data}}));
-  std::string footer = meta + index;
-  footer.resize(40, '\0');
-  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic & 0xffffffffu));
-  append_fixed32(&footer, static_cast<uint32_t>(sstable::kMagic >> 32));
-  return out + footer;
-}
 
 std::string bundle_header(int32_t num_shards) {
   wire::Writer version;
