@@ -27,7 +27,7 @@ import pytest
 
 import _factory
 import tfbundle
-from _util import assert_outputs_match, tfbundle_env
+from _util import assert_outputs_match, read_varint, tfbundle_env
 from test_object_graph_restore import CASES, read_npz
 from tfbundle import _core
 from tfbundle.cli import main as cli_main
@@ -91,25 +91,14 @@ def decode_fields(data: bytes) -> list[tuple[int, int, Any]]:
     """(number, wire type, value) of each field of a serialized message, in order."""
     out: list[tuple[int, int, Any]] = []
     i = 0
-
-    def varint() -> int:
-        nonlocal i
-        shift = value = 0
-        while True:
-            byte = data[i]
-            i += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
     while i < len(data):
-        tag = varint()
+        tag, i = read_varint(data, i)
         number, kind = tag >> 3, tag & 7
         if kind == 0:
-            out.append((number, kind, varint()))
+            value, i = read_varint(data, i)
+            out.append((number, kind, value))
         elif kind == 2:
-            n = varint()
+            n, i = read_varint(data, i)
             out.append((number, kind, data[i : i + n]))
             i += n
         elif kind in (1, 5):
@@ -130,20 +119,10 @@ def data_blocks(index_file: Path) -> int:
     data = index_file.read_bytes()
     footer = data[-48:]
     p = 0
-
-    def varint() -> int:
-        nonlocal p
-        shift = value = 0
-        while True:
-            byte = footer[p]
-            p += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value
-
-    varint(), varint()  # the metaindex block's handle
-    offset, size = varint(), varint()
+    for _ in range(2):  # the metaindex block's handle
+        _, p = read_varint(footer, p)
+    offset, p = read_varint(footer, p)
+    size, p = read_varint(footer, p)
     return int(struct.unpack_from("<I", data, offset + size - 4)[0])
 
 
