@@ -147,8 +147,8 @@ def start_preload() -> bool:
     ran. An error is not reported by the thread: the first load meets it again and raises it.
 
     Opt-in because a process that loads no model (inspection, most ``tfbundle`` commands)
-    would pay the opening (a few tenths of a second of CPU, some 300 MB of mappings, and its
-    exit waits for the opening to end), and because the dynamic loader's lock, held while
+    would pay the opening (a few tenths of a second of CPU, TensorFlow's libraries mapped, and
+    its exit waits for the opening to end), and because the dynamic loader's lock, held while
     the library opens, makes every other ``dlopen`` (an import of an extension module) wait.
     """
     global _preload_thread

@@ -204,17 +204,15 @@ class Model:
 
         After close() the signature's native call raises ClosedError itself.
         """
-        default = self._default
-        if default is None:
-            default = self._default = self.default_signature
-        return default(**inputs)
+        return (self._default or self._find_default())(**inputs)
+
+    def _find_default(self) -> Signature:
+        self._default = self.default_signature
+        return self._default
 
     async def acall(self, **inputs: Any) -> dict[str, np.ndarray]:
         """Runs the default signature for asyncio, off the event loop (see :meth:`Signature.acall`)."""
-        default = self._default
-        if default is None:
-            default = self._default = self.default_signature
-        return await default.acall(**inputs)
+        return await (self._default or self._find_default()).acall(**inputs)
 
     def run(
         self,
