@@ -288,7 +288,8 @@ class _Scheduler:
         if timeout is not None:
             _check_number("timeout", timeout, 0, integer=False)
         name, info, arrays, size, key = self.prepare(signature, inputs)
-        task = _Task(arrays, size, None if timeout is None else time.monotonic() + timeout)
+        now = time.monotonic()  # one clock reading per request: its deadline, its batch's start
+        task = _Task(arrays, size, None if timeout is None else now + timeout)
         with self.cond:
             if self.closing:
                 raise ClosedError("the Batcher was closed")
@@ -303,7 +304,7 @@ class _Scheduler:
                         f"the Batcher's queue is full ({self.enqueued_batches} batches wait, "
                         f"max_enqueued_batches={self.max_enqueued_batches}): retry later"
                     )
-                batch = _Batch(key, name, info.names, time.monotonic())
+                batch = _Batch(key, name, info.names, now)
                 if queue is None:
                     queue = self.queues[key] = deque()
                 queue.append(batch)
@@ -315,7 +316,7 @@ class _Scheduler:
             self.counts["requests"] += 1
             mine = None
             if run_here and self.running < self.slots and queue[0] is batch:
-                ready = batch.size >= self.max_batch_size or batch.created + self.timeout <= time.monotonic()
+                ready = batch.size >= self.max_batch_size or batch.created + self.timeout <= now
                 if ready:
                     mine = self.take(batch)
             if mine is None and (wake or batch.size >= self.max_batch_size):
