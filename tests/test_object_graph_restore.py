@@ -151,7 +151,7 @@ def _edited_copy(made: Path, tmp_path: Path, edit: Callable[[Any], None]) -> Pat
     return folder
 
 
-@pytest.mark.parametrize("restore", RESTORES)
+@pytest.mark.parametrize("restore", [*RESTORES, "auto"])
 def test_variables_nothing_restores_fail_at_load(made: Path, tmp_path: Path, restore: str) -> None:
     # Without the concrete functions' bound inputs, the object graph cannot tie the handles the
     # signature captures to the checkpoint: the load names them instead of the first call failing.

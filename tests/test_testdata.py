@@ -717,6 +717,18 @@ def test_refused_models_raise_tfbundle_errors(testdata: Path, refusal: Refusal) 
     )
 
 
+def test_mapped_restore_refuses_a_key_the_checkpoint_lacks(testdata: Path) -> None:
+    # The restore function names a key its checkpoint lacks (a variable never initialised):
+    # TensorFlow refuses the model, and so does the mapped restore, though the signature never
+    # reads that variable; the default ("auto") then gives TensorFlow's own error.
+    folder = testdata / "tensorflow/c_experimental_saved_model_testdata/UninitializedVariable"
+    ours = r"Key \S*uninitialized_variable\S* not found in checkpoint .*restore function"
+    with pytest.raises(errors.NotFoundError, match=ours):
+        tfbundle.load(folder, restore="mmap")
+    with pytest.raises(errors.NotFoundError, match="not found in checkpoint"):
+        tfbundle.load(folder)
+
+
 def test_chunked_cpb_only_folder_is_refused(testdata: Path, tmp_path: Path) -> None:
     """A folder with only saved_model.cpb (proto-splitter format) cannot be loaded."""
     src = testdata / "tensorflow/cc_saved_model_testdata/chunked_saved_model/chunked_model"
