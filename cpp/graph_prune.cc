@@ -141,6 +141,7 @@ PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::stri
   std::unordered_map<std::string, std::vector<std::string>> implementations;  // api_implements -> functions
   std::unordered_map<std::string, std::string> implements_of;
   std::vector<std::string> reached;
+  size_t listed = 0;  // parse_library lists every function field in this same order
   for (std::string_view library : libraries) {
     Reader r(library, "FunctionDefLibrary");
     Field f;
@@ -150,22 +151,11 @@ PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::stri
         const auto [function, gradient] = gradient_def(f.bytes);
         gradients[std::string(function)].emplace_back(gradient);
       } else if (f.number == pb::FunctionDefLibrary::kFunction) {
+        const std::string& name = lib.functions[listed++].name;
         const std::string api = api_implements(f.bytes);
         if (api.empty()) continue;
-        LibraryFunction one;
-        // The function's name: the signature's, as parse_library read it (same order).
-        Reader d(f.bytes, "FunctionDef");
-        Field h;
-        while (d.next(&h)) {
-          if (h.number != pb::FunctionDef::kSignature || h.type != wire::kLengthDelimited) continue;
-          Reader s(h.bytes, "OpDef");
-          Field k;
-          while (s.next(&k)) {
-            if (k.number == pb::OpDef::kName && k.type == wire::kLengthDelimited) one.name = std::string(k.bytes);
-          }
-        }
-        implementations[api].push_back(one.name);
-        implements_of[one.name] = api;
+        implementations[api].push_back(name);
+        implements_of[name] = api;
       }
     }
   }
