@@ -186,18 +186,6 @@ class TableBuilder {
 
 // ----------------------------------------------------------- the protos ---
 
-// Writes field `f` as read (groups are dropped by wire::Reader; no bundle
-// message has one).
-void copy_field(const wire::Field& f, wire::Writer* w) {
-  switch (f.type) {
-    case wire::kVarint: w->varint_field(f.number, f.value); break;
-    case wire::kFixed64: w->fixed64_field(f.number, f.value); break;
-    case wire::kFixed32: w->fixed32_field(f.number, static_cast<uint32_t>(f.value)); break;
-    case wire::kLengthDelimited: w->bytes_field(f.number, f.bytes); break;
-    default: break;
-  }
-}
-
 // The source's BundleHeaderProto with num_shards = 1 (other fields as they are).
 std::string rewrite_header(std::string_view source) {
   namespace bh = pb::BundleHeaderProto;
@@ -206,7 +194,7 @@ std::string rewrite_header(std::string_view source) {
   wire::Reader r(source, "BundleHeaderProto");
   wire::Field f;
   while (r.next(&f)) {
-    if (f.number != bh::kNumShards) copy_field(f, &w);
+    if (f.number != bh::kNumShards) w.field(f);
   }
   return w.data();
 }
@@ -226,7 +214,7 @@ std::string rewrite_entry(std::string_view source, uint64_t offset) {
   while (r.next(&f)) {
     if (f.number == be::kShardId || f.number == be::kOffset) continue;
     if (f.number > be::kOffset) write_offset();
-    copy_field(f, &w);
+    w.field(f);
   }
   write_offset();
   return w.data();

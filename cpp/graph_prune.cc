@@ -15,17 +15,6 @@ namespace {
 using wire::Field;
 using wire::Reader;
 
-// Copies one field as it was read.
-void copy_field(const Field& f, wire::Writer* w) {
-  switch (f.type) {
-    case wire::kVarint: w->varint_field(f.number, f.value); break;
-    case wire::kFixed64: w->fixed64_field(f.number, f.value); break;
-    case wire::kFixed32: w->fixed32_field(f.number, static_cast<uint32_t>(f.value)); break;
-    case wire::kLengthDelimited: w->bytes_field(f.number, f.bytes); break;
-    default: break;  // groups: never in a GraphDef; the reader skips them
-  }
-}
-
 // The string `api_implements` / `_api_implements` attr of a FunctionDef ("" without one).
 std::string api_implements(std::string_view function_def) {
   std::string out;
@@ -92,7 +81,7 @@ std::string without_colocation(std::string_view node_def) {
       }
       if (colocation) continue;
     }
-    copy_field(f, &w);
+    w.field(f);
   }
   return w.data();
 }
@@ -199,12 +188,12 @@ PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::stri
       if (colocated_with(node, omit)) {
         w.bytes_field(pb::GraphDef::kNode, without_colocation(f.bytes));
       } else {
-        copy_field(f, &w);
+        w.field(f);
       }
       continue;
     }
     if (f.number != pb::GraphDef::kLibrary || f.type != wire::kLengthDelimited) {
-      copy_field(f, &w);
+      w.field(f);
       continue;
     }
     wire::Writer l;
@@ -214,14 +203,14 @@ PrunedGraph prune_graph_def(std::string_view graph_def, const std::set<std::stri
       if (g.number == pb::FunctionDefLibrary::kFunction && g.type == wire::kLengthDelimited) {
         // parse_library lists every function field in order, so this is lib.functions[function_index].
         if (keep.count(lib.functions[function_index++].name) > 0) {
-          copy_field(g, &l);
+          l.field(g);
         } else {
           ++out.dropped_functions;
         }
       } else if (g.number == pb::FunctionDefLibrary::kGradient && g.type == wire::kLengthDelimited) {
-        if (keep.count(std::string(gradient_def(g.bytes).first)) > 0) copy_field(g, &l);
+        if (keep.count(std::string(gradient_def(g.bytes).first)) > 0) l.field(g);
       } else {
-        copy_field(g, &l);
+        l.field(g);
       }
     }
     w.bytes_field(pb::GraphDef::kLibrary, l.data());

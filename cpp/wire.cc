@@ -142,4 +142,14 @@ void Writer::fixed32_field(uint32_t number, uint32_t value) {
   append_fixed32(&out_, value);
 }
 
+void Writer::field(const Field& f) {
+  switch (f.type) {
+    case kVarint: varint_field(f.number, f.value); break;
+    case kFixed64: fixed64_field(f.number, f.value); break;
+    case kFixed32: fixed32_field(f.number, static_cast<uint32_t>(f.value)); break;
+    case kLengthDelimited: bytes_field(f.number, f.bytes); break;
+    default: break;
+  }
+}
+
 }  // namespace tfbundle::wire

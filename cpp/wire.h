@@ -134,6 +134,8 @@ class Writer {
   void bytes_field(uint32_t number, std::string_view bytes);
   void fixed64_field(uint32_t number, uint64_t value);
   void fixed32_field(uint32_t number, uint32_t value);
+  // `f` as a Reader read it (a group, which the Reader skips, is not written).
+  void field(const Field& f);
   const std::string& data() const { return out_; }
 
  private:
