@@ -16,6 +16,8 @@ Models (each with one signature, ``serving_default``, input key ``x``, output ke
   ``keras.export.ExportArchive`` (the machinery behind ``model.export``).
 - ``transformer`` (for ``bench/bench_load.py``): a small Keras transformer encoder, x int32
   (None, 64) token ids -> y float32 (None, 2), exported the same way.
+- ``large`` (for ``bench/bench_serve.py``'s memory figures): 1 GiB of float32 variables,
+  x float32 (None, 256) -> y float32 (None, 8), a TF2 ``tf.Module``.
 """
 
 from __future__ import annotations
@@ -116,10 +118,50 @@ def _make_transformer(out_dir: str) -> None:
     archive.write_out(out_dir, verbose=False)
 
 
+def _make_large(out_dir: str) -> None:
+    """Write a model with 1 GiB of float32 variables (the serving bench's memory figures).
+
+    x float32 (None, 256) -> the sum of x @ w_k over 16 variables w_k of (256, 65536) (64 MiB
+    each) -> @ p (65536, 8): y float32 (None, 8). Every call reads every weight, so a worker
+    that has answered once has all of them resident. A ``tf.Module``; the variables are
+    written one at a time, so making it needs about 2 GiB, not 16.
+
+    Args:
+        out_dir: folder to write the SavedModel into (must not exist).
+    """
+    import tensorflow as tf
+
+    class Large(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ws = [
+                tf.Variable(
+                    tf.random.stateless_normal((256, 65536), seed=(k, 1)) * 0.01, name=f"w{k}"
+                )
+                for k in range(16)
+            ]
+            self.p = tf.Variable(
+                tf.random.stateless_normal((65536, 8), seed=(99, 1)) * 0.01, name="p"
+            )
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 256], tf.float32, name="x")])
+        def serve(self, x: tf.Tensor) -> dict:
+            h = tf.add_n([tf.matmul(x, w) for w in self.ws])
+            return {"y": tf.matmul(h, self.p)}
+
+    module = Large()
+    tf.saved_model.save(module, out_dir, signatures={"serving_default": module.serve})
+
+
 # Models of bench/bench_load.py only (not of run.py's sections).
 LOAD_MODEL_NAMES = ("transformer",)
 
-_MAKERS = {"dense": _make_dense, "mobilenet_v2": _make_mobilenet_v2, "transformer": _make_transformer}
+_MAKERS = {
+    "dense": _make_dense,
+    "mobilenet_v2": _make_mobilenet_v2,
+    "transformer": _make_transformer,
+    "large": _make_large,
+}
 
 
 def model_dir(cache_dir: str, name: str) -> str:

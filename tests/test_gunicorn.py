@@ -87,12 +87,31 @@ def _serve(tmp_path: Path, load: str, extra: list[str]) -> tuple[subprocess.Pope
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     env = dict(os.environ, TFB_MODEL=str(DEMO), TFB_LOAD=load)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(tmp_path), str(Path(tfbundle.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+        [
+            str(tmp_path),
+            str(Path(tfbundle.__file__).resolve().parents[1]),
+            env.get("PYTHONPATH", ""),
+        ]
     )
     proc = subprocess.Popen(
-        [gunicorn, "--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "120", "--graceful-timeout", "5",
-         *extra, "app:app"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            gunicorn,
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "5",
+            *extra,
+            "app:app",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
