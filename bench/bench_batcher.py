@@ -11,7 +11,11 @@ one row. For each number of client threads, for ``--seconds`` (default 3) each:
 
 - ``direct``: every thread calls the signature itself (calls run in parallel, the GIL released);
 - ``batcher tN``: every thread calls ``tfbundle.Batcher(signature, max_batch_size=64,
-  batch_timeout_micros=N, num_batch_threads=1)``, for N in ``--timeouts`` (default 0 and 500).
+  batch_timeout_micros=N, num_batch_threads=1)``, for N in ``--timeouts`` (default 0 and 500);
+- ``batcher tN idle``: the same with ``run_when_idle=True`` (a batch starts as soon as the slot is
+  free; the timeout applies while it is busy), for N in ``--idle-timeouts`` (default 500; "" for none);
+- with ``--python``, ``... py`` rows: the same Batchers on the Python path (the native queue off), to
+  compare the two.
 
 Reports requests per second, p50 and p99 latency per request (us), and the mean batch size; and
 the two figures of issue 12: the batcher's p50 minus the direct p50 at 1 thread, and the batcher's
@@ -75,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--threads", default="1,8,64")
     ap.add_argument("--timeouts", default="0,500")
+    ap.add_argument("--idle-timeouts", default="500")
+    ap.add_argument("--python", action="store_true", help="also run each Batcher on the Python path")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -90,8 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     (key, spec), = sig.inputs.items()
     x = np.ones((1, spec.shape[-1]), np.float32)
     threads = [int(t) for t in args.threads.split(",")]
-    timeouts = [float(t) for t in args.timeouts.split(",")]
-    batchers = {f"batcher t{t:g}": tfbundle.Batcher(sig, max_batch_size=64, batch_timeout_micros=t) for t in timeouts}
+    timeouts = [float(t) for t in args.timeouts.split(",") if t]
+    idle = [float(t) for t in args.idle_timeouts.split(",") if t]
+    configs = [(f"batcher t{t:g}", t, False) for t in timeouts] + [(f"batcher t{t:g} idle", t, True) for t in idle]
+    batchers = {}
+    for name, t, when_idle in configs:
+        for py in (False, True) if args.python else (False,):
+            b = tfbundle.Batcher(sig, max_batch_size=64, batch_timeout_micros=t, run_when_idle=when_idle)
+            b._s.use_native = not py
+            batchers[name + (" py" if py else "")] = b
     calls: dict[str, Any] = {"direct": lambda a: sig(**{key: a})}
     for name, b in batchers.items():
         calls[name] = lambda a, b=b: b({key: a})

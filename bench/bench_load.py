@@ -9,15 +9,17 @@ Where a process serves models it loads and reloads (new versions, autoscaling), 
 ``bench/_build/models`` when missing, which needs TensorFlow), after one untimed load of it:
 
 - ``tfbundle``: ``tfbundle.load(path)`` (the default restore, ``"auto"``), then one call;
+- ``tfbundle, warm compile cache``: the same with ``compile_cache=DIR`` (a temporary folder,
+  its entry written by the untimed load), every load a hit;
 - ``TF C loader``: ``tfbundle.load(path, restore="tf")``, i.e. ``TF_LoadSessionFromSavedModel``
   (TensorFlow restores the variables and runs the init op) and the first ``TF_SessionRun``,
-  through tfbundle's thin wrapper, alternating with the row above in the same process;
+  through tfbundle's thin wrapper, alternating with the rows above in the same process;
 - ``TF Python``: ``tf.saved_model.load(path)`` and the first call of its ``serving_default``
   signature, in a separate process that imported TensorFlow first (not timed).
 
 Each row: the median of ``--repeats`` (default 5) loads of the load and of the first call, in
-milliseconds, and the total over the C loader's. The inputs are zeros of batch 1. The tfbundle row
-is checked to give the C loader's outputs exactly.
+milliseconds, and the total over the C loader's. The inputs are zeros of batch 1. The tfbundle rows
+are checked to give the C loader's outputs exactly.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -55,27 +58,40 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
     import tfbundle
 
     inputs = _inputs(name)
-    tfbundle.load(path).close()  # untimed: the libraries opened, the files in the page cache
-    times: dict[str, dict[str, list[float]]] = {m: {"load": [], "first_call": []} for m in ("auto", "tf")}
+    modes = ("auto", "cache", "tf")
+    times: dict[str, dict[str, list[float]]] = {m: {"load": [], "first_call": []} for m in modes}
     outputs: dict[str, dict[str, np.ndarray]] = {}
     chose = ""
-    for _ in range(repeats):
-        for mode in ("auto", "tf"):
-            t0 = time.perf_counter()
-            model = tfbundle.load(path, restore=mode)
-            t1 = time.perf_counter()
-            outputs[mode] = model(**inputs)
-            t2 = time.perf_counter()
-            if mode == "auto":
-                chose = model.restore
-            model.close()
-            times[mode]["load"].append(t1 - t0)
-            times[mode]["first_call"].append(t2 - t1)
-    equal = all(np.array_equal(outputs["auto"][k], outputs["tf"][k]) for k in outputs["tf"])
+    cache_states: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="bench-load-cache-") as cache:
+        # Untimed: the libraries opened, the files in the page cache, the cache's entry written.
+        tfbundle.load(path, compile_cache=cache).close()
+        for _ in range(repeats):
+            for mode in modes:
+                t0 = time.perf_counter()
+                if mode == "cache":
+                    model = tfbundle.load(path, compile_cache=cache)
+                else:
+                    model = tfbundle.load(path, restore=mode, compile_cache=False)
+                t1 = time.perf_counter()
+                outputs[mode] = model(**inputs)
+                t2 = time.perf_counter()
+                if mode == "auto":
+                    chose = model.restore
+                if mode == "cache":
+                    cache_states.add(str(model.compile_cache))
+                model.close()
+                times[mode]["load"].append(t1 - t0)
+                times[mode]["first_call"].append(t2 - t1)
+    equal = all(
+        np.array_equal(outputs[m][k], outputs["tf"][k]) for m in ("auto", "cache") for k in outputs["tf"]
+    )
     return {
         "tfbundle": {k: statistics.median(v) for k, v in times["auto"].items()},
+        "tfbundle, warm compile cache": {k: statistics.median(v) for k, v in times["cache"].items()},
         "TF C loader": {k: statistics.median(v) for k, v in times["tf"].items()},
         "restore": chose,
+        "compile_cache": sorted(cache_states),
         "outputs_equal": equal,
     }
 
@@ -150,14 +166,16 @@ def main(argv: list[str] | None = None) -> int:
             row["TF Python"] = tf_python
         results[name] = row
         base = row["TF C loader"]["load"] + row["TF C loader"]["first_call"]
-        for loader in ("tfbundle", "TF C loader", "TF Python"):
+        for loader in ("tfbundle", "tfbundle, warm compile cache", "TF C loader", "TF Python"):
             if loader not in row:
                 continue
             t = row[loader]
             total = t["load"] + t["first_call"]
-            label = f"tfbundle (restore={row['restore']})" if loader == "tfbundle" else loader
+            label = f"{loader} (restore={row['restore']})" if loader.startswith("tfbundle") else loader
             print(f"| {name} | {label} | {1e3 * t['load']:.0f} | {1e3 * t['first_call']:.0f} | {1e3 * total:.0f} | "
                   f"{total / base:.2f} |", flush=True)  # fmt: skip
+        if row["compile_cache"] != ["hit"]:
+            print(f"warning: {name}: the warm compile cache's loads said {row['compile_cache']}", file=sys.stderr)
         if not row["outputs_equal"]:
             print(f"warning: {name}: tfbundle's outputs differ from the C loader's", file=sys.stderr)
     if args.json:

@@ -68,8 +68,11 @@ class NativeModel {
                           std::optional<std::string> checkpoint_prefix, std::optional<std::string> asset_dir,
                           std::vector<std::pair<std::string, std::string>> assets, std::optional<std::string> init_op,
                           bool init_local_variables, const std::string& restore, int intra, int inter,
-                          std::optional<bool> growth, std::optional<std::string> visible) {
+                          std::optional<bool> growth, std::optional<std::string> visible,
+                          std::string compile_cache) {
     LoadRequest r;
+    r.compile_cache_dir = std::move(compile_cache);
+    r.tfbundle_version = TFBUNDLE_VERSION;
     r.export_dir = std::move(export_dir);
     r.tags = std::move(tags);
     if (meta_graph) r.meta_graph = std::string(*meta_graph);
@@ -164,6 +167,9 @@ class NativeSignature {
     for (const auto& k : sig_->input_keys) input_what_.push_back("input '" + k + "' of " + label());
     for (const auto& k : sig_->output_keys) output_what_.push_back("output '" + k + "' of " + label());
   }
+
+  const std::shared_ptr<Session>& session() const { return s_; }
+  const ResolvedSignature* resolved() const { return sig_; }
 
   py::dict call(py::dict inputs) {
     Fed fed;
@@ -293,6 +299,12 @@ class NativeSignature {
 };
 
 }  // namespace
+
+std::pair<std::shared_ptr<Session>, const ResolvedSignature*> native_signature_parts(py::handle signature) {
+  const auto& s = py::cast<const NativeSignature&>(signature);
+  return {s.session(), s.resolved()};
+}
+
 }  // namespace tfbundle
 
 PYBIND11_MODULE(_core, m) {
@@ -420,12 +432,13 @@ PYBIND11_MODULE(_core, m) {
                   py::arg("init_op") = py::none(), py::arg("init_local_variables") = false,
                   py::arg("restore") = "tensorflow", py::arg("intra_op_threads") = 0,
                   py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
-                  py::arg("visible_devices") = py::none(),
+                  py::arg("visible_devices") = py::none(), py::arg("compile_cache") = "",
                   "Loads a model (Session::load): a SavedModel folder (export_dir + tags) or a serialized "
                   "MetaGraphDef (meta_graph), restoring its variables as `restore` says: \"tensorflow\" "
                   "(TF_LoadSessionFromSavedModel), \"graph\" (the SaverDef's restore op), \"mmap\" (from the "
                   "memory-mapped checkpoint), \"auto\" (\"mmap\" where it fits the model, else \"tensorflow\") "
-                  "or \"none\". The GIL is released while loading.")
+                  "or \"none\"; `compile_cache`: the compile cache's folder (empty: none). The GIL is released "
+                  "while loading.")
       .def_property_readonly("tags", [](const NativeModel& n) { return n.meta_graph().tags; })
       .def_property_readonly("tensorflow_version", [](const NativeModel& n) { return n.meta_graph().tensorflow_version; })
       .def_property_readonly("init_op", [](const NativeModel& n) { return n.meta_graph().init_op_name(); })
@@ -439,6 +452,9 @@ PYBIND11_MODULE(_core, m) {
                              "The restore that ran: \"tensorflow\", \"graph\", \"mmap\" or \"none\".")
       .def_property_readonly("restore_fallback", &NativeModel::restore_fallback,
                              "With restore=\"auto\": why the mapped restore was not used (empty when it was).")
+      .def_property_readonly("compile_cache", [](const NativeModel& n) { return n.session()->compile_cache(); },
+                             "What the compile cache did: \"hit\", \"miss: <why>\", \"unused: <why>\", or \"\" "
+                             "when none was asked for.")
       .def("run", &NativeModel::run, py::arg("fetches"), py::arg("feeds"), py::arg("targets"),
            py::arg("run_options") = py::none())
       .def("devices", &NativeModel::devices)
@@ -456,4 +472,6 @@ PYBIND11_MODULE(_core, m) {
 
   bind_inspect(m);
   bind_checkpoint(m);
+  bind_example(m);
+  bind_batching(m);
 }

@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "compile_cache.h"
+#include "crc32c.h"
 #include "graph_prune.h"
 #include "graph_view.h"
 #include "lifecycle.h"
@@ -259,6 +261,9 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
   s->restore_used_ = request.restore;
   if (request.restore == RestoreMode::kTensorFlow) {
     if (s->load_with_tensorflow(request, plan)) {
+      if (!request.compile_cache_dir.empty()) {
+        s->compile_cache_ = "unused: TensorFlow's loader (restore \"tf\") imports the graph itself";
+      }
       s->restore_what_tensorflow_left(plan);
       s->resolve_signatures();
       s->checkpoint_.reset();
@@ -282,6 +287,18 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
                                       "restore (restore=\"tf\"; the default, \"auto\", chooses it)");
     }
   }
+  if (!request.compile_cache_dir.empty() && request.export_dir.empty()) {
+    s->compile_cache_ = "unused: the model is not a SavedModel folder";
+  } else if (!request.compile_cache_dir.empty()) {
+    CompileCacheUse& use = s->cache_use_.emplace();
+    use.dir = request.compile_cache_dir;
+    use.export_dir = request.export_dir;
+    use.tags = request.tags;
+    use.key.tfbundle = request.tfbundle_version;
+    use.key.tensorflow = tf_api().Version();
+    use.key.cpu = cpu_features();
+    use.key.model = model_fingerprint(request.export_dir, s->meta_graph_bytes_, plan.checkpoint_prefix);
+  }
   if (tf2 && tf2->tf2 && request.restore == RestoreMode::kMapped) {
     s->load_tf2_mapped(request.config, plan, *tf2);
   } else {
@@ -297,6 +314,12 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
   s->run_init(plan);
   s->resolve_signatures();
   s->checkpoint_.reset();
+  if (s->cache_use_ && !s->cache_use_->path.empty()) {
+    // Only a load that succeeded stores what it imported.
+    const std::string failed = write_cache_file(s->cache_use_->path, s->cache_use_->key, s->cache_use_->payload);
+    if (!failed.empty()) s->compile_cache_ += "; not written: " + failed;
+  }
+  s->cache_use_.reset();
   s->loaded_.store(true);
   return s;
 }
@@ -329,9 +352,63 @@ bool Session::load_with_tensorflow(const LoadRequest& request, const LoadPlan& p
 
 void Session::import_graph(const SessionConfig& config) {
   graph_ = tf_api().NewGraph();
-  const PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, {});  // functions nothing reaches left out
-  import_graph_def(pruned.graph_def.empty() ? meta_graph_.graph_def : pruned.graph_def, {}, "could not import the graph");
+  std::string storage;
+  // Functions nothing reaches left out.
+  import_graph_def(graph_to_import("graph", {}, {}, &storage), {}, "could not import the graph");
   new_session(config);
+}
+
+std::string_view Session::graph_to_import(const char* kind, const std::set<std::string, std::less<>>& drop,
+                                          const std::set<std::string, std::less<>>& omit, std::string* storage) {
+  if (!cache_use_) {
+    PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop, omit);
+    *storage = std::move(pruned.graph_def);
+    return storage->empty() ? meta_graph_.graph_def : std::string_view(*storage);
+  }
+  CompileCacheUse& use = *cache_use_;
+  // What changes the pruned GraphDef besides the model: the import kind and the two node sets.
+  std::string options = std::string("import=") + kind + ";drop=";
+  for (const std::string& name : drop) options += name + ",";
+  std::string omitted;
+  for (const std::string& name : omit) omitted += name + '\n';
+  options += ";omit=" + std::to_string(omit.size()) + "/" +
+             std::to_string(crc32c::value(omitted.data(), omitted.size()));
+  use.key.options = options;
+  const std::string path = cache_file_path(use.dir, use.export_dir, use.tags, kind);
+  CacheLookup found = read_cache_file(path, use.key);
+  if (found.payload) {
+    // The payload: field 1, the pruned GraphDef; or field 2 = 1, the MetaGraph's own GraphDef.
+    std::optional<std::string_view> graph;
+    try {
+      wire::Reader r(*found.payload, "compile cache payload");
+      wire::Field f;
+      while (r.next(&f)) {
+        if (f.number == 1 && f.type == wire::kLengthDelimited) graph = f.bytes;
+        if (f.number == 2 && f.type == wire::kVarint && f.value == 1) graph = meta_graph_.graph_def;
+      }
+    } catch (const Error&) {
+      graph.reset();
+    }
+    if (graph) {
+      compile_cache_ = "hit";
+      if (graph->data() == meta_graph_.graph_def.data()) return meta_graph_.graph_def;
+      *storage = std::string(*graph);
+      return *storage;
+    }
+    found.miss = "the cache file's payload is malformed";
+  }
+  compile_cache_ = "miss: " + found.miss;
+  PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop, omit);
+  wire::Writer payload;
+  if (pruned.graph_def.empty()) {
+    payload.varint_field(2, 1);
+  } else {
+    payload.bytes_field(1, pruned.graph_def);
+  }
+  use.path = path;
+  use.payload = payload.data();
+  *storage = std::move(pruned.graph_def);
+  return storage->empty() ? meta_graph_.graph_def : std::string_view(*storage);
 }
 
 void Session::new_session(const SessionConfig& config) {
@@ -398,9 +475,8 @@ void Session::load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan,
     import_graph_def(only_handles.data(), {}, "could not import the variables' handles");
     restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
   }
-  const PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop, handles);
-  import_graph_def(pruned.graph_def.empty() ? meta_graph_.graph_def : pruned.graph_def, handles,
-                   "could not import the graph");
+  std::string storage;
+  import_graph_def(graph_to_import("tf2-mapped", drop, handles, &storage), handles, "could not import the graph");
   if (handles.empty()) restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
 }
 

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "compile_cache.h"
 #include "mmap_restore.h"
 #include "model_files.h"
 #include "saved_model.h"
@@ -94,6 +95,12 @@ struct LoadRequest {
   bool init_local_variables = false;
   RestoreMode restore = RestoreMode::kTensorFlow;
   SessionConfig config;
+  // The persistent compile cache's folder (compile_cache.h), or empty for none: the first load
+  // stores the pruned GraphDef it imports, later loads of the same model folder, tag-set and
+  // import take it from there. SavedModel folders only, and only the loads that import the graph
+  // themselves (not TensorFlow's loader). A cache that cannot be read or written never fails a load.
+  std::string compile_cache_dir;
+  std::string tfbundle_version;  // part of the cache's key
 };
 
 // What a load does with one MetaGraph, decided before anything runs.
@@ -155,6 +162,9 @@ class Session {
   // With RestoreMode::kAuto: why the mapped restore was not used (empty when it was).
   const std::string& restore_fallback() const { return restore_fallback_; }
   const std::map<std::string, ResolvedSignature>& signatures() const { return signatures_; }
+  // What the compile cache did for this load: "hit", "miss: <why>" (with "; not written: <why>"
+  // when the new entry could not be written), "unused: <why>", or empty when none was asked for.
+  const std::string& compile_cache() const { return compile_cache_; }
 
   // "op:1" or "op" (output 0). Throws NOT_FOUND naming the tensor.
   Endpoint resolve_tensor(const std::string& name);
@@ -222,6 +232,10 @@ class Session {
   // Imports the MetaGraph's GraphDef (without library functions nothing reaches) into a new graph
   // and makes the session.
   void import_graph(const SessionConfig& config);
+  // The GraphDef to import: the MetaGraph's GraphDef pruned (prune_graph_def with `drop` and
+  // `omit`), taken from the compile cache when a usable entry is there; `storage` holds the bytes.
+  std::string_view graph_to_import(const char* kind, const std::set<std::string, std::less<>>& drop,
+                                   const std::set<std::string, std::less<>>& omit, std::string* storage);
   void new_session(const SessionConfig& config);
   // Imports `bytes` (a GraphDef) into graph_; references to the nodes of `present` (in graph_
   // already, left out of `bytes`) are mapped to them. Throws with `what` and TensorFlow's error.
@@ -268,6 +282,16 @@ class Session {
   RestoreMode restore_used_ = RestoreMode::kTensorFlow;
   std::string restore_fallback_;
   std::map<std::string, ResolvedSignature> signatures_;
+  // The compile cache during a load: the folder, the key's parts the load knows, and the entry to
+  // write once the load succeeds.
+  struct CompileCacheUse {
+    std::string dir, export_dir;
+    std::vector<std::string> tags;
+    CompileCacheKey key;
+    std::string path, payload;  // set on a miss: written at the end of the load
+  };
+  std::optional<CompileCacheUse> cache_use_;
+  std::string compile_cache_;
   std::mutex cache_mu_;
   std::map<std::string, Endpoint> endpoint_cache_;
 };

@@ -52,22 +52,46 @@ def assert_same(out: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> 
             np.testing.assert_array_equal(out[key], value, err_msg=key)
 
 
+def before_each_run(batcher: tfbundle.Batcher, hook: Callable[[str, dict[str, tuple[int, ...]]], None]) -> None:
+    """Calls ``hook(signature, {input key: shape})`` before each batch's run, in the thread that
+    runs it, on either path (the native queue's hook, or the Python path's run)."""
+    s = batcher._s
+    target = s.target
+    real = target.run
+
+    def run(name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        hook(name, {k: v.shape for k, v in inputs.items()})
+        return real(name, inputs)
+
+    target.run = run
+    if s.native is not None:
+        s.native.set_hook(hook)
+
+
 class Gate:
-    """Holds each batch before its run until ``go`` is set, and records the batches' input shapes."""
+    """Holds each batch before its run until ``go`` is set, and records the batches' input shapes.
+    With ``transform`` (applied to the outputs of each run), the Batcher takes the Python path."""
 
     def __init__(self, batcher: tfbundle.Batcher, transform: Callable[[Any], Any] | None = None) -> None:
         self.go = threading.Event()
         self.started = threading.Event()
         self.runs: list[tuple[str, dict[str, tuple[int, ...]]]] = []
+
+        def hold(name: str, shapes: dict[str, tuple[int, ...]]) -> None:
+            self.runs.append((name, shapes))
+            self.started.set()
+            assert self.go.wait(WAIT)
+
+        if transform is None:
+            before_each_run(batcher, hold)
+            return
+        batcher._s.use_native = False
         target = batcher._s.target
         real = target.run
 
         def run(name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            self.runs.append((name, {k: v.shape for k, v in inputs.items()}))
-            self.started.set()
-            assert self.go.wait(WAIT)
-            out = real(name, inputs)
-            return transform(out) if transform is not None else out
+            hold(name, {k: v.shape for k, v in inputs.items()})
+            return transform(real(name, inputs))
 
         target.run = run
 
@@ -89,20 +113,17 @@ def test_a_blocking_call_runs_its_ready_batch_itself(model: tfbundle.Model) -> N
     # With no batch timeout and a slot free, the caller's thread runs its batch (no hand-off to
     # a batch thread and back); while every slot is taken, the request waits for a batch thread.
     with tfbundle.Batcher(model, max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1) as b:
-        target = b._s.target
-        real = target.run
         ran_in: list[str] = []
         hold = threading.Event()
         held = threading.Event()
 
-        def run(name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        def run(name: str, shapes: dict[str, tuple[int, ...]]) -> None:
             ran_in.append(threading.current_thread().name)
             if threading.current_thread().name == "holder":
                 held.set()
                 assert hold.wait(WAIT)
-            return real(name, inputs)
 
-        target.run = run
+        before_each_run(b, run)
         assert_same(b(x=ROWS[:2]), model(x=ROWS[:2]))
         assert ran_in == [threading.current_thread().name]
         # A caller holds the only slot: the next request is run by the batch thread once it frees.
@@ -409,6 +430,113 @@ def test_acall_deadline(model: tfbundle.Model) -> None:
     asyncio.run(main())
 
 
+# ------------------------------------------------------ the native queue ---
+
+
+def test_numeric_signatures_run_in_the_native_queue_and_get_their_own_arrays(model: tfbundle.Model) -> None:
+    with tfbundle.Batcher(model, max_batch_size=8, batch_timeout_micros=0) as b:
+        gate = Gate(b)
+        first = b.submit(x=ROWS[:1])
+        assert gate.started.wait(WAIT)
+        futures = [b.submit(x=ROWS[i : i + 2]) for i in (1, 3, 5)]
+        gate.go.set()
+        assert_same(first.result(WAIT), model(x=ROWS[:1]))
+        outs = [f.result(WAIT) for f in futures]
+        assert b._s.info(model.default_signature).native is not None
+        assert not b._s.python_threads_started  # nothing took the Python path
+    assert gate.rows() == [1, 6]
+    for i, out in zip((1, 3, 5), outs):
+        assert_same(out, model(x=ROWS[i : i + 2]))
+    probabilities = [out["probabilities"] for out in outs]
+    assert all(p.flags.writeable and p.flags.c_contiguous for p in probabilities)
+    assert not np.shares_memory(probabilities[0], probabilities[1])  # copies of their rows, not views
+
+
+def test_values_that_need_converting_are_checked_then_batched_natively(model: tfbundle.Model) -> None:
+    with tfbundle.Batcher(model, max_batch_size=8, batch_timeout_micros=0) as b:
+        assert_same(b(x=ROWS[:3].tolist()), model(x=ROWS[:3]))
+        assert_same(b(x=ROWS[:6:2]), model(x=ROWS[:6:2]))  # not contiguous
+        assert_same(b(x=np.asfortranarray(ROWS[:3])), model(x=ROWS[:3]))
+        assert_same(b({"x": ROWS[:2]}, timeout=WAIT), model(x=ROWS[:2]))
+        assert_same(b.submit(x=ROWS[:6:2]).result(WAIT), model(x=ROWS[:6:2]))
+        assert_same(b.submit(x=ROWS[:2].tolist(), timeout=WAIT).result(WAIT), model(x=ROWS[:2]))
+        stats = b.stats
+        assert not b._s.python_threads_started
+    assert stats["requests"] == stats["batches"] == 6
+
+
+def test_a_cancelled_future_leaves_its_batch_and_the_rest_run(model: tfbundle.Model) -> None:
+    with tfbundle.Batcher(model, max_batch_size=8, batch_timeout_micros=0) as b:
+        gate = Gate(b)
+        running = b.submit(x=ROWS[:1])
+        assert gate.started.wait(WAIT)
+        gone = b.submit(x=ROWS[1:3])
+        kept = b.submit(x=ROWS[3:4])  # after the cancelled rows in the batch's buffers
+        assert gone.cancel()
+        gate.go.set()
+        assert_same(running.result(WAIT), model(x=ROWS[:1]))
+        assert_same(kept.result(WAIT), model(x=ROWS[3:4]))
+        assert gone.cancelled()
+        stats = b.stats
+    assert gate.rows() == [1, 1]
+    assert stats["cancelled"] == 1
+    assert stats["queued_requests"] == 0
+
+
+def test_every_dtype_through_the_batcher(models: Any) -> None:
+    # Numeric signatures run in the native queue, the string one on the Python path; each answers
+    # as a direct call does.
+    with tfbundle.load(models.folder("dtypes")) as m, tfbundle.Batcher(m, batch_timeout_micros=0, signature="dt_int8") as b:
+        names = sorted(n for n in m.signatures if n.startswith("dt_"))
+        assert "dt_string" in names and "dt_bfloat16" in names
+        for name in names:
+            sig = m.signatures[name]
+            dtype = sig.inputs["x"].dtype
+            if dtype.kind == "O":
+                x = np.array([b"a", b"bc", b""], object)
+            elif dtype.kind == "b":
+                x = np.array([True, False, True])
+            else:
+                x = np.arange(1, 4).astype(dtype)
+            y = x[::-1].copy()
+            expected = sig(x=x, y=y)
+            out = b(x=x, y=y, signature=name, timeout=WAIT)
+            assert (b._s.info(sig).native is not None) == (name != "dt_string"), name
+            assert set(out) == set(expected)
+            for key, value in expected.items():
+                assert out[key].dtype == value.dtype and out[key].shape == value.shape, (name, key)
+                if value.dtype.kind == "O":
+                    assert out[key].tolist() == value.tolist(), (name, key)
+                else:
+                    assert out[key].tobytes() == value.tobytes(), (name, key)
+        assert b._s.python_threads_started
+
+
+@pytest.mark.parametrize("path", ["native", "python"])
+def test_run_when_idle_starts_a_batch_as_soon_as_a_slot_is_free(model: tfbundle.Model, path: str) -> None:
+    python = {"pad_variable_length_inputs": True} if path == "python" else {}  # which takes the Python path
+    hour = 3600e6
+    with tfbundle.Batcher(model, max_batch_size=8, batch_timeout_micros=hour, run_when_idle=True, **python) as b:
+        assert (b._s.native is not None) == (path == "native")
+        assert_same(b(x=ROWS[:1], timeout=WAIT), model(x=ROWS[:1]))  # not held for the hour
+        assert_same(b.submit(x=ROWS[1:3]).result(WAIT), model(x=ROWS[1:3]))
+        gate = Gate(b)
+        first = b.submit(x=ROWS[:1])
+        assert gate.started.wait(WAIT)
+        rest = [b.submit(x=ROWS[i : i + 1]) for i in range(1, 5)]  # while the slot is busy: one batch
+        gate.go.set()
+        for i, f in enumerate([first, *rest]):
+            assert_same(f.result(WAIT), model(x=ROWS[i : i + 1]))
+    assert gate.rows() == [1, 4]
+    # TF Serving's rule (the default): a lone request waits for the timeout (here until close()).
+    b = tfbundle.Batcher(model, max_batch_size=8, batch_timeout_micros=hour, **python)
+    lone = b.submit(x=ROWS[:1])
+    time.sleep(0.05)
+    assert not lone.done()
+    b.close()
+    assert_same(lone.result(WAIT), model(x=ROWS[:1]))
+
+
 # ----------------------------------------------------- a model repository ---
 
 
@@ -451,6 +579,7 @@ def test_a_batcher_over_a_repository_follows_its_swaps(tf_models: Callable[[str]
         ({"allowed_batch_sizes": "8"}, "a list of sizes"),
         ({"allowed_batch_sizes": [0, 32]}, "allowed_batch_sizes"),
         ({"pad_variable_length_inputs": 1}, "True or False"),
+        ({"run_when_idle": 1}, "run_when_idle must be True or False"),
     ],
 )
 def test_invalid_parameters_raise_clear_errors(model: tfbundle.Model, kwargs: dict[str, Any], match: str) -> None:

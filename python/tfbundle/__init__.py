@@ -18,6 +18,7 @@ The package is layered; each layer imports only those below it:
   checkpoints, the op policy);
 - ``_runtime``: what runs models through TensorFlow's C library (``load``,
   checkpoint and frozen graphs, warmup, profiling, the hot-reloading repository);
+- ``scoring``: batch scoring of files of rows (``tfbundle.score``);
 - ``cli``: the ``tfbundle`` command.
 
 The public names are imported when first used (PEP 562): ``import tfbundle``
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # imported at the first use (see __getattr__); listed here fo
     from ._runtime.library import load_library
     from ._runtime.repository import ModelRepository
     from ._runtime.warmup import replay_warmup
+    from .scoring import ScoreReport, score
 
 __all__ = [
     "__version__",
@@ -70,6 +72,8 @@ __all__ = [
     "latest_checkpoint",
     "load_library",
     "replay_warmup",
+    "score",
+    "ScoreReport",
     "Model",
     "Signature",
     "GraphModel",
@@ -116,6 +120,8 @@ _LAZY = {
     "load_library": "._runtime.library",
     "ModelRepository": "._runtime.repository",
     "replay_warmup": "._runtime.warmup",
+    "score": ".scoring",
+    "ScoreReport": ".scoring",
 }
 _SUBMODULES = frozenset({"tf_example", "types"})
 

@@ -15,6 +15,15 @@ request has waited ``batch_timeout_micros`` and a batch thread is free; at most
 Only requests that can be joined share a batch: the same signature, and for each input
 the same dtype and the same dimensions after dim 0 (with ``pad_variable_length_inputs``,
 the same rank: shorter dimensions are padded). Others are batched apart.
+
+Two paths run the requests. A signature whose inputs and outputs are all numeric goes through
+the native queue (``_core.NativeBatchQueue``, cpp/batch_queue.h): the request's arrays are
+checked and copied into its batch's buffers in C++, a blocking caller waits without the GIL
+(and runs its batch itself when it is ready and a slot is free), and the batch runs with
+TF_SessionRun through the signature's session; each request gets new arrays holding its rows.
+String inputs or outputs, ``pad_variable_length_inputs``, and ModelRepository targets (whose
+current version is acquired per batch) take the Python path below, whose results are views of
+the batch's outputs.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from ..errors import (
     InvalidTypeError,
     ResourceExhaustedError,
 )
+from .. import _core
 from .model import Model, Signature, empty
 
 __all__ = ["Batcher"]
@@ -73,12 +83,25 @@ class _Batch:
 class _SigInfo:
     """What a request to one signature is checked against (made once per Signature object)."""
 
-    __slots__ = ("error", "names", "specs")
+    __slots__ = ("error", "names", "native", "specs")
 
-    def __init__(self, sig: Signature) -> None:
+    def __init__(self, sig: Signature, native: bool) -> None:
         self.names = tuple(sig.inputs)
         self.specs = dict(sig.inputs)
         self.error: str | None = _unbatchable(sig)
+        # The signature as the native queue runs it: None for the Python path.
+        self.native: Any = None
+        if native and self.error is None and _numeric(sig):
+            try:
+                shapes = {k: spec.shape for k, spec in sig.inputs.items()}
+                self.native = _core.NativeBatchSignature(sig._native, sig.name, shapes)
+            except Exception:  # noqa: BLE001 - e.g. an input that is not a plain tensor: Python path
+                self.native = None
+
+
+def _numeric(sig: Signature) -> bool:
+    specs = (*sig.inputs.values(), *sig.outputs.values())
+    return all(spec.dtype is not None and spec.dtype.kind not in _STRING_KINDS for spec in specs)
 
 
 def _unbatchable(sig: Signature) -> str | None:
@@ -188,6 +211,7 @@ class _Scheduler:
         allowed_batch_sizes: tuple[int, ...] | None,
         pad_variable_length_inputs: bool,
         slots: int = 1,
+        run_when_idle: bool = False,
     ) -> None:
         self.target = target
         # Batches that may run at once (num_batch_threads), whether a batch thread or a blocking
@@ -199,6 +223,7 @@ class _Scheduler:
         self.max_enqueued_batches = max_enqueued_batches
         self.allowed = allowed_batch_sizes
         self.pad_inner = pad_variable_length_inputs
+        self.run_when_idle = run_when_idle
         self.cond = threading.Condition(threading.Lock())
         self.queues: dict[tuple[Any, ...], deque[_Batch]] = {}
         self.enqueued_batches = 0
@@ -206,6 +231,20 @@ class _Scheduler:
         self.closing = False
         self.infos: weakref.WeakKeyDictionary[Signature, _SigInfo] = weakref.WeakKeyDictionary()
         self.threads: list[threading.Thread] = []
+        self.python_threads_started = False
+        # The native queue (numeric signatures of a Model or Signature), and whether requests use it.
+        self.native: Any = None
+        self.use_native = True
+        self.default_native: Any = None  # the default signature's NativeBatchSignature, once known
+        if not pad_variable_length_inputs and target.repository is None:
+            self.native = _core.NativeBatchQueue(
+                max_batch_size=max_batch_size,
+                batch_timeout_micros=batch_timeout * 1e6,
+                max_enqueued_batches=max_enqueued_batches,
+                num_batch_threads=slots,
+                allowed_batch_sizes=list(allowed_batch_sizes or ()),
+                run_when_idle=run_when_idle,
+            )
         self.counts = dict.fromkeys(
             ("requests", "batches", "padding_rows", "rejected", "deadline_exceeded", "cancelled", "errors"), 0
         )
@@ -216,8 +255,93 @@ class _Scheduler:
     def info(self, sig: Signature) -> _SigInfo:
         info = self.infos.get(sig)
         if info is None:
-            info = self.infos[sig] = _SigInfo(sig)
+            info = self.infos[sig] = _SigInfo(sig, self.native is not None)
         return info
+
+    def start_threads(self) -> None:
+        """Starts the batch threads: the native queue's, and the Python path's once it has a request."""
+        native = self.native is not None
+        if native:
+            for i in range(self.slots):
+                thread = threading.Thread(target=self.native.work, name=f"tfbundle-batcher-{i}", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+        else:
+            self.start_python_threads()
+
+    def start_python_threads(self) -> None:
+        with self.cond:
+            if self.python_threads_started:
+                return
+            self.python_threads_started = True
+            prefix = "tfbundle-batcher-py" if self.native is not None else "tfbundle-batcher"
+            for i in range(self.slots):
+                thread = threading.Thread(target=self.work, name=f"{prefix}-{i}", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+
+    def native_info(self, signature: str | None) -> _SigInfo | None:
+        """The request's signature's info when the native queue runs it, else None."""
+        if self.native is None or not self.use_native:
+            return None
+        info = self.info(self.target.signature(signature))
+        if signature is None:
+            self.default_native = info.native
+        return info if info.native is not None else None
+
+    def call(self, signature: str | None, inputs: Mapping[str, Any], timeout: float | None) -> dict[str, np.ndarray]:
+        """A blocking request."""
+        if signature is None and timeout is None and self.use_native and self.default_native is not None:
+            out = self.native.call(self.default_native, inputs, None)  # the shortest path
+            if out is not None:
+                return out  # type: ignore[no-any-return]
+        if timeout is not None:
+            _check_number("timeout", timeout, 0, integer=False)
+        info = self.native_info(signature)
+        if info is not None:
+            out = self.native.call(info.native, inputs, timeout)
+            if out is not None:
+                return out  # type: ignore[no-any-return]
+            arrays = self.checked(signature, inputs)
+            out = self.native.call(info.native, arrays, timeout)
+            if out is not None:
+                return out  # type: ignore[no-any-return]
+        future = self.submit(signature, inputs, timeout, run_here=True, python=True)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if future.cancel() or not future.done():
+                raise DeadlineExceededError(f"the request took more than its timeout of {timeout} s") from None
+            return future.result()  # it finished just now (or the batch's own error, which may be a TimeoutError)
+
+    def checked(self, signature: str | None, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The request's arrays after Python's checks (which raise for an invalid request), C-ordered."""
+        _, _, arrays, _, _ = self.prepare(signature, inputs)
+        return {k: np.ascontiguousarray(a) for k, a in arrays.items()}
+
+    def submit_future(
+        self, signature: str | None, inputs: Mapping[str, Any], timeout: float | None
+    ) -> concurrent.futures.Future[dict[str, np.ndarray]]:
+        """A request answered through a future (Batcher.submit, acall)."""
+        info = self.native_info(signature)
+        if info is None:
+            return self.submit(signature, inputs, timeout, python=True)
+        if timeout is not None:
+            _check_number("timeout", timeout, 0, integer=False)
+        future: concurrent.futures.Future[dict[str, np.ndarray]] = concurrent.futures.Future()
+        native = self.native
+        task = native.submit(info.native, inputs, timeout, future)
+        if task is None:
+            task = native.submit(info.native, self.checked(signature, inputs), timeout, future)
+            if task is None:
+                return self.submit(signature, inputs, timeout, python=True)
+
+        def cancelled(f: concurrent.futures.Future[dict[str, np.ndarray]]) -> None:
+            if f.cancelled():
+                native.cancel(task)  # takes it out of its batch if the batch has not started
+
+        future.add_done_callback(cancelled)
+        return future
 
     def prepare(
         self, signature: str | None, inputs: Mapping[str, Any]
@@ -280,13 +404,22 @@ class _Scheduler:
         return sig.name, info, arrays, size, (sig.name, *shape_key)
 
     def submit(
-        self, signature: str | None, inputs: Mapping[str, Any], timeout: float | None, run_here: bool = False
+        self,
+        signature: str | None,
+        inputs: Mapping[str, Any],
+        timeout: float | None,
+        run_here: bool = False,
+        python: bool = False,
     ) -> concurrent.futures.Future[dict[str, np.ndarray]]:
-        """Queues a request. With ``run_here`` (a blocking caller), when the request's batch is
-        ready at once and a slot is free, the caller's thread takes the batch and runs it itself:
-        no hand-off to a batch thread and back (the whole of the batcher's cost at low load)."""
+        """Queues a request on the Python path. With ``run_here`` (a blocking caller), when the
+        request's batch is ready at once and a slot is free, the caller's thread takes the batch
+        and runs it itself: no hand-off to a batch thread and back."""
+        if not python:
+            return self.submit_future(signature, inputs, timeout)
         if timeout is not None:
             _check_number("timeout", timeout, 0, integer=False)
+        if not self.python_threads_started:
+            self.start_python_threads()
         name, info, arrays, size, key = self.prepare(signature, inputs)
         now = time.monotonic()  # one clock reading per request: its deadline, its batch's start
         task = _Task(arrays, size, None if timeout is None else now + timeout)
@@ -316,7 +449,7 @@ class _Scheduler:
             self.counts["requests"] += 1
             mine = None
             if run_here and self.running < self.slots and queue[0] is batch:
-                ready = batch.size >= self.max_batch_size or batch.created + self.timeout <= now
+                ready = batch.size >= self.max_batch_size or batch.created + self.timeout <= now or self.run_when_idle
                 if ready:
                     mine = self.take(batch)
             if mine is None and (wake or batch.size >= self.max_batch_size):
@@ -357,7 +490,13 @@ class _Scheduler:
             for queue in self.queues.values():
                 head = queue[0]
                 ready_at = head.created + self.timeout
-                if len(queue) > 1 or head.size >= self.max_batch_size or self.closing or ready_at <= now:
+                if (
+                    len(queue) > 1
+                    or head.size >= self.max_batch_size
+                    or self.closing
+                    or ready_at <= now
+                    or self.run_when_idle
+                ):
                     if best is None or head.created < best.created:
                         best = head
                 elif wake is None or ready_at < wake:
@@ -490,6 +629,8 @@ class _Scheduler:
         with self.cond:
             self.closing = True
             self.cond.notify_all()
+        if self.native is not None:
+            self.native.close()
         end = None if timeout is None else time.monotonic() + timeout
         for thread in self.threads:
             if thread is not threading.current_thread():
@@ -502,12 +643,31 @@ class _Scheduler:
         for task in left:
             if task.future.set_running_or_notify_cancel():
                 task.future.set_exception(ClosedError("the Batcher was closed before this request ran"))
+        if self.native is not None:
+            self.native.drain("the Batcher was closed before this request ran")
 
     def shutdown(self) -> None:
         """For a Batcher garbage-collected unclosed: the threads finish the queue and end."""
         with self.cond:
             self.closing = True
             self.cond.notify_all()
+        if self.native is not None:
+            self.native.close()
+
+    def stats(self) -> dict[str, Any]:
+        with self.cond:
+            out: dict[str, Any] = dict(self.counts)
+            sizes = dict(self.batch_sizes)
+            out["queued_requests"] = self.queued_requests
+            out["queued_batches"] = self.enqueued_batches
+        if self.native is not None:
+            native = self.native.stats()
+            for key, value in native.pop("batch_sizes").items():
+                sizes[key] = sizes.get(key, 0) + value
+            for key, value in native.items():
+                out[key] += value
+        out["batch_sizes"] = dict(sorted(sizes.items()))
+        return out
 
 
 def _pad_inner(parts: list[np.ndarray]) -> list[np.ndarray]:
@@ -550,6 +710,10 @@ class Batcher:
             size (as they come from the model); use it only for a model that ignores
             the padding (masks, lengths as inputs).
         signature: the signature to batch, for a Model or a ModelRepository.
+        run_when_idle: start a batch as soon as a slot is free, whatever its size:
+            the timeout then applies only while every slot is busy, so that a lone
+            request is not held for it (False, the default, is TF Serving's rule: a
+            batch starts once full, or once its first request waited the timeout).
 
     Every output of a batched signature must have the batch size as dim 0, to be
     split back: a signature whose specs say otherwise (a scalar or fixed-size
@@ -559,8 +723,9 @@ class Batcher:
 
     Errors: an invalid request raises in its caller, before it is queued; an
     error of a batch's run goes to every request of the batch (ClosedError when
-    the model was closed under the Batcher). Results are views of the batch's
-    outputs.
+    the model was closed under the Batcher). Results are the request's own
+    arrays (copies of its rows) on the native path, views of the batch's
+    outputs on the Python path (see the module's docstring).
     """
 
     def __init__(
@@ -574,6 +739,7 @@ class Batcher:
         allowed_batch_sizes: Sequence[int] | None = None,
         pad_variable_length_inputs: bool = False,
         signature: str | None = None,
+        run_when_idle: bool = False,
     ) -> None:
         _check_number("max_batch_size", max_batch_size, 1)
         _check_number("batch_timeout_micros", batch_timeout_micros, 0, integer=False)
@@ -600,6 +766,8 @@ class Batcher:
             raise InvalidArgumentError(
                 f"pad_variable_length_inputs must be True or False, got {pad_variable_length_inputs!r}"
             )
+        if not isinstance(run_when_idle, bool):
+            raise InvalidArgumentError(f"run_when_idle must be True or False, got {run_when_idle!r}")
         if signature is not None and not isinstance(signature, str):
             raise InvalidTypeError(f"signature must be a str, got {type(signature).__name__}")
         self.max_batch_size = max_batch_size
@@ -608,6 +776,7 @@ class Batcher:
         self.num_batch_threads = num_batch_threads
         self.allowed_batch_sizes = allowed
         self.pad_variable_length_inputs = pad_variable_length_inputs
+        self.run_when_idle = run_when_idle
         self._target = _Target(target, signature)
         self.signature: str = self._target.default
         s = self._s = _Scheduler(
@@ -618,11 +787,9 @@ class Batcher:
             allowed,
             pad_variable_length_inputs,
             num_batch_threads,
+            run_when_idle,
         )
-        for i in range(num_batch_threads):
-            thread = threading.Thread(target=s.work, name=f"tfbundle-batcher-{i}", daemon=True)
-            s.threads.append(thread)
-            thread.start()
+        s.start_threads()
         self._finalizer = weakref.finalize(self, s.shutdown)
 
     @staticmethod
@@ -650,7 +817,7 @@ class Batcher:
         The deadline (``timeout`` seconds from now) is checked when the batch
         starts: a request past it gets DeadlineExceededError and is not run.
         """
-        return self._s.submit(signature, self._inputs(inputs, kw_inputs), timeout)
+        return self._s.submit_future(signature, self._inputs(inputs, kw_inputs), timeout)
 
     def __call__(
         self,
@@ -679,13 +846,7 @@ class Batcher:
             ClosedError: the Batcher, or the model under it, was closed.
             Error: the batch's run failed (every request of the batch gets the error).
         """
-        future = self._s.submit(signature, self._inputs(inputs, kw_inputs), timeout, run_here=True)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            if future.cancel() or not future.done():
-                raise DeadlineExceededError(f"the request took more than its timeout of {timeout} s") from None
-            return future.result()  # it finished just now (or the batch's own error, which may be a TimeoutError)
+        return self._s.call(signature, kw_inputs if inputs is None else self._inputs(inputs, kw_inputs), timeout)
 
     async def acall(
         self,
@@ -704,7 +865,7 @@ class Batcher:
         """
         import asyncio
 
-        future = self._s.submit(signature, self._inputs(inputs, kw_inputs), timeout)
+        future = self._s.submit_future(signature, self._inputs(inputs, kw_inputs), timeout)
         waiter = asyncio.wrap_future(future)
         if timeout is None:
             return await waiter
@@ -728,13 +889,7 @@ class Batcher:
         ``deadline_exceeded`` and ``cancelled`` before their batch ran, and
         answered with a batch's ``errors``.
         """
-        s = self._s
-        with s.cond:
-            out: dict[str, Any] = dict(s.counts)
-            out["batch_sizes"] = dict(sorted(s.batch_sizes.items()))
-            out["queued_requests"] = s.queued_requests
-            out["queued_batches"] = s.enqueued_batches
-        return out
+        return self._s.stats()
 
     @property
     def closed(self) -> bool:

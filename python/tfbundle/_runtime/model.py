@@ -6,7 +6,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,10 +43,13 @@ class Signature:
     copy, so a returned array never changes.
     """
 
-    __slots__ = ("__weakref__", "_native", "inputs", "method_name", "name", "outputs")
+    __slots__ = ("__weakref__", "_native", "_reference", "inputs", "method_name", "name", "outputs")
 
-    def __init__(self, native: Any, name: str, sig_def: _core.SignatureDef) -> None:
+    def __init__(
+        self, native: Any, name: str, sig_def: _core.SignatureDef, reference: ModelReference | None = None
+    ) -> None:
         self._native = native
+        self._reference = reference
         self.name: str = name
         self.method_name: str = sig_def.method_name
         self.inputs: Mapping[str, TensorSpec] = specs_of(sig_def.inputs)
@@ -106,11 +109,15 @@ class Signature:
         return await _off_loop(self.run, inputs, outputs)
 
     def __reduce__(self) -> Any:
-        raise InvalidTypeError(
-            f"a tfbundle.Signature ({self.name!r}) belongs to a loaded TensorFlow session and cannot be "
-            "pickled: send the model's path and the signature's name, and load the model in the other "
-            "process (tfbundle.load(path).signatures[name])"
-        )
+        """Pickles by reference: the model's path, tags and load options, and this signature's
+        name; unpickling loads the model again (see :meth:`Model.__reduce__`)."""
+        if self._reference is None:
+            raise InvalidTypeError(
+                f"a tfbundle.Signature ({self.name!r}) of a model not made by tfbundle.load cannot be "
+                "pickled: send what loaded the model and the signature's name, and load the model in "
+                "the other process (tfbundle.load(path).signatures[name])"
+            )
+        return _signature_by_reference, (self._reference, self.name)
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{k}: {_spec_short(s)}" for k, s in self.inputs.items())
@@ -161,8 +168,11 @@ class Model:
     after the calls in flight finish; arrays already returned stay valid.
     """
 
-    def __init__(self, native: Any, path: str, tags: frozenset[str]) -> None:
+    def __init__(
+        self, native: Any, path: str, tags: frozenset[str], *, reference: ModelReference | None = None
+    ) -> None:
         self._native = native
+        self._reference = reference  # what pickling sends: how load() made this model
         self.path: str = path
         self.tags: frozenset[str] = tags
         self.tensorflow_version: str = native.tensorflow_version
@@ -173,8 +183,10 @@ class Model:
         self.restore: str = _RESTORE_NAMES.get(native.restore, native.restore)
         self.restore_stats: _core.RestoreStats | None = native.restore_stats
         self.restore_fallback: str | None = native.restore_fallback or None
+        # What the compile cache did: "hit", "miss: <why>", "unused: <why>"; None without a cache.
+        self.compile_cache: str | None = native.compile_cache or None
         sigs = {
-            d.key: Signature(_core.NativeSignature(native, d.key), d.key, d)
+            d.key: Signature(_core.NativeSignature(native, d.key), d.key, d, reference)
             for d in native.signature_defs
             if d.key != _INIT_SIGNATURE
         }
@@ -305,11 +317,20 @@ class Model:
             raise ClosedError(f"the model loaded from {self.path} was closed; load it again to use it")
 
     def __reduce__(self) -> Any:
-        raise InvalidTypeError(
-            f"a tfbundle.Model holds a TensorFlow session and cannot be pickled: send its path "
-            f"({self.path!r}) and call tfbundle.load(path) in the other process (a Ray actor, a Spark "
-            "task, a multiprocessing worker started with the 'spawn' method)"
-        )
+        """Pickles by reference: the path the model was loaded from (the version folder, for a TF
+        Serving base folder), its tag-set and the options ``load`` was given. Unpickling calls
+        :func:`tfbundle.load` with them, in the process where the pickle lands (a Ray actor, a Spark
+        task, a ``spawn`` worker): each unpickling is a new load, with its own session. A closed
+        model pickles too, and is loaded open. Models of ``load_graph``/``load_checkpoint_graph``
+        refuse pickling (send their path instead).
+        """
+        if self._reference is None:
+            raise InvalidTypeError(
+                f"a {type(self).__name__} not made by tfbundle.load cannot be pickled: send its path "
+                f"({self.path!r}) and load it again in the other process (a Ray actor, a Spark task, a "
+                "multiprocessing worker started with the 'spawn' method)"
+            )
+        return _model_by_reference, (self._reference,)
 
     def __enter__(self) -> Model:
         return self
@@ -320,6 +341,23 @@ class Model:
     def __repr__(self) -> str:
         state = "closed" if self.closed else ", ".join(self.signatures) or "no signatures"
         return f"<tfbundle.Model {self.path!r} tags={sorted(self.tags)} [{state}]>"
+
+
+class ModelReference(NamedTuple):
+    """What a pickled :class:`Model` carries: how :func:`load` made it."""
+
+    path: str
+    tags: tuple[str, ...]
+    options: tuple[tuple[str, Any], ...]  # load's keyword arguments, as given
+
+
+def _model_by_reference(ref: ModelReference) -> Model:
+    return load(ref.path, list(ref.tags), **dict(ref.options))
+
+
+def _signature_by_reference(ref: ModelReference, name: str) -> Signature:
+    # The signature keeps the session alive (its native handle holds it); the Model object goes.
+    return _model_by_reference(ref).signatures[name]
 
 
 def _names(values: Any, what: str) -> list[str]:
@@ -446,6 +484,7 @@ def load(
     warmup: bool = False,
     allowed_ops: Iterable[str] | str | None = None,
     restore: str = "auto",
+    compile_cache: PathLike | bool | None = None,
 ) -> Model:
     """Loads a SavedModel through TensorFlow's C API.
 
@@ -493,6 +532,20 @@ def load(
             variables, then tfbundle the variables only the object graph
             reaches. ``"graph"``: tfbundle imports the graph and runs its
             SaverDef's restore op itself.
+        compile_cache: a folder for the persistent compile cache (made if
+            missing, one level): the first load of a model stores there the
+            pruned GraphDef it imports, keyed by the model's files,
+            TensorFlow's version, the CPU's features and tfbundle's version;
+            later loads use it. An entry that does not match (the model
+            rewritten, another TensorFlow or CPU, a truncated or corrupt
+            file) is ignored and rewritten; a folder that cannot be read or
+            written never fails the load. ``model.compile_cache`` says what
+            happened: ``"hit"``, ``"miss: <why>"`` (``"; not written:
+            <why>"`` appended when the entry could not be stored) or
+            ``"unused: <why>"`` (``restore="tf"``: TensorFlow's loader
+            imports the graph itself). None (default): the folder in
+            ``$TFBUNDLE_COMPILE_CACHE`` when set, else no cache; False or
+            ``""``: no cache.
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
@@ -510,10 +563,19 @@ def load(
         raise InvalidArgumentError(f"restore must be one of {', '.join(map(repr, _RESTORE_MODES))}, got {restore!r}")
     export_dir = resolve_export_dir(path)
     chosen = _choose_tags(export_dir, tag_set(tags))
+    if allowed_ops is not None and not isinstance(allowed_ops, str):
+        allowed_ops = tuple(allowed_ops)  # an iterator is read once: the check and a pickle both see it
     if allowed_ops is not None:
         from .._readers.policy import check_saved_model
 
         check_saved_model(export_dir, sorted(chosen), allowed_ops)
+    cache = (os.environ.get("TFBUNDLE_COMPILE_CACHE") or None) if compile_cache is None else compile_cache
+    if cache is None or cache is False:
+        cache_dir = ""
+    elif isinstance(cache, (str, os.PathLike)):
+        cache_dir = os.path.abspath(os.fspath(cache)) if os.fspath(cache) else ""
+    else:
+        raise InvalidArgumentError(f"compile_cache must be a folder, None or False, got {compile_cache!r}")
     _library.ensure_loaded()
     options = session_options(intra_op_threads, inter_op_threads, gpu_memory_growth, visible_devices)
     intra, inter, growth, visible = options
@@ -526,10 +588,25 @@ def load(
             inter_op_threads=inter,
             gpu_memory_growth=growth,
             visible_devices=visible,
+            compile_cache=cache_dir,
         )
     except NotFoundError as e:
         raise _explain_missing_op(e) from None
-    model = Model(native, export_dir, chosen)
+    reference = ModelReference(
+        export_dir,
+        tuple(sorted(chosen)),
+        (
+            ("intra_op_threads", intra_op_threads),
+            ("inter_op_threads", inter_op_threads),
+            ("gpu_memory_growth", gpu_memory_growth),
+            ("visible_devices", visible),
+            ("warmup", warmup),
+            ("allowed_ops", allowed_ops),
+            ("restore", restore),
+            ("compile_cache", compile_cache),
+        ),
+    )
+    model = Model(native, export_dir, chosen, reference=reference)
     if warmup:
         from .warmup import replay_warmup
 

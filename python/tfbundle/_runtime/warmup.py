@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
 from .._base.paths import PathLike
 from .._proto import parsing as gp
+from .._readers.tfrecord import masked_crc32c
 from ..errors import (
     DataLossError,
     Error,
@@ -56,8 +56,6 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 DEFAULT_SIGNATURE = "serving_default"
-
-_MASK_DELTA = 0xA282EAD8
 
 
 @dataclass
@@ -88,9 +86,7 @@ class WarmupReport:
         return f"{self.ran} warmup requests run from {self.records} records ({kinds}{skipped}) in {self.seconds:.3f} s"
 
 
-def _masked_crc(data: bytes | memoryview) -> int:
-    crc = _core.crc32c(data)
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
+_masked_crc = masked_crc32c  # the TFRecord framing: _readers/tfrecord.py
 
 
 def read_tfrecords(path: PathLike, *, limit: int | None = None) -> Iterator[memoryview]:

@@ -13,6 +13,8 @@ read its output keep working::
     tfbundle bench models/resnet                                # load time and latency
     tfbundle align models/resnet/1 models/resnet/2              # tensors 64-byte aligned (mmap)
     tfbundle demo                                               # a quick end-to-end check
+    tfbundle serve --model_name m --model_base_path models/m    # TF Serving's REST API, KServe v2
+    tfbundle score models/resnet --input 'data/*.parquet' --output scores/   # batch scoring
 
 ``show`` and ``scan`` read the model with tfbundle's C++ core and never load TensorFlow;
 ``run`` loads it through TensorFlow's C API. Errors print one line on stderr and exit with
@@ -51,10 +53,22 @@ def _demo(args: argparse.Namespace) -> int:
     return int(demo.main(list(args.demo_args)) or 0)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from . import serve
+
+    return int(serve.main(list(args.serve_args)) or 0)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from . import score  # imported when used: it brings pyarrow and the scoring pipeline
+
+    return int(score.main(list(args.score_args)) or 0)
+
+
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``tfbundle`` argument parser (show, run, scan, vars, bench, align, demo)."""
+    """The ``tfbundle`` argument parser (show, run, scan, vars, bench, align, demo, score)."""
     parser = argparse.ArgumentParser(
         prog="tfbundle",
         description="Inspect, run and scan TensorFlow SavedModels without importing TensorFlow "
@@ -172,6 +186,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("demo_args", nargs=argparse.REMAINDER)
     demo.set_defaults(func=_demo)
+
+    score = sub.add_parser(
+        "score", help="run a model over Parquet/CSV/JSON/TFRecord... files, one output row per input row",
+        add_help=False,
+    )
+    score.add_argument("score_args", nargs=argparse.REMAINDER)
+    score.set_defaults(func=_score)
+
+    serve = sub.add_parser(
+        "serve", help="serve models over TF Serving's REST API and KServe's v2 protocol (tfbundle[serve])",
+        add_help=False,
+    )
+    serve.add_argument("serve_args", nargs=argparse.REMAINDER)
+    serve.set_defaults(func=_serve)
     return parser
 
 
@@ -200,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         if args.command == "demo":  # everything after `demo` is the demo's own arguments
             args.demo_args = argv[argv.index("demo") + 1 :]
+        elif args.command == "serve":  # the same: `tfbundle serve --help` is serve's own help
+            args.serve_args = argv[argv.index("serve") + 1 :]
+        elif args.command == "score":  # the same: `tfbundle score --help` is score's own help
+            args.score_args = argv[argv.index("score") + 1 :]
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # argparse has printed the usage error (or the help)
@@ -208,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
-    debug = bool(getattr(args, "debug", False)) or ("--debug" in argv and args.command != "demo")
+    debug = bool(getattr(args, "debug", False)) or ("--debug" in argv and args.command not in ("demo", "serve"))
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:

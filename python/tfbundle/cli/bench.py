@@ -26,7 +26,10 @@ prediction, then loads it again and predicts (the warm figures); the medians are
 same is done with TensorFlow's Python (``import tensorflow``, ``tf.saved_model.load``, the
 signature's first call) when it is installed (``--no-tensorflow`` skips it). The children run
 with ``TFBUNDLE_PRELOAD=0``, so that the library's opening is timed apart. The inputs are
-chosen as above, once, by this process.
+chosen as above, once, by this process. With ``--compile-cache DIR`` (or
+``$TFBUNDLE_COMPILE_CACHE``) every load uses that compile cache; this process's own check load
+writes the entry first, so the fresh processes time a warm cache, and the report says what the
+cache did in each load (``hit``, ``miss: <why>``).
 
 Exit status: 0 on success, 2 when the model cannot be loaded or run (the error
 on stderr).
@@ -123,6 +126,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         dest="tensorflow",
         action="store_false",
         help="--load: do not time TensorFlow's Python loader",
+    )
+    parser.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        help="--load: load with this compile cache folder (default: $TFBUNDLE_COMPILE_CACHE when set); "
+        "the figures say whether each load found its entry",
     )
     parser.set_defaults(func=run)
 
@@ -338,6 +347,7 @@ m2.signatures[req["signature"]].run(inputs)
 t8 = time.monotonic()
 m.close(); m2.close()
 print(json.dumps({
+    "compile_cache": m.compile_cache, "warm_compile_cache": m2.compile_cache,
     "interpreter_s": t_first - req["spawned"], "import_numpy_s": t1 - t0, "import_s": t2 - t1,
     "libraries_s": t3 - t2, "load_s": t4 - t3, "first_call_s": t6 - t5,
     "total_s": (t6 - req["spawned"]) - (t5 - t4) - (t0 - t_first),
@@ -428,6 +438,20 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
+def _cache_states(runs: list[dict[str, Any]]) -> dict[str, dict[str, int]] | None:
+    """What the compile cache did in the fresh processes' first and warm loads: state -> count
+    (None when no load used a cache)."""
+    out: dict[str, dict[str, int]] = {}
+    for key in ("compile_cache", "warm_compile_cache"):
+        counts: dict[str, int] = {}
+        for r in runs:
+            if r.get(key) is not None:
+                counts[r[key]] = counts.get(r[key], 0) + 1
+        if counts:
+            out[key] = counts
+    return out or None
+
+
 def bench_load(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, Any]:
     """Runs ``bench --load`` and returns its figures (see :func:`run` for printing)."""
     import importlib.util
@@ -453,6 +477,8 @@ def bench_load(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, 
     options: dict[str, Any] = {}
     if args.threads is not None:
         options.update(intra_op_threads=args.threads, inter_op_threads=args.threads)
+    if getattr(args, "compile_cache", None):
+        options["compile_cache"] = os.path.abspath(args.compile_cache)
     result: dict[str, Any] = {"path": export_dir, "kind": "SavedModel", "repeats": args.repeats}
     # Here, once: the model loads at all, the signature exists, and its inputs are chosen.
     result["tensorflow"] = _library.ensure_loaded()
@@ -497,7 +523,11 @@ def bench_load(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, 
                     if name == "tfbundle":
                         raise
                     failed[name] = e.message
-    result["tfbundle"] = {"median_s": _medians(runs["tfbundle"]), "runs": runs["tfbundle"]}
+    result["tfbundle"] = {
+        "median_s": _medians(runs["tfbundle"]),
+        "runs": runs["tfbundle"],
+        "compile_cache": _cache_states(runs["tfbundle"]),
+    }
     if "tensorflow_python" in runs:
         if "tensorflow_python" in failed:
             result["tensorflow_python_note"] = f"TensorFlow's Python loader failed: {failed['tensorflow_python']}"
@@ -535,6 +565,13 @@ def _print_load(result: dict[str, Any], out: TextIO) -> None:
             ratio = f"{theirs / tfb[key]:.1f}x" if theirs is not None and tfb[key] else ""
             line += f"{shown:>14}{ratio:>9}"
         print(line, file=out)
+    states = result["tfbundle"].get("compile_cache")
+    if states:
+        for key, label in (("compile_cache", "load"), ("warm_compile_cache", "warm load")):
+            shown = "; ".join(f"{state} ({n}/{result['repeats']})" for state, n in states.get(key, {}).items())
+            print(f"  compile cache, {label}: {shown or 'not used'}", file=out)
+    else:
+        print("  compile cache: not used (--compile-cache DIR or $TFBUNDLE_COMPILE_CACHE)", file=out)
     if "tensorflow_python_note" in result:
         print(f"  note: {result['tensorflow_python_note']}", file=out)
 

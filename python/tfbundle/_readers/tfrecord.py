@@ -1,0 +1,260 @@
+"""TFRecord files: reading and writing the framing, plain or GZIP-compressed, without TensorFlow.
+
+Each record of a TFRecord file is::
+
+    uint64 length | uint32 masked CRC-32C of the 8 length bytes | data | uint32 masked CRC-32C of data
+
+(little-endian; the mask is TensorFlow's ``((crc >> 15 | crc << 17) + 0xa282ead8) mod 2**32``).
+A GZIP file is the same byte stream compressed as one gzip stream, as ``tf.io.TFRecordWriter``
+writes it with ``TFRecordOptions(compression_type="GZIP")``.
+
+:func:`iter_records` streams a file: it reads 1 MiB at a time, so a file larger than memory is
+fine, and checks both checksums of every record unless told not to. A truncated file or a
+checksum mismatch raises :class:`tfbundle.DataLossError` naming the file, the record's index
+(counting from 0) and its byte offset (in the uncompressed stream for a GZIP file).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, Literal
+
+from .. import _core
+from .._base.paths import PathLike
+from ..errors import DataLossError, InvalidArgumentError, NotFoundError
+
+__all__ = [
+    "Compression",
+    "detect_compression",
+    "iter_record_batches",
+    "iter_records",
+    "masked_crc32c",
+    "write_records",
+]
+
+Compression = Literal["auto", "GZIP", "", None]
+
+_MASK_DELTA = 0xA282EAD8
+_CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def masked_crc32c(data: bytes | bytearray | memoryview) -> int:
+    """TensorFlow's masked CRC-32C of ``data`` (as stored in TFRecord files)."""
+    crc = _core.crc32c(data)
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def _normalize(compression: str | None) -> str | None:
+    if compression is None or compression == "" or str(compression).upper() == "NONE":
+        return None
+    up = str(compression).upper()
+    if up in ("AUTO", "GZIP"):
+        return up.lower() if up == "AUTO" else "GZIP"
+    raise InvalidArgumentError(
+        f"unsupported TFRecord compression {compression!r}: use 'auto', 'GZIP' or None"
+    )
+
+
+def detect_compression(path: PathLike) -> str | None:
+    """``"GZIP"`` when the file is a gzip stream, else None (a plain TFRecord file).
+
+    A plain file whose first length happens to start with gzip's magic bytes is told apart by
+    the length's checksum.
+    """
+    p = os.fspath(path)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        raise NotFoundError(f"{p} does not exist") from None
+    if not head.startswith(_GZIP_MAGIC):
+        return None
+    if len(head) == 12 and masked_crc32c(head[:8]) == int.from_bytes(head[8:12], "little"):
+        return None
+    return "GZIP"
+
+
+def _open(path: str, compression: str | None) -> tuple[Any, Any]:
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} does not exist") from None
+    if compression == "GZIP":
+        return raw, gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw, raw
+
+
+def _loss(path: str, index: int, offset: int, what: str, compressed: bool) -> DataLossError:
+    where = "byte" if not compressed else "uncompressed byte"
+    e = DataLossError(f"{path}: record {index} at {where} {offset}: {what}")
+    e.path, e.record, e.offset = path, index, offset  # type: ignore[attr-defined]
+    return e
+
+
+def iter_records(
+    path: PathLike, *, compression: Compression | str = "auto", check_crc: bool = True
+) -> Iterator[bytes]:
+    """Yields the records of a TFRecord file, in order, reading it in 1 MiB pieces.
+
+    Args:
+        path: the file.
+        compression: ``"auto"`` (default: GZIP when the file is a gzip stream), ``"GZIP"``,
+            or None / ``""`` for a plain file (TensorFlow's names).
+        check_crc: check the masked CRC-32C of every record's length and data (default).
+
+    Raises:
+        NotFoundError: no such file.
+        DataLossError: a truncated record, a checksum mismatch or a corrupt gzip stream; the
+            message names the file, the record (counting from 0) and its byte offset, which the
+            exception also carries as ``path``, ``record`` and ``offset``.
+        InvalidArgumentError: an unknown compression.
+    """
+    for chunk in iter_record_batches(path, 4096, compression=compression, check_crc=check_crc):
+        yield from chunk
+
+
+def iter_record_batches(
+    path: PathLike,
+    batch_size: int,
+    *,
+    compression: Compression | str = "auto",
+    check_crc: bool = True,
+) -> Iterator[list[bytes]]:
+    """:func:`iter_records` in lists of ``batch_size`` records (the last may be shorter): the same
+    checks and errors, less work per record."""
+    p = os.fspath(path)
+    mode = _normalize(compression)
+    if mode == "auto":
+        mode = detect_compression(p)
+    gz = mode == "GZIP"
+    raw, f = _open(p, mode)
+    crc = _core.crc32c
+    unpack_header = struct.Struct("<QI").unpack_from
+    unpack_crc = struct.Struct("<I").unpack_from
+    header_crcs: dict[int, int] = {}  # length -> its masked CRC (lengths repeat: one CRC each)
+    buf = b""
+    pos = 0  # where the next record starts in buf
+    base = 0  # the stream offset of buf[0]
+    index = 0
+    eof = False
+    try:
+        while True:
+            out: list[bytes] = []
+            n = len(buf)
+            need = 12
+            while len(out) < batch_size:
+                if n - pos < 12:
+                    need = 12
+                    break
+                length, stored = unpack_header(buf, pos)
+                if check_crc and header_crcs.get(length) != stored:
+                    c = crc(buf[pos : pos + 8])
+                    if (
+                        (((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA
+                    ) & 0xFFFFFFFF != stored:
+                        raise _loss(
+                            p, index, base + pos, "corrupted record length (checksum mismatch)", gz
+                        )
+                    header_crcs[length] = stored
+                end = pos + length + 16
+                if end > n:
+                    need = length + 16
+                    break
+                data = buf[pos + 12 : end - 4]
+                if check_crc:
+                    c = crc(data)
+                    if (
+                        (((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA
+                    ) & 0xFFFFFFFF != unpack_crc(buf, end - 4)[0]:
+                        raise _loss(
+                            p, index, base + pos, "corrupted record (data checksum mismatch)", gz
+                        )
+                out.append(data)
+                pos = end
+                index += 1
+            if out:
+                yield out
+                if len(out) == batch_size:
+                    continue
+            if eof:
+                left = len(buf) - pos
+                if left == 0:
+                    return
+                if left < 12:
+                    raise _loss(
+                        p, index, base + pos, f"truncated record header ({left} of 12 bytes)", gz
+                    )
+                raise _loss(
+                    p,
+                    index,
+                    base + pos,
+                    f"truncated record (its header says {need - 16} bytes, {max(0, left - 16)} are there)",
+                    gz,
+                )
+            # Read on: keep the unread tail, add at least what the next record needs.
+            parts = [buf[pos:]]
+            have = len(parts[0])
+            base += pos
+            while have < max(need, _CHUNK // 2) and not eof:
+                try:
+                    piece = f.read1(max(_CHUNK, need - have))
+                except (EOFError, OSError, zlib.error) as e:
+                    raise _loss(
+                        p, index, base + have, f"corrupt or truncated gzip stream ({e})", gz
+                    ) from None
+                if not piece:
+                    eof = True
+                    break
+                parts.append(piece)
+                have += len(piece)
+            buf = b"".join(parts) if len(parts) > 1 else parts[0]
+            pos = 0
+    finally:
+        if f is not raw:
+            f.close()
+        raw.close()
+
+
+def _frame(record: bytes | bytearray | memoryview) -> bytes:
+    header = len(record).to_bytes(8, "little")
+    return b"".join(
+        (
+            header,
+            masked_crc32c(header).to_bytes(4, "little"),
+            bytes(record),
+            masked_crc32c(record).to_bytes(4, "little"),
+        )
+    )
+
+
+def write_records(
+    path: PathLike,
+    records: Iterable[bytes | bytearray | memoryview],
+    *,
+    compression: Literal["GZIP", "", None] | str = None,
+) -> int:
+    """Writes ``records`` as a TFRecord file (GZIP-compressed with ``compression="GZIP"``).
+
+    Returns the number of records written. TensorFlow's ``tf.data.TFRecordDataset`` reads the
+    file back.
+    """
+    p = os.fspath(path)
+    mode = _normalize(compression)
+    if mode == "auto":
+        raise InvalidArgumentError("write_records: compression must be 'GZIP' or None")
+    count = 0
+    with open(p, "wb") as raw:
+        out: BinaryIO = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if mode == "GZIP" else raw  # type: ignore[assignment]
+        try:
+            for r in records:
+                out.write(_frame(r))
+                count += 1
+        finally:
+            if out is not raw:
+                out.close()
+    return count

@@ -1,0 +1,273 @@
+"""The served models: their versions, states, batchers and metadata.
+
+A model whose version policy is ``latest`` with one version (TF Serving's default) is a
+:class:`tfbundle.ModelRepository`: the newest version serves, a newer one is loaded (and its
+warmup records replayed) while the old one keeps serving, then swapped in; calls that started on
+the old version finish on it. Other policies (``all``, ``specific``, ``latest`` with several
+versions) load their versions once, at startup.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .._base.paths import has_model_file, version_folders
+from ..errors import Error, InvalidArgumentError, NotFoundError
+from .config import ModelConfig, ServerConfig
+from .errors import CODE_NAMES
+
+__all__ = ["ServedModel"]
+
+logger = logging.getLogger("tfbundle.serving")
+
+# TF Serving's ModelVersionStatus states.
+AVAILABLE = "AVAILABLE"
+LOADING = "LOADING"
+END = "END"
+
+
+def _version_of(model: Any) -> int:
+    return int(os.path.basename(model.path))
+
+
+class ServedModel:
+    """One model of the server: its versions, the batcher of each, and what the status page says."""
+
+    def __init__(self, config: ModelConfig, server: ServerConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self._server = server
+        self._lock = threading.Lock()
+        # version -> (state, error code name, error message), as the status page shows it
+        self._states: dict[int, tuple[str, str, str]] = {}
+        self.repository: Any = None
+        self.static: dict[int, Any] = {}  # version -> Model, for the policies loaded once
+        self._batchers: dict[int | None, Any] = {}  # None: the repository's batcher
+        self._metadata: dict[str, dict[str, Any]] = {}
+        self.loaded = False
+
+    # ---------------------------------------------------------------- loading ---
+
+    def _load_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self._server.load_kwargs)
+        kwargs["warmup"] = self._server.warmup
+        return kwargs
+
+    def load(self) -> None:
+        """Loads the versions (blocking; warmup records are replayed before a version serves)."""
+        from .. import ModelRepository, load
+
+        cfg = self.config
+        base = os.path.abspath(os.path.expanduser(cfg.base_path))
+        if cfg.policy == "latest" and cfg.num_versions == 1:
+            poll = self._server.poll_interval or None
+            self.repository = ModelRepository(
+                base, poll_interval=poll, on_change=self._changed, **self._load_kwargs()
+            )
+            self._set(self.repository.version, AVAILABLE)
+            self._note_failures()
+        else:
+            on_disk = [v for v, _ in version_folders(base, has_model_file)]
+            if cfg.policy == "latest":
+                chosen = on_disk[-cfg.num_versions :]
+            elif cfg.policy == "all":
+                chosen = on_disk
+            else:
+                missing = sorted(set(cfg.versions) - set(on_disk))
+                if missing:
+                    raise NotFoundError(f"model {cfg.name!r}: {base} has no version {missing[0]}")
+                chosen = sorted(cfg.versions)
+            if not chosen:
+                raise NotFoundError(f"model {cfg.name!r}: {base} holds no model version")
+            for version in chosen:
+                self._set(version, LOADING)
+                try:
+                    self.static[version] = load(
+                        os.path.join(base, str(version)), **self._load_kwargs()
+                    )
+                except Error as e:
+                    self._set(version, END, e)
+                    raise
+                self._set(version, AVAILABLE)
+        for label, version in cfg.labels.items():
+            if version not in self.available():
+                raise InvalidArgumentError(
+                    f"Request to assign label to version {version} of model {cfg.name}, which is not currently "
+                    f"available for inference (label {label!r})"
+                )
+        if self._server.batching is not None:
+            self._make_batchers()
+        self.loaded = True
+
+    def _make_batchers(self) -> None:
+        from .. import Batcher
+
+        params = dict(self._server.batching or {})
+        targets: dict[int | None, Any] = {v: m for v, m in self.static.items()}  # noqa: C416 - widens the key type
+        if self.repository is not None:
+            targets[None] = self.repository
+        for key, target in targets.items():
+            model = target.model if key is None else target
+            names = list(model.signatures)
+            if not names:
+                continue
+            default = "serving_default" if "serving_default" in names else names[0]
+            self._batchers[key] = Batcher(target, signature=default, **params)
+
+    def _set(self, version: int, state: str, error: BaseException | None = None) -> None:
+        code = "OK" if error is None else CODE_NAMES.get(int(getattr(error, "code", 2)), "UNKNOWN")
+        with self._lock:
+            self._states[version] = (state, code, "" if error is None else str(error))
+
+    def _note_failures(self) -> None:
+        if self.repository is None:
+            return
+        for version, text in self.repository.failed.items():
+            if self._states.get(version, (None,))[0] != AVAILABLE:
+                with self._lock:
+                    self._states[version] = (END, "UNKNOWN", text)
+
+    def _changed(self, old: int | None, new: int) -> None:
+        if old is not None:
+            self._set(old, END)
+        self._set(new, AVAILABLE)
+        self._note_failures()
+
+    # ---------------------------------------------------------------- serving ---
+
+    def available(self) -> list[int]:
+        """The versions serving now, ascending."""
+        if self.repository is not None:
+            try:
+                return [self.repository.version]
+            except Error:
+                return []
+        return sorted(self.static)
+
+    def version_for_label(self, label: str) -> int:
+        try:
+            return int(self.config.labels[label])
+        except KeyError:
+            raise InvalidArgumentError(f"Unrecognized servable version label: {label}") from None
+
+    def _not_found(self, version: int | None) -> NotFoundError:
+        request = f"Latest({self.name})" if version is None else f"Specific({self.name}, {version})"
+        return NotFoundError(f"Servable not found for request: {request}")
+
+    @contextmanager
+    def acquire(self, version: int | None) -> Iterator[tuple[int, Any, Any]]:
+        """(version, Model, Batcher or None) of the version asked for (None: the newest), kept open.
+
+        Raises:
+            NotFoundError: TF Serving's "Servable not found for request: ...".
+        """
+        if self.repository is not None:
+            with self.repository.acquire() as model:
+                served = _version_of(model)
+                if version is not None and version != served:
+                    raise self._not_found(version)
+                # A request for no version in particular goes through the repository's batcher,
+                # which runs each batch on the version current then.
+                yield served, model, self._batchers.get(None) if version is None else None
+            return
+        if not self.static:
+            raise self._not_found(version)
+        chosen = max(self.static) if version is None else version
+        model = self.static.get(chosen)
+        if model is None:
+            raise self._not_found(version)
+        yield chosen, model, self._batchers.get(chosen)
+
+    def status(self, version: int | None) -> list[dict[str, Any]]:
+        """TF Serving's ``model_version_status`` list (newest first).
+
+        Raises:
+            NotFoundError: no such version (TF Serving's messages).
+        """
+        self._note_failures()
+        with self._lock:
+            states = dict(self._states)
+        if version is not None:
+            if version not in states:
+                raise NotFoundError(f"Could not find version {version} of model {self.name}")
+            states = {version: states[version]}
+        if not states:
+            raise NotFoundError(f"Could not find any versions of model {self.name}")
+        return [
+            {
+                "version": str(v),
+                "state": state,
+                "status": {"error_code": code, "error_message": message},
+            }
+            for v, (state, code, message) in sorted(states.items(), reverse=True)
+        ]
+
+    def states(self) -> dict[int, str]:
+        with self._lock:
+            return {v: s for v, (s, _, _) in self._states.items()}
+
+    def batch_stats(self) -> list[dict[str, Any]]:
+        return [b.stats for b in self._batchers.values()]
+
+    def metadata(self, model: Any) -> dict[str, Any]:
+        """The SignatureDefs of a loaded version as TF Serving's GetModelMetadata writes them (proto3 JSON)."""
+        key = model.path
+        cached = self._metadata.get(key)
+        if cached is None:
+            cached = signature_def_json(model.path, model.tags)
+            with self._lock:
+                self._metadata[key] = cached
+        return cached
+
+    def close(self) -> None:
+        """Closes the batchers (running what they hold), then the models."""
+        for batcher in self._batchers.values():
+            batcher.close()
+        if self.repository is not None:
+            self.repository.close()
+        for model in self.static.values():
+            model.close()
+
+
+def _message_to_dict(message: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    to_dict: Any = json_format.MessageToDict
+    try:
+        return dict(
+            to_dict(
+                message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+        )
+    except TypeError:  # protobuf < 5.26 names the option differently
+        return dict(
+            to_dict(message, preserving_proto_field_name=True, including_default_value_fields=True)
+        )
+
+
+def signature_def_json(export_dir: str, tags: Any) -> dict[str, Any]:
+    """``{"signature_def": {...}}`` of the MetaGraph with ``tags`` of a SavedModel folder."""
+    from .._proto.parsing import parse, parse_text
+
+    pb = os.path.join(export_dir, "saved_model.pb")
+    if os.path.isfile(pb):
+        with open(pb, "rb") as f:
+            saved = parse("SavedModel", f.read(), pb)
+    else:
+        path = os.path.join(export_dir, "saved_model.pbtxt")
+        with open(path, encoding="utf-8") as f:
+            saved = parse_text("SavedModel", f.read(), path)
+    wanted = frozenset(tags)
+    for meta in saved.meta_graphs:
+        if frozenset(meta.meta_info_def.tags) == wanted:
+            return {
+                "signature_def": {
+                    k: _message_to_dict(v) for k, v in sorted(meta.signature_def.items())
+                }
+            }
+    raise NotFoundError(f"{export_dir} has no MetaGraph with the tags {sorted(wanted)}")

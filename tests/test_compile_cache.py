@@ -1,0 +1,352 @@
+"""The persistent compile cache: ``tfbundle.load(path, compile_cache=DIR)``.
+
+A cached load must give the uncached load's outputs exactly, and TensorFlow's, on every model of
+the zoo; an entry that does not belong to the load (the model rewritten in place, another
+TensorFlow version, other CPU features, a truncated or corrupt file) is detected, ignored and
+rewritten; a cache folder that cannot be made or written never fails the load.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfbundle
+from _util import ModelZoo, assert_outputs_match, read_varint
+from makers.zoo import CASE_IDS
+from tfbundle import _core
+
+MODEL_NAMES = sorted({case_id.split("/")[0].split("@")[0] for case_id in CASE_IDS})
+
+# The cache file's layout (cpp/compile_cache.h): magic, format, header and payload lengths,
+# header, payload, masked CRC-32C of everything before it.
+MAGIC = b"TFBCACHE"
+HEADER_FIELDS = {"tfbundle": 1, "tensorflow": 2, "cpu": 3, "model": 4, "options": 5}
+
+
+def _mask(crc: int) -> int:
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _parse(data: bytes) -> tuple[dict[int, bytes], bytes]:
+    assert data[:8] == MAGIC
+    header_len = int.from_bytes(data[12:16], "little")
+    payload_len = int.from_bytes(data[16:24], "little")
+    assert len(data) == 24 + header_len + payload_len + 4
+    header = data[24 : 24 + header_len]
+    fields: dict[int, bytes] = {}
+    pos = 0
+    while pos < len(header):
+        tag, pos = read_varint(header, pos)
+        assert tag & 7 == 2
+        n, pos = read_varint(header, pos)
+        fields[tag >> 3] = header[pos : pos + n]
+        pos += n
+    crc = int.from_bytes(data[-4:], "little")
+    assert crc == _mask(_core.crc32c(data[:-4])), (
+        "the stored CRC is the masked CRC-32C of the bytes before it"
+    )
+    return fields, data[24 + header_len : -4]
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _build(fields: dict[int, bytes], payload: bytes, fmt: int = 1) -> bytes:
+    header = b"".join(_varint(n << 3 | 2) + _varint(len(v)) + v for n, v in sorted(fields.items()))
+    body = (
+        MAGIC
+        + fmt.to_bytes(4, "little")
+        + len(header).to_bytes(4, "little")
+        + len(payload).to_bytes(8, "little")
+    )
+    body += header + payload
+    return body + _mask(_core.crc32c(body)).to_bytes(4, "little")
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.tfbcache"))
+
+
+def _cases(models: ModelZoo, model: str) -> list:
+    return [models.case(c) for c in CASE_IDS if models.case(c).model == model]
+
+
+def _outputs(path: Path, case, **kw) -> tuple[dict[str, np.ndarray], tfbundle.Model]:
+    m = tfbundle.load(path, tags=list(case.tags), **kw)
+    try:
+        return m.signatures[case.signature](**case.inputs), m
+    finally:
+        m.close()
+
+
+@pytest.fixture
+def one_model(models: ModelZoo, tmp_path: Path):
+    """A copy of the zoo's tf2_module (restored from the mapped checkpoint), and its cases."""
+    folder = tmp_path / "model"
+    shutil.copytree(models.folder("tf2_module"), folder)
+    return folder, _cases(models, "tf2_module")
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_cached_load_matches_uncached_and_tensorflow(
+    models: ModelZoo, model: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    for case in _cases(models, model):
+        folder = models.folder(model)
+        plain, m0 = _outputs(folder, case)
+        assert m0.compile_cache is None
+        first, m1 = _outputs(folder, case, compile_cache=cache)
+        second, m2 = _outputs(folder, case, compile_cache=cache)
+        assert m1.restore == m2.restore == m0.restore
+        if m0.restore == "tf":
+            assert m1.compile_cache == m2.compile_cache
+            assert m2.compile_cache.startswith("unused: ")
+        else:
+            assert m1.compile_cache in ("miss: no cache file", "hit"), (
+                m1.compile_cache
+            )  # another case wrote it
+            assert m2.compile_cache == "hit"
+        for got, what in ((first, "cache miss"), (second, "cache hit")):
+            assert_outputs_match(got, case.expected, f"{case.id} {what}")
+            assert sorted(got) == sorted(plain)
+            for key in plain:
+                assert np.array_equal(
+                    got[key], plain[key], equal_nan=got[key].dtype.kind in "fc"
+                ), f"{case.id} {what}: {key} differs from the uncached load"
+
+
+def test_each_restore_keeps_its_own_entry(one_model: tuple[Path, list], tmp_path: Path) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    case = cases[0]
+    for restore in ("mmap", "graph"):
+        _, m = _outputs(folder, case, compile_cache=cache, restore=restore)
+        assert m.compile_cache == "miss: no cache file"
+        got, m = _outputs(folder, case, compile_cache=cache, restore=restore)
+        assert m.compile_cache == "hit"
+        assert_outputs_match(got, case.expected, f"{case.id} restore={restore} cache hit")
+    assert len(_entries(cache)) == 2
+    _, m = _outputs(folder, case, compile_cache=cache, restore="tf")
+    assert m.compile_cache == 'unused: TensorFlow\'s loader (restore "tf") imports the graph itself'
+
+
+# ----------------------------------------------------------------------------- invalidation
+
+
+def test_model_rewritten_in_place_is_detected(
+    models: ModelZoo, one_model: tuple[Path, list], tmp_path: Path
+) -> None:
+    folder, _ = one_model
+    cache = tmp_path / "cache"
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert m.compile_cache == "miss: no cache file"
+    # Another model written into the same folder: the entry for the folder is stale.
+    other = "dtypes"
+    shutil.rmtree(folder)
+    shutil.copytree(models.folder(other), folder)
+    for case in _cases(models, other):
+        got, m = _outputs(folder, case, compile_cache=cache)
+        assert m.compile_cache in ("miss: the model changed since the cache was written", "hit")
+        assert_outputs_match(got, case.expected, f"{case.id} after the rewrite")
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert m.compile_cache == "hit"  # the stale entry was replaced
+
+
+def test_checkpoint_rewritten_in_place_is_detected(
+    one_model: tuple[Path, list], tmp_path: Path
+) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    _outputs(folder, cases[0], compile_cache=cache)
+    index = folder / "variables" / "variables.index"
+    data = index.read_bytes()
+    index.unlink()
+    index.write_bytes(data)  # the same bytes, a new file: what a new save does
+    got, m = _outputs(folder, cases[0], compile_cache=cache)
+    assert m.compile_cache == "miss: the model changed since the cache was written"
+    assert_outputs_match(got, cases[0].expected, "after the checkpoint was rewritten")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("tensorflow", b"0.0.1", "miss: written by TensorFlow 0.0.1 (this is "),
+        ("cpu", b"x86:SomeOtherCPU:1=0000", "miss: written for a CPU with other features"),
+        ("tfbundle", b"0.0.0-old", "miss: written by tfbundle 0.0.0-old (this is "),
+        ("options", b"import=other", "miss: written for other load options"),
+    ],
+)
+def test_entry_for_another_key_is_ignored(
+    one_model: tuple[Path, list], tmp_path: Path, field: str, value: bytes, why: str
+) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    _outputs(folder, cases[0], compile_cache=cache)
+    (entry,) = _entries(cache)
+    fields, payload = _parse(entry.read_bytes())
+    fields[HEADER_FIELDS[field]] = value
+    entry.write_bytes(_build(fields, payload))
+    got, m = _outputs(folder, cases[0], compile_cache=cache)
+    assert m.compile_cache.startswith(why), m.compile_cache
+    assert_outputs_match(got, cases[0].expected, f"{field} changed")
+    fields_after, _ = _parse(entry.read_bytes())
+    assert fields_after[HEADER_FIELDS[field]] != value  # rewritten for this load
+    _, m = _outputs(folder, cases[0], compile_cache=cache)
+    assert m.compile_cache == "hit"
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        ("truncate", "miss: the cache file is truncated"),
+        ("truncate_to_prefix", "miss: the cache file is truncated"),
+        ("empty", "miss: the cache file is truncated"),
+        ("flip", "miss: the cache file is corrupt (checksum mismatch)"),
+        ("append", "miss: the cache file has bytes after its end"),
+        ("format", "miss: the cache file's format is version 99 (this reads 1)"),
+        ("garbage", "miss: not a tfbundle cache file"),
+    ],
+)
+def test_damaged_entry_is_ignored(
+    one_model: tuple[Path, list], tmp_path: Path, damage: str, why: str
+) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    _outputs(folder, cases[0], compile_cache=cache)
+    (entry,) = _entries(cache)
+    data = entry.read_bytes()
+    fields, payload = _parse(data)
+    damaged = {
+        "truncate": data[: len(data) // 2],
+        "truncate_to_prefix": data[:20],
+        "empty": b"",
+        "flip": data[:-40] + bytes([data[-40] ^ 0x01]) + data[-39:],
+        "append": data + b"\0",
+        "format": _build(fields, payload, fmt=99),
+        "garbage": b"x" * len(data),
+    }[damage]
+    entry.write_bytes(damaged)
+    got, m = _outputs(folder, cases[0], compile_cache=cache)
+    assert m.compile_cache == why
+    assert_outputs_match(got, cases[0].expected, f"{damage}: the load ignores the entry")
+    assert entry.read_bytes() == data  # rewritten whole
+    _, m = _outputs(folder, cases[0], compile_cache=cache)
+    assert m.compile_cache == "hit"
+
+
+# ----------------------------------------------------------------------------- the folder
+
+
+def test_missing_folder_is_made(one_model: tuple[Path, list], tmp_path: Path) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "new-cache"
+    _, m = _outputs(folder, cases[0], compile_cache=str(cache))
+    assert m.compile_cache == "miss: no cache file"
+    assert len(_entries(cache)) == 1
+    assert not [p for p in cache.iterdir() if p.name.startswith(".tmp-")], (
+        "no temporary file is left behind"
+    )
+
+
+def test_folder_that_cannot_be_made_does_not_fail_the_load(
+    one_model: tuple[Path, list], tmp_path: Path
+) -> None:
+    folder, cases = one_model
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for cache in (blocker / "cache", tmp_path / "no" / "such" / "parent"):
+        got, m = _outputs(folder, cases[0], compile_cache=cache)
+        assert m.compile_cache is not None
+        assert (
+            m.compile_cache.startswith("miss: ")
+            and "; not written: cannot make the cache folder" in m.compile_cache
+        )
+        assert_outputs_match(got, cases[0].expected, "an unusable cache folder")
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into a read-only folder"
+)
+def test_read_only_folder_does_not_fail_the_load(
+    one_model: tuple[Path, list], tmp_path: Path
+) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "ro"
+    cache.mkdir()
+    cache.chmod(0o555)
+    try:
+        got, m = _outputs(folder, cases[0], compile_cache=cache)
+    finally:
+        cache.chmod(0o755)
+    assert m.compile_cache is not None
+    assert m.compile_cache.startswith(
+        "miss: no cache file; not written: cannot write in the cache folder"
+    )
+    assert_outputs_match(got, cases[0].expected, "a read-only cache folder")
+
+
+def test_entry_that_is_not_a_file_is_ignored(one_model: tuple[Path, list], tmp_path: Path) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    _outputs(folder, cases[0], compile_cache=cache)
+    (entry,) = _entries(cache)
+    entry.unlink()
+    os.mkfifo(entry)  # a FIFO must not block the load
+    got, m = _outputs(folder, cases[0], compile_cache=cache)
+    assert m.compile_cache == "miss: the cache entry is not a regular file"
+    assert_outputs_match(got, cases[0].expected, "a FIFO in place of the entry")
+    assert entry.is_file()  # replaced by the rename
+
+
+def test_environment_variable_and_opt_out(
+    one_model: tuple[Path, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = one_model
+    cache = tmp_path / "env-cache"
+    monkeypatch.setenv("TFBUNDLE_COMPILE_CACHE", str(cache))
+    with tfbundle.load(folder) as m:
+        assert m.compile_cache == "miss: no cache file"
+    with tfbundle.load(folder) as m:
+        assert m.compile_cache == "hit"
+    for off in (False, ""):
+        with tfbundle.load(folder, compile_cache=off) as m:
+            assert m.compile_cache is None
+    monkeypatch.delenv("TFBUNDLE_COMPILE_CACHE")
+    with tfbundle.load(folder) as m:
+        assert m.compile_cache is None
+
+
+def test_bad_argument(one_model: tuple[Path, list]) -> None:
+    folder, _ = one_model
+    for bad in (True, 3):
+        with pytest.raises(tfbundle.errors.InvalidArgumentError, match="compile_cache"):
+            tfbundle.load(folder, compile_cache=bad)  # type: ignore[arg-type]
+
+
+def test_cpu_features_are_in_the_key(one_model: tuple[Path, list], tmp_path: Path) -> None:
+    folder, _ = one_model
+    cache = tmp_path / "cache"
+    tfbundle.load(folder, compile_cache=cache).close()
+    (entry,) = _entries(cache)
+    fields, _ = _parse(entry.read_bytes())
+    cpu = fields[HEADER_FIELDS["cpu"]].decode()
+    assert cpu and cpu != "unknown"
+    assert fields[HEADER_FIELDS["tfbundle"]].decode() == tfbundle.__version__
+    assert fields[HEADER_FIELDS["tensorflow"]].decode()
+    assert fields[HEADER_FIELDS["model"]].decode().startswith("meta_graph=")

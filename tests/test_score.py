@@ -1,0 +1,418 @@
+"""tfbundle.score: inputs, outputs, mapping, errors, resume and workers (tests/makers/scoring.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import tfbundle  # noqa: E402
+from tfbundle import tf_example  # noqa: E402
+from tfbundle._readers.tfrecord import write_records  # noqa: E402
+from tfbundle.scoring import ScoreError, score  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def made(tf_models) -> Path:
+    return tf_models("scoring")
+
+
+@pytest.fixture(scope="module")
+def model_dir(made: Path) -> str:
+    return str(made / "model")
+
+
+@pytest.fixture(scope="module")
+def model(model_dir: str):
+    m = tfbundle.load(model_dir)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def rows(made: Path) -> dict[str, np.ndarray]:
+    with np.load(made / "rows.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="module")
+def expected(made: Path) -> dict[str, np.ndarray]:
+    with np.load(made / "expected.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _table(rows: dict[str, np.ndarray], lo: int = 0, hi: int | None = None) -> pa.Table:
+    hi = len(rows["a"]) if hi is None else hi
+    b = rows["b"][lo:hi]
+    return pa.table(
+        {
+            "id": np.arange(lo, hi),
+            "a": rows["a"][lo:hi],
+            "b": pa.FixedSizeListArray.from_arrays(pa.array(b.ravel()), 3),
+            "c": rows["c"][lo:hi],
+        }
+    )
+
+
+def _vec(col: pa.ChunkedArray) -> np.ndarray:
+    return (
+        np.stack(col.to_numpy(zero_copy_only=False)) if len(col) else np.zeros((0, 2), np.float32)
+    )
+
+
+def _check_outputs(table: pa.Table, expected: dict[str, np.ndarray], ids: np.ndarray) -> None:
+    np.testing.assert_allclose(
+        table["score"].to_numpy(), expected["score"][ids], rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(_vec(table["vec"]), expected["vec"][ids], rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------------ inputs ---
+
+
+def test_parquet_named_columns(tmp_path, model, rows, expected) -> None:
+    pq.write_table(_table(rows), tmp_path / "in.parquet", row_group_size=333)
+    report = score(
+        model, tmp_path / "in.parquet", tmp_path / "out.parquet", keep=["id"], batch_size=64
+    )
+    assert report.rows == 1000 and report.failed == 0 and report.shards == 1
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.column_names == ["id", "score", "vec"]
+    np.testing.assert_array_equal(out["id"].to_numpy(), np.arange(1000))
+    _check_outputs(out, expected, np.arange(1000))
+    # The same rows through an in-process call.
+    direct = model(a=rows["a"], b=rows["b"], c=rows["c"])
+    np.testing.assert_allclose(out["score"].to_numpy(), direct["score"], rtol=1e-6)
+    assert set(report.stages.as_dict()) == {"read", "convert", "run", "write", "wait_feed"}
+    assert "1000 rows in" in str(report)
+
+
+def test_path_and_repository(tmp_path, model_dir, rows, expected) -> None:
+    pq.write_table(_table(rows, 0, 100), tmp_path / "in.parquet")
+    score(model_dir, str(tmp_path / "in.parquet"), str(tmp_path / "a.parquet"))
+    _check_outputs(pq.read_table(tmp_path / "a.parquet"), expected, np.arange(100))
+    base = tmp_path / "repo"
+    base.mkdir()
+    (base / "1").symlink_to(model_dir, target_is_directory=True)
+    with tfbundle.ModelRepository(base, poll_interval=None, warmup=False) as repo:
+        score(repo, tmp_path / "in.parquet", tmp_path / "b.parquet")
+    _check_outputs(pq.read_table(tmp_path / "b.parquet"), expected, np.arange(100))
+
+
+def test_arrow_ipc_file_and_stream(tmp_path, model, rows, expected) -> None:
+    import pyarrow.ipc as ipc
+
+    t = _table(rows)
+    with ipc.new_file(tmp_path / "f.arrow", t.schema) as w:
+        for rb in t.to_batches(max_chunksize=300):
+            w.write_batch(rb)
+    with ipc.new_stream(tmp_path / "s.arrow", t.schema) as w:
+        w.write_table(t)
+    for name in ("f", "s"):
+        score(
+            model,
+            tmp_path / f"{name}.arrow",
+            tmp_path / f"{name}.parquet",
+            keep=["id"],
+            batch_size=100,
+        )
+        out = pq.read_table(tmp_path / f"{name}.parquet")
+        _check_outputs(out, expected, np.arange(1000))
+
+
+def test_jsonl_input_and_output(tmp_path, model, rows, expected) -> None:
+    with open(tmp_path / "in.jsonl", "w") as f:
+        f.writelines(
+            json.dumps(
+                {
+                    "id": f"k{i}",
+                    "a": float(rows["a"][i]),
+                    "b": rows["b"][i].tolist(),
+                    "c": int(rows["c"][i]),
+                }
+            )
+            + "\n"
+            for i in range(50)
+        )
+    score(model, tmp_path / "in.jsonl", tmp_path / "out.jsonl", keep=["id"], batch_size=16)
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in lines] == [f"k{i}" for i in range(50)]
+    np.testing.assert_allclose(
+        [r["score"] for r in lines], expected["score"][:50], rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        [r["vec"] for r in lines], expected["vec"][:50], rtol=1e-6, atol=1e-6
+    )
+
+
+def test_csv_input_and_output(tmp_path, model, rows) -> None:
+    with open(tmp_path / "in.csv", "w") as f:
+        f.write("key,a,c\n")
+        f.writelines(f"{i},{float(rows['a'][i])!r},{rows['c'][i]}\n" for i in range(40))
+    score(
+        model,
+        tmp_path / "in.csv",
+        tmp_path / "out.csv",
+        signature="scalars",
+        keep=["key"],
+        batch_size=7,
+    )
+    import pyarrow.csv as pcsv
+
+    out = pcsv.read_csv(tmp_path / "out.csv")
+    assert out.column_names == ["key", "score"]
+    want = rows["a"][:40].astype(np.float64) * 2 + rows["c"][:40]
+    np.testing.assert_allclose(out["score"].to_numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_npz_and_npy(tmp_path, model, rows, expected) -> None:
+    np.savez(tmp_path / "in.npz", **rows)
+    score(model, tmp_path / "in.npz", tmp_path / "out.npy", outputs=["vec"], batch_size=300)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected["vec"], rtol=1e-6, atol=1e-6)
+    np.save(tmp_path / "x.npy", rows["b"] * 0 + 1)  # the demo model takes x (None, 4): use our own
+    demo = tfbundle.load(str(Path(tfbundle.__file__).parent / "data" / "demo_model"))
+    x = np.random.default_rng(0).normal(size=(70, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    score(demo, tmp_path / "x.npy", tmp_path / "p.npy", outputs=["probabilities"], batch_size=32)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "p.npy"), demo(x=x)["probabilities"], rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", ["examples.tfrecord", "examples.tfrecord.gz"])
+def test_tfrecord_features_parsed(tmp_path, made, model, expected, name) -> None:
+    """Named inputs read from tf.Example records; TensorFlow's parse gave the expected outputs."""
+    score(model, made / name, tmp_path / "out.parquet", keep=["id"], batch_size=128)
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out["id"].to_pylist()[:3] == [b"r0", b"r1", b"r2"]
+    _check_outputs(out, expected, np.arange(1000))
+
+
+def test_tfrecord_fed_as_records(tmp_path, made, model, expected) -> None:
+    score(model, made / "examples.tfrecord.gz", tmp_path / "p.parquet", signature="parse")
+    _check_outputs(pq.read_table(tmp_path / "p.parquet"), expected, np.arange(1000))
+    score(model, made / "examples.tfrecord", tmp_path / "c.parquet", signature="classify")
+    out = pq.read_table(tmp_path / "c.parquet")
+    np.testing.assert_allclose(
+        np.stack(out["scores"].to_numpy(zero_copy_only=False)), expected["class_scores"], rtol=1e-6
+    )
+    assert out["classes"][0].as_py() == [b"neg", b"pos"]
+    score(model, made / "examples.tfrecord", tmp_path / "r.jsonl", signature="regress")
+    lines = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(
+        [r["outputs"] for r in lines], expected["regress"], rtol=1e-6, atol=1e-6
+    )
+
+
+def test_rows_encoded_to_examples(tmp_path, model, rows, expected) -> None:
+    """A table fed to a signature of serialized tf.Examples: each row becomes one."""
+    pq.write_table(_table(rows, 0, 200), tmp_path / "in.parquet")
+    score(model, tmp_path / "in.parquet", tmp_path / "out.parquet", signature="parse", keep=["id"])
+    _check_outputs(pq.read_table(tmp_path / "out.parquet"), expected, np.arange(200))
+
+
+def test_rename(tmp_path, model, rows, expected) -> None:
+    t = _table(rows, 0, 10).rename_columns(["id", "alpha", "b", "c"])
+    pq.write_table(t, tmp_path / "in.parquet")
+    with pytest.raises(
+        tfbundle.InvalidArgumentError, match=r"input 'a' matches no column .*--rename COLUMN=a"
+    ):
+        score(model, tmp_path / "in.parquet", tmp_path / "out.parquet")
+    score(model, tmp_path / "in.parquet", tmp_path / "out.parquet", rename={"alpha": "a"})
+    _check_outputs(pq.read_table(tmp_path / "out.parquet"), expected, np.arange(10))
+    with pytest.raises(tfbundle.InvalidArgumentError, match="has no input 'zz'"):
+        score(model, tmp_path / "in.parquet", tmp_path / "o2.parquet", rename={"alpha": "zz"})
+    with pytest.raises(tfbundle.InvalidArgumentError, match="has no column 'nope'"):
+        score(model, tmp_path / "in.parquet", tmp_path / "o2.parquet", rename={"nope": "a"})
+
+
+def test_bad_arguments(tmp_path, model, rows) -> None:
+    pq.write_table(_table(rows, 0, 10), tmp_path / "in.parquet")
+    src = tmp_path / "in.parquet"
+    with pytest.raises(tfbundle.NotFoundError, match="no signature 'nope'"):
+        score(model, src, tmp_path / "o.parquet", signature="nope")
+    with pytest.raises(tfbundle.NotFoundError, match="no input file matches"):
+        score(model, str(tmp_path / "*.csv"), tmp_path / "o.parquet")
+    with pytest.raises(tfbundle.InvalidArgumentError, match="no output 'x'"):
+        score(model, src, tmp_path / "o.parquet", outputs=["x"])
+    with pytest.raises(tfbundle.InvalidArgumentError, match="batch_size"):
+        score(model, src, tmp_path / "o.parquet", batch_size=0)
+    with pytest.raises(tfbundle.InvalidArgumentError, match="keep"):
+        score(model, src, tmp_path / "o.parquet", keep=["zz"])
+    assert not (tmp_path / "o.parquet").exists()
+    score(model, src, tmp_path / "o.parquet")
+    with pytest.raises(tfbundle.FailedPreconditionError, match="exists"):
+        score(model, src, tmp_path / "o.parquet")
+    score(model, src, tmp_path / "o.parquet", overwrite=True)
+
+
+# ------------------------------------------------------------------ errors ---
+
+
+def _with_bad_rows(rows: dict[str, np.ndarray], bad_nan: int, bad_null: int) -> pa.Table:
+    t = _table(rows, 0, 300)
+    a = rows["a"][:300].copy()
+    a[bad_nan] = np.nan  # the model's check_numerics fails the run
+    c = pa.array(
+        [None if i == bad_null else int(v) for i, v in enumerate(rows["c"][:300])], pa.int64()
+    )
+    return t.set_column(1, "a", pa.array(a)).set_column(3, "c", c)
+
+
+def test_on_error_stop_names_file_and_row(tmp_path, model, rows) -> None:
+    pq.write_table(_with_bad_rows(rows, 137, 250), tmp_path / "in.parquet")
+    with pytest.raises(ScoreError, match=r"in.parquet: row 137: .*a must be finite") as e:
+        score(model, tmp_path / "in.parquet", tmp_path / "out.parquet", batch_size=64)
+    assert (e.value.row, Path(e.value.file).name) == (137, "in.parquet")
+    assert not (tmp_path / "out.parquet").exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_on_error_skip(tmp_path, model, rows, expected) -> None:
+    pq.write_table(_with_bad_rows(rows, 137, 250), tmp_path / "in.parquet")
+    report = score(
+        model,
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        batch_size=64,
+        keep=["id"],
+        on_error="skip",
+    )
+    assert (report.rows, report.failed) == (298, 2)
+    out = pq.read_table(tmp_path / "out.parquet")
+    ids = np.array([i for i in range(300) if i not in (137, 250)])
+    np.testing.assert_array_equal(out["id"].to_numpy(), ids)
+    _check_outputs(out, expected, ids)
+    errs = [json.loads(x) for x in (tmp_path / "out.parquet.errors.jsonl").read_text().splitlines()]
+    assert [(e["row"], Path(e["file"]).name) for e in errs] == [
+        (137, "in.parquet"),
+        (250, "in.parquet"),
+    ]
+    assert "a must be finite" in errs[0]["error"] and errs[0]["id"] == 137
+    assert "null" in errs[1]["error"]
+    assert report.error_files == [str(tmp_path / "out.parquet.errors.jsonl")]
+
+
+def test_bad_records_skipped(tmp_path, made, model, expected) -> None:
+    from tfbundle._readers.tfrecord import iter_records
+
+    records = list(iter_records(made / "examples.tfrecord"))[:100]
+    records[5] = b"\xff\xff not an example"
+    records[9] = tf_example.encode_example({"a": [1.0], "c": [1]})  # no b
+    write_records(tmp_path / "in.tfrecord", records)
+    with pytest.raises(ScoreError, match="row 5"):
+        score(model, tmp_path / "in.tfrecord", tmp_path / "o.parquet")
+    report = score(
+        model, tmp_path / "in.tfrecord", tmp_path / "o.parquet", on_error="skip", keep=["id"]
+    )
+    assert (report.rows, report.failed) == (98, 2)
+    ids = np.array([i for i in range(100) if i not in (5, 9)])
+    _check_outputs(pq.read_table(tmp_path / "o.parquet"), expected, ids)
+
+
+def test_corrupt_tfrecord_stops(tmp_path, made, model) -> None:
+    data = bytearray((made / "examples.tfrecord").read_bytes())
+    data[5000] ^= 1
+    (tmp_path / "in.tfrecord").write_bytes(bytes(data))
+    with pytest.raises(tfbundle.DataLossError, match=r"in.tfrecord: record \d+ at byte \d+"):
+        score(model, tmp_path / "in.tfrecord", tmp_path / "o.parquet", on_error="skip")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+# ------------------------------------------------------- shards, resume, workers ---
+
+
+def _shards(tmp_path: Path, rows: dict[str, np.ndarray], n: int = 4) -> Path:
+    d = tmp_path / "in"
+    d.mkdir()
+    for k in range(n):
+        lo, hi = k * 250, (k + 1) * 250
+        pq.write_table(_table(rows, lo, hi), d / f"part-{k}.parquet")
+    return d
+
+
+def _all_rows(out: Path) -> pa.Table:
+    return pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
+
+
+def test_folder_of_shards_and_resume(tmp_path, model, rows, expected) -> None:
+    d = _shards(tmp_path, rows)
+    out = tmp_path / "out"
+    report = score(model, str(d / "*.parquet"), out, keep=["id"])
+    assert report.shards == 4 and report.rows == 1000
+    full = _all_rows(out)
+    np.testing.assert_array_equal(full["id"].to_numpy(), np.arange(1000))
+    # A job killed during shard 2: shards 0-1 done, 2 half-written under its temporary name, 3 not started.
+    (out / "part-2.parquet").rename(out / ".part-2.parquet.tmp-12345")
+    (out / "part-3.parquet").unlink()
+    report = score(model, d, out, keep=["id"], resume=True)
+    assert (report.skipped_shards, report.rows) == (2, 500)
+    again = _all_rows(out)
+    assert again.equals(full)
+    _check_outputs(again, expected, np.arange(1000))
+
+
+def test_workers(tmp_path, model_dir, rows) -> None:
+    d = _shards(tmp_path, rows)
+    one = score(model_dir, d, tmp_path / "one", keep=["id"])
+    two = score(model_dir, d, tmp_path / "two", keep=["id"], workers=2)
+    assert two.workers == 2 and two.rows == one.rows == 1000
+    assert _all_rows(tmp_path / "two").equals(_all_rows(tmp_path / "one"))
+
+
+def test_worker_errors_reach_the_caller(tmp_path, model_dir, rows) -> None:
+    d = _shards(tmp_path, rows)
+    pq.write_table(_with_bad_rows(rows, 3, 250), d / "part-1.parquet")
+    with pytest.raises(ScoreError, match=r"part-1\.parquet: row 3"):
+        score(model_dir, d, tmp_path / "out", workers=2)
+    assert not list((tmp_path / "out").glob("part-1*"))
+
+
+def test_progress_events(tmp_path, model, rows, capsys) -> None:
+    pq.write_table(_table(rows), tmp_path / "in.parquet")
+    score(
+        model, tmp_path / "in.parquet", tmp_path / "o.parquet", progress="json", progress_interval=0
+    )
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds and "shard" in kinds
+    assert events[0]["total_rows"] == 1000 and events[-1]["rows"] == 1000
+    score(model, tmp_path / "in.parquet", tmp_path / "o2.parquet", progress="log")
+    err = capsys.readouterr().err
+    assert "tfbundle score: 1000 rows in" in err and "run" in err
+
+
+def test_flat_rows_reshaped_to_the_input() -> None:
+    """A flat list column (an image stored as 150528 floats) feeds a (None, 224, 224, 3) input."""
+    from types import SimpleNamespace
+
+    from tfbundle.scoring.convert import to_tensor
+
+    spec = SimpleNamespace(dtype=np.dtype(np.float32), shape=(None, 2, 3), tf_dtype="DT_FLOAT")
+    assert to_tensor(np.zeros((4, 6)), spec, "x").shape == (4, 2, 3)
+    with pytest.raises(tfbundle.InvalidArgumentError, match=r"takes shape \(None, 2, 3\)"):
+        to_tensor(np.zeros((4, 5)), spec, "x")
+
+
+def test_jsonl_bad_lines(tmp_path, model, rows, expected) -> None:
+    lines = [
+        json.dumps({"a": float(rows["a"][i]), "b": rows["b"][i].tolist(), "c": int(rows["c"][i])})
+        for i in range(10)
+    ]
+    lines[2] = "{not json"
+    lines[6] = json.dumps({"a": 1.0, "c": 2})  # no b
+    (tmp_path / "in.jsonl").write_text("\n".join(["", *lines]) + "\n")
+    with pytest.raises(ScoreError, match=r"in\.jsonl: row 2: bad JSON"):
+        score(model, tmp_path / "in.jsonl", tmp_path / "o.jsonl", batch_size=4)
+    report = score(model, tmp_path / "in.jsonl", tmp_path / "o.jsonl", batch_size=4, on_error="skip")
+    assert (report.rows, report.failed) == (8, 2)
+    errs = [json.loads(x) for x in (tmp_path / "o.jsonl.errors.jsonl").read_text().splitlines()]
+    assert [e["row"] for e in errs] == [2, 6] and "'b'" in errs[1]["error"]
+    got = [json.loads(x)["score"] for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    ids = [i for i in range(10) if i not in (2, 6)]
+    np.testing.assert_allclose(got, expected["score"][ids], rtol=1e-6, atol=1e-6)

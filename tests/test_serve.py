@@ -1,0 +1,783 @@
+"""`tfbundle serve`: TF Serving's REST API and KServe's v2 protocol, driven by real clients over HTTP.
+
+One server (uvicorn in a thread, on an ephemeral port of 127.0.0.1) serves five models:
+tfbundle's iris demo model, the warmup model of tests/makers/warmup.py (predict, classify,
+regress, a signature of every dtype, warmup records), tests/makers/cli_models.py's
+tf1_two_tags (classify, regress, int and bool inputs) and tf2_module (strings, unknown rank),
+and the versions of tests/makers/versions.py for hot reload. Each answer is compared with the
+in-process call of the same signature. The request bodies are those of TF Serving's REST API
+guide; the KServe tests use tritonclient. Last, the command line: two worker processes on one
+port, with batching and a monitoring config file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tfbundle
+from tfbundle import tf_example
+from tfbundle.errors import DeadlineExceededError, ResourceExhaustedError, UnimplementedError
+from tfbundle.serving import ModelConfig, ServerConfig, create_app, tfs_json
+from tfbundle.serving.errors import http_status
+
+pytest.importorskip("starlette")
+uvicorn = pytest.importorskip("uvicorn")
+httpx = pytest.importorskip("httpx")
+
+DEMO = Path(tfbundle.__file__).resolve().parent / "data" / "demo_model"
+IRIS = [[5.1, 3.5, 1.4, 0.2], [7.0, 3.2, 4.7, 1.4], [6.3, 3.3, 6.0, 2.5]]
+# The warmup model's "mixed" signature: d is float16 and h complex64, which JSON cannot carry.
+MIXED = {
+    "a": [[1.0, 2.0], [3.0, 4.0]],
+    "b": 1,
+    "c": ["x"],
+    "d": [1.0],
+    "e": [True],
+    "f": [1],
+    "g": [1],
+    "h": [1.0],
+}
+
+
+def _link_version(base: Path, version: int, export: Path) -> None:
+    base.mkdir(parents=True, exist_ok=True)
+    (base / str(version)).symlink_to(export, target_is_directory=True)
+
+
+class Running:
+    """A uvicorn server in a thread, serving one app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.host_port = f"127.0.0.1:{port}"
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+
+    def stop(self) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(60)
+
+
+@pytest.fixture(scope="module")
+def paths(
+    tf_models: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("serve")
+    cli = tf_models("cli_models")
+    out = {
+        "iris": root / "iris",
+        "warm": tf_models("warmup") / "model",
+        "tt": root / "tt",
+        "tf2": root / "tf2",
+        "ver": root / "ver",
+        "versions": tf_models("versions"),
+    }
+    _link_version(out["iris"], 1, DEMO)
+    _link_version(out["tt"], 1, cli / "tf1_two_tags")
+    _link_version(out["tf2"], 1, cli / "tf2_module")
+    out["ver"].mkdir()
+    shutil.copytree(out["versions"] / "v1", out["ver"] / "1")
+    return out
+
+
+@pytest.fixture(scope="module")
+def srv(paths: dict[str, Path]) -> Iterator[Running]:
+    models = tuple(
+        ModelConfig(name, str(paths[name]), labels={"stable": 1} if name == "iris" else {})
+        for name in ("iris", "warm", "tt", "tf2", "ver")
+    )
+    app = create_app(ServerConfig(models=models, poll_interval=0.2, max_body_bytes=64 * 1024))
+    running = Running(app)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def local(paths: dict[str, Path]) -> Iterator[dict[str, tfbundle.Model]]:
+    """The same models loaded in this process: the oracle of every answer."""
+    loaded = {name: tfbundle.load(paths[name] / "1") for name in ("iris", "warm", "tt", "tf2")}
+    yield loaded
+    for m in loaded.values():
+        m.close()
+
+
+def post(srv: Running, path: str, body: Any) -> httpx.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return srv.client.post(path, content=data, headers={"Content-Type": "application/json"})
+
+
+def ok_json(r: httpx.Response) -> Any:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    return json.loads(r.text)  # the json module reads NaN and Infinity, as TF Serving writes them
+
+
+def error(r: httpx.Response, status: int) -> str:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert list(body) == ["error"], body
+    return str(body["error"])
+
+
+# ------------------------------------------------------------------ TF Serving REST ---
+
+
+def test_status_and_metadata(srv: Running, local: dict[str, tfbundle.Model]) -> None:
+    status = ok_json(srv.client.get("/v1/models/iris"))
+    assert status == {
+        "model_version_status": [
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
+    assert ok_json(srv.client.get("/v1/models/iris/versions/1")) == status
+    assert (
+        ok_json(srv.client.get("/V1/MODELS/iris/labels/stable")) == status
+    )  # the server ignores case
+    meta = ok_json(srv.client.get("/v1/models/tt/metadata"))
+    assert meta["model_spec"] == {"name": "tt", "signature_name": "", "version": "1"}
+    sigs = meta["metadata"]["signature_def"]["signature_def"]
+    model = local["tt"]
+    assert set(sigs) == set(model.signatures)
+    for name, sig in model.signatures.items():
+        assert sigs[name]["method_name"] == sig.method_name
+        for key, spec in sig.inputs.items():
+            info = sigs[name]["inputs"][key]
+            assert info["dtype"] == spec.tf_dtype and info["name"] == spec.tensor_name
+            if spec.shape is not None:
+                assert [int(d["size"]) for d in info["tensor_shape"]["dim"]] == [
+                    -1 if d is None else d for d in spec.shape
+                ]
+    assert (
+        ok_json(srv.client.get("/v1/models/iris/labels/stable/metadata"))["model_spec"]["version"]
+        == "1"
+    )
+
+
+def test_predict_row_and_columnar(srv: Running, local: dict[str, tfbundle.Model]) -> None:
+    want = local["iris"](x=np.array(IRIS, np.float32))
+    # TF Serving's REST guide: {"signature_name": ..., "instances": [...]}
+    rows = ok_json(
+        post(
+            srv, "/v1/models/iris:predict", {"signature_name": "serving_default", "instances": IRIS}
+        )
+    )
+    assert [r["class_ids"] for r in rows["predictions"]] == want["class_ids"].tolist()
+    np.testing.assert_array_equal(
+        np.array([r["probabilities"] for r in rows["predictions"]], np.float32),
+        want["probabilities"],
+    )
+    cols = ok_json(post(srv, "/v1/models/iris/versions/1:predict", {"inputs": {"x": IRIS}}))[
+        "outputs"
+    ]
+    assert cols["class_ids"] == want["class_ids"].tolist()
+    np.testing.assert_array_equal(
+        np.array(cols["probabilities"], np.float32), want["probabilities"]
+    )
+    # One output: the row values themselves, without its name.
+    logits = local["iris"].signatures["logits"](x=np.array(IRIS[:1], np.float32))["logits"]
+    one = ok_json(
+        post(
+            srv,
+            "/v1/models/iris/labels/stable:predict",
+            {"signature_name": "logits", "instances": IRIS[:1]},
+        )
+    )
+    np.testing.assert_array_equal(np.array(one["predictions"], np.float32), logits)
+    one = ok_json(
+        post(srv, "/v1/models/iris:predict", {"signature_name": "logits", "inputs": IRIS[:1]})
+    )
+    np.testing.assert_array_equal(np.array(one["outputs"], np.float32), logits)
+
+
+def test_predict_strings_b64_and_several_inputs(
+    srv: Running, local: dict[str, tfbundle.Model]
+) -> None:
+    tf2 = local["tf2"]
+    words = [b"ab", b"\xffz", "caf\u00e9".encode()]
+    want = tf2.signatures["lengths"](text=np.array(words, object))
+    body = {
+        "signature_name": "lengths",
+        "instances": [{"b64": base64.b64encode(w).decode()} for w in words],
+    }
+    got = ok_json(post(srv, "/v1/models/tf2:predict", body))["predictions"]
+    assert [g["length"] for g in got] == want["length"].tolist()
+    assert [g["upper"] for g in got[:1]] == ["AB"]
+    plain = ok_json(
+        post(
+            srv,
+            "/v1/models/tf2:predict",
+            {"signature_name": "lengths", "instances": ["hello", "x"]},
+        )
+    )
+    assert [p["length"] for p in plain["predictions"]] == [5, 1]
+    # Several named inputs, columnar (a scalar and a vector): TF Serving's {"inputs": {...}}.
+    want = tf2.signatures["multiply"](a=np.int32(3), b=np.array([1, 2, 5], np.int32))
+    got = ok_json(
+        post(
+            srv,
+            "/v1/models/tf2:predict",
+            {"signature_name": "multiply", "inputs": {"a": 3, "b": [1, 2, 5]}},
+        )
+    )
+    assert got["outputs"] == {"product": want["product"].tolist(), "total": int(want["total"])}
+    ints = local["tt"].signatures["ints"](
+        n=np.array([[1, 2], [3, 4]], np.int64), flag=np.bool_(True)
+    )
+    got = ok_json(
+        post(
+            srv,
+            "/v1/models/tt:predict",
+            {"signature_name": "ints", "inputs": {"n": [[1, 2], [3, 4]], "flag": True}},
+        )
+    )
+    assert got["outputs"] == {"n_times_3": ints["n_times_3"].tolist(), "not_flag": False}
+    # NaN and Infinity go in and come out as TF Serving writes them.
+    doubled = ok_json(
+        post(
+            srv,
+            "/v1/models/tf2:predict",
+            b'{"signature_name": "unknown_rank", "inputs": {"anything": [NaN, Infinity, -1.5]}}',
+        )
+    )
+    assert doubled["outputs"]["count"] == 7
+    assert np.isnan(doubled["outputs"]["doubled"][0]) and doubled["outputs"]["doubled"][1:] == [
+        float("inf"),
+        -3.0,
+    ]
+
+
+def test_classify_and_regress(srv: Running, local: dict[str, tfbundle.Model]) -> None:
+    tt = local["tt"]
+    examples = [{"x": [1.0]}, {"x": [2.5]}]
+    scores = tt.signatures["classify_x_to_y"](inputs=np.array(tf_example.encode(examples), object))[
+        "scores"
+    ]
+    got = ok_json(
+        post(
+            srv,
+            "/v1/models/tt:classify",
+            {"signature_name": "classify_x_to_y", "examples": examples},
+        )
+    )
+    assert list(got) == ["results"]  # the server's key (the guide says "result")
+    assert [[label for label, _ in r] for r in got["results"]] == [[""], [""]]
+    np.testing.assert_array_equal(
+        np.array([[s for _, s in r] for r in got["results"]], np.float32), scores
+    )
+    # regress with a context: the context's features join each example (TF Serving's guide).
+    body = {
+        "signature_name": "regress_x_to_y",
+        "context": {"unused": ["a"]},
+        "examples": [{"x": 3.0}, {"x": [4.0]}],
+    }
+    outputs = tt.signatures["regress_x_to_y"](
+        inputs=np.array(
+            tf_example.encode([{"unused": [b"a"], "x": [3.0]}, {"unused": [b"a"], "x": [4.0]}]),
+            object,
+        )
+    )["outputs"]
+    got = ok_json(post(srv, "/v1/models/tt:regress", body))
+    np.testing.assert_array_equal(np.array(got["results"], np.float32), outputs.ravel())
+    warm = local["warm"]
+    want = warm.signatures["regress_x_to_y2"](
+        inputs=np.array(tf_example.encode([{"x": [2.0]}]), object)
+    )["outputs"]
+    got = ok_json(
+        post(
+            srv,
+            "/v1/models/warm:regress",
+            {"signature_name": "regress_x_to_y2", "examples": [{"x": [2.0]}]},
+        )
+    )
+    np.testing.assert_array_equal(np.array(got["results"], np.float32), want.ravel())
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/v1/models/iris:predict", b'{"instances": [', 400, "JSON Parse error"),
+        ("/v1/models/iris:predict", b"", 400, "JSON Parse error: The document is empty"),
+        ("/v1/models/iris:predict", b"[1, 2]", 400, "Is not object"),
+        (
+            "/v1/models/nope:predict",
+            {"instances": IRIS},
+            404,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            "/v1/models/iris/versions/9:predict",
+            {"instances": IRIS},
+            404,
+            "Servable not found for request: Specific(iris, 9)",
+        ),
+        (
+            "/v1/models/iris/labels/canary:predict",
+            {"instances": IRIS},
+            400,
+            "Unrecognized servable version label: canary",
+        ),
+        (
+            "/v1/models/iris:predict",
+            {"signature_name": "nope", "instances": IRIS},
+            400,
+            'Serving signature name: "nope" not found',
+        ),
+        (
+            "/v1/models/iris:predict",
+            {"instances": [["a", 1, 2, 3]]},
+            400,
+            "is not of expected type: float",
+        ),
+        ("/v1/models/iris:predict", {"instances": [[1, 2, 3]]}, 400, "shape"),
+        (
+            "/v1/models/iris:predict",
+            {"instances": [[1, 2, 3, 4], [1, 2, 3]]},
+            400,
+            "Expecting tensor size: 4 but got: 3",
+        ),
+        (
+            "/v1/models/iris:predict",
+            {"instances": IRIS, "inputs": IRIS},
+            400,
+            "expecting only one of 'inputs' or 'instances'",
+        ),
+        ("/v1/models/iris:predict", {"instances": []}, 400, "No values in 'instances' array"),
+        (
+            "/v1/models/iris:predict",
+            {"signature_name": 3, "instances": IRIS},
+            400,
+            "'signature_name' key must be a string",
+        ),
+        ("/v1/models/iris:predict", {"rows": IRIS}, 400, "Missing 'inputs' or 'instances' key"),
+        (
+            "/v1/models/tt:predict",
+            {"signature_name": "ints", "inputs": {"n": [[1.5, 2], [3, 4]], "flag": True}},
+            400,
+            "is not of expected type: int64",
+        ),
+        (
+            "/v1/models/tt:predict",
+            {"signature_name": "ints", "inputs": {"n": [[1, 2], [3, 4]]}},
+            400,
+            "Missing named input: flag",
+        ),
+        (
+            "/v1/models/warm:predict",
+            {"signature_name": "mixed", "inputs": MIXED},
+            501,
+            "to type: half",
+        ),
+        (
+            "/v1/models/tt:classify",
+            {"signature_name": "classify_x_to_y"},
+            400,
+            "key 'examples' is expected",
+        ),
+        (
+            "/v1/models/tt:classify",
+            {"signature_name": "nope", "examples": [{}]},
+            400,
+            "No signature was found with the name: nope",
+        ),
+        (
+            "/v1/models/tt:regress",
+            {"signature_name": "regress_x_to_y", "examples": [{"x": [1.0, 2]}]},
+            400,
+            "Unexpected element type in feature: x expecting type: float",
+        ),
+        (
+            "/v1/models/iris:explain",
+            {"instances": IRIS},
+            400,
+            "Malformed request: POST /v1/models/iris:explain",
+        ),
+        (
+            "/v1/models/iris:predict",
+            {"instances": [[0.0] * 4] * 3000},
+            413,
+            "larger than the server's limit",
+        ),
+    ],
+)
+def test_bad_requests_get_tf_serving_errors(
+    srv: Running, path: str, body: Any, status: int, message: str
+) -> None:
+    assert message in error(post(srv, path, body), status)
+    assert ok_json(post(srv, "/v1/models/iris:predict", {"instances": IRIS[:1]}))[
+        "predictions"
+    ]  # still serving
+
+
+def test_status_errors(srv: Running) -> None:
+    assert "Could not find any versions of model nope" in error(
+        srv.client.get("/v1/models/nope"), 404
+    )
+    assert "Could not find version 5 of model iris" in error(
+        srv.client.get("/v1/models/iris/versions/5"), 404
+    )
+    assert "Missing model name in request." in error(srv.client.get("/v1/models"), 400)
+    assert "Servable not found" in error(srv.client.get("/v1/models/iris/versions/5/metadata"), 404)
+
+
+def test_warmup_before_available_and_hot_reload(srv: Running, paths: dict[str, Path]) -> None:
+    served = srv.app.state.server.models
+    manifest = json.loads((paths["warm"].parent / "manifest.json").read_text())
+    with served[
+        "warm"
+    ].repository.acquire() as model:  # the warmup ran before the version was served
+        assert model.warmup.ran == manifest["records"] - model.warmup.skipped > 0
+        assert int(model.run("calls_value:0")) >= manifest["calls_per_replay"]
+    y = ok_json(post(srv, "/v1/models/ver:predict", {"instances": [0.0, 10.0]}))["predictions"]
+    assert y == [1.0, 11.0]
+    shutil.copytree(paths["versions"] / "v2", paths["ver"] / "2.tmp")
+    os.rename(paths["ver"] / "2.tmp", paths["ver"] / "2")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = {
+            s["version"]: s["state"]
+            for s in ok_json(srv.client.get("/v1/models/ver"))["model_version_status"]
+        }
+        if states.get("2") == "AVAILABLE":
+            break
+        time.sleep(0.1)
+    assert states == {"2": "AVAILABLE", "1": "END"}
+    assert ok_json(post(srv, "/v1/models/ver:predict", {"instances": [0.0]}))["predictions"] == [
+        2.0
+    ]
+    assert ok_json(post(srv, "/v1/models/ver/versions/2:predict", {"inputs": [1.0]}))[
+        "outputs"
+    ] == [3.0]
+    assert "Specific(ver, 1)" in error(
+        post(srv, "/v1/models/ver/versions/1:predict", {"inputs": [1.0]}), 404
+    )
+    assert (
+        ok_json(srv.client.get("/v1/models/ver/versions/1"))["model_version_status"][0]["state"]
+        == "END"
+    )
+
+
+def test_batching_timeout_and_graceful_shutdown(paths: dict[str, Path]) -> None:
+    """Batches wait up to 1.5 s for company: a 0.5 s timeout answers 504; a stop lets requests in flight finish."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batching = {"max_batch_size": 64, "batch_timeout_micros": 1_500_000, "num_batch_threads": 1}
+    models = (ModelConfig("iris", str(paths["iris"])),)
+    slow = Running(create_app(ServerConfig(models=models, batching=batching, timeout=0.5)))
+    try:
+        assert "timeout of 0.5 s" in error(
+            post(slow, "/v1/models/iris:predict", {"instances": IRIS}), 504
+        )
+    finally:
+        slow.stop()
+    running = Running(create_app(ServerConfig(models=models, batching=batching)))
+    want = tfbundle.load(DEMO)(x=np.array(IRIS, np.float32))["class_ids"].tolist()
+    with ThreadPoolExecutor(3) as pool:
+        futures = [
+            pool.submit(post, running, "/v1/models/iris:predict", {"instances": [row]})
+            for row in IRIS
+        ]
+        time.sleep(0.5)  # the three requests wait in one batch
+        running.server.should_exit = True  # what SIGTERM does
+        answers = [f.result() for f in futures]
+    running.thread.join(60)
+    running.client.close()
+    assert [ok_json(a)["predictions"][0]["class_ids"] for a in answers] == want
+    assert not running.thread.is_alive()
+    stats = running.app.state.server.models["iris"].batch_stats()[0]
+    assert stats["batch_sizes"] == {3: 1}
+
+
+# ------------------------------------------------------------------ KServe v2 ---
+
+
+def test_kserve_with_tritonclient(srv: Running, local: dict[str, tfbundle.Model]) -> None:
+    httpclient = pytest.importorskip("tritonclient.http")
+    from tritonclient.utils import InferenceServerException
+
+    client = httpclient.InferenceServerClient(srv.host_port)
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready("iris") and client.is_model_ready("iris", "1")
+        assert not client.is_model_ready("nope")
+        meta = client.get_model_metadata("iris")
+        assert meta["versions"] == ["1"] and meta["inputs"] == [
+            {"name": "x", "datatype": "FP32", "shape": [-1, 4]}
+        ]
+        x = np.array(IRIS, np.float32)
+        want = local["iris"](x=x)
+        for binary in (True, False):
+            inp = httpclient.InferInput("x", list(x.shape), "FP32")
+            inp.set_data_from_numpy(x, binary_data=binary)
+            outs = [
+                httpclient.InferRequestedOutput(n, binary_data=binary)
+                for n in ("probabilities", "class_ids")
+            ]
+            result = client.infer("iris", [inp], outputs=outs, request_id="r1")
+            np.testing.assert_array_equal(result.as_numpy("probabilities"), want["probabilities"])
+            np.testing.assert_array_equal(result.as_numpy("class_ids"), want["class_ids"])
+            assert (
+                result.get_response()["id"] == "r1"
+                and result.get_response()["model_version"] == "1"
+            )
+        result = client.infer("iris", [inp])  # no outputs named: all of them, in binary
+        np.testing.assert_array_equal(result.as_numpy("class_ids"), want["class_ids"])
+        # BYTES in binary (4-byte length prefixes) and in JSON, to the strings model.
+        text = np.array([b"ab", b"xyz"], dtype=object)
+        lengths = local["tf2"].signatures["lengths"](text=text)
+        for binary in (True, False):
+            t = httpclient.InferInput("text", [2], "BYTES")
+            t.set_data_from_numpy(text, binary_data=binary)
+            result = client.infer("tf2", [t], parameters={"signature_name": "lengths"})
+            np.testing.assert_array_equal(result.as_numpy("length"), lengths["length"])
+            assert result.as_numpy("upper").tolist() == lengths["upper"].tolist()
+        bad = httpclient.InferInput("x", [1, 4], "FP64")
+        bad.set_data_from_numpy(np.zeros((1, 4)), binary_data=True)
+        with pytest.raises(
+            InferenceServerException, match="data-type is 'FP64', but model 'iris' expects 'FP32'"
+        ):
+            client.infer("iris", [bad])
+        with pytest.raises(InferenceServerException, match="unknown model: 'nope'") as e:
+            client.infer("nope", [inp])
+        assert e.value.status() == "404"
+        assert client.is_server_live()
+    finally:
+        client.close()
+
+
+def test_kserve_json_with_httpx(srv: Running, local: dict[str, tfbundle.Model]) -> None:
+    body = {"id": "7", "inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP32", "data": IRIS}]}
+    got = ok_json(post(srv, "/v2/models/iris/versions/1/infer", body))
+    want = local["iris"](x=np.array(IRIS, np.float32))
+    outputs = {o["name"]: o for o in got["outputs"]}
+    assert got["model_name"] == "iris" and got["id"] == "7"
+    assert outputs["class_ids"] == {
+        "name": "class_ids",
+        "datatype": "INT64",
+        "shape": [3],
+        "data": want["class_ids"].tolist(),
+    }
+    np.testing.assert_array_equal(
+        np.array(outputs["probabilities"]["data"], np.float32).reshape(3, 3), want["probabilities"]
+    )
+    assert ok_json(srv.client.get("/v2"))["extensions"] == ["binary_tensor_data"]
+    assert ok_json(srv.client.get("/v2/health/live")) == {"live": True}
+    assert "unexpected shape for input 'x'" in error(
+        post(
+            srv,
+            "/v2/models/iris/infer",
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
+        ),
+        400,
+    )
+    assert "unexpected inference input 'y'" in error(
+        post(
+            srv,
+            "/v2/models/iris/infer",
+            {"inputs": [{"name": "y", "shape": [1], "datatype": "FP32", "data": [1]}]},
+        ),
+        400,
+    )
+    assert "Specific(iris, 3)" in error(post(srv, "/v2/models/iris/versions/3/infer", body), 404)
+    assert "failed to parse" in error(post(srv, "/v2/models/iris/infer", b"{"), 400)
+
+
+def test_metrics_page(srv: Running) -> None:
+    post(srv, "/v1/models/iris:predict", {"instances": IRIS})
+    post(srv, "/v1/models/nope:predict", {"instances": IRIS})
+    page = srv.client.get("/monitoring/prometheus/metrics")
+    assert page.status_code == 200
+    text = page.text
+    assert ':tensorflow:serving:request_count_total{model_name="iris",status="OK"}' in text
+    assert ':tensorflow:serving:request_count_total{model_name="nope",status="NOT_FOUND"}' in text
+    assert ':tensorflow:serving:request_latency_bucket{API="predict",entrypoint="REST",le=' in text
+    assert (
+        'tfbundle_serving_model_version_state{model_name="warm",state="AVAILABLE",version="1"} 1.0'
+        in text
+    )
+
+
+# ------------------------------------------------------------------ JSON codec ---
+
+
+def test_json_codec_follows_tf_serving() -> None:
+    # Floats: six digits when they read back the same, else full precision; ".0" on whole numbers.
+    out = tfs_json.columnar_response(
+        {"y": np.array([0.1, 1.0, 9000000.0, 1 / 3, np.nan, -np.inf], np.float32)}
+    )
+    assert out == b'{"outputs":[0.1,1.0,9e+06,0.333333343,NaN,-Infinity]}'
+    # Several outputs in rows: an object per row; DT_STRING outputs named *_bytes are written as b64.
+    rows = tfs_json.row_response(
+        {
+            "a_bytes": np.array([b"\x00\x01", b"hi"], object),
+            "n": np.array([[1, 2], [3, 4]], np.int64),
+        }
+    )
+    assert json.loads(rows) == {
+        "predictions": [
+            {"a_bytes": {"b64": "AAE="}, "n": [1, 2]},
+            {"a_bytes": {"b64": "aGk="}, "n": [3, 4]},
+        ]
+    }
+    # Row format with several inputs: objects with exactly the inputs' names.
+    inputs, row = tfs_json.inputs_from_request(
+        {
+            "instances": [
+                {"tag": "foo", "signal": [1, 2], "sensor": [[1, 2], [3, 4]]},
+                {"tag": {"b64": "YmFy"}, "signal": [3, 4], "sensor": [[4, 5], [6, 7]]},
+            ]
+        },
+        {"tag": "DT_STRING", "signal": "DT_INT32", "sensor": "DT_FLOAT"},
+    )
+    assert row and inputs["tag"].tolist() == [b"foo", b"bar"] and inputs["signal"].dtype == np.int32
+    assert inputs["sensor"].shape == (2, 2, 2) and inputs["sensor"].dtype == np.float32
+    with pytest.raises(
+        tfbundle.InvalidArgumentError, match="keys must be equal to: sensor,signal,tag"
+    ):
+        tfs_json.inputs_from_request(
+            {"instances": [{"tag": "x", "signal": [1]}]},
+            {"tag": "DT_STRING", "signal": "DT_INT32", "sensor": "DT_FLOAT"},
+        )
+    with pytest.raises(
+        tfbundle.InvalidArgumentError,
+        match="Encountered list at unexpected size: 1 at level: 1 expected size: 2",
+    ):
+        tfs_json.inputs_from_request({"inputs": [[1, 2], [3]]}, {"x": "DT_FLOAT"})
+    with pytest.raises(tfbundle.InvalidArgumentError, match="is not of expected type: bool"):
+        tfs_json.inputs_from_request({"inputs": [1, 0]}, {"x": "DT_BOOL"})
+    with pytest.raises(tfbundle.InvalidArgumentError, match="is not of expected type: int32"):
+        tfs_json.inputs_from_request({"inputs": [2**31]}, {"x": "DT_INT32"})
+    errors = (ResourceExhaustedError, UnimplementedError, DeadlineExceededError)
+    assert [http_status(e("x")) for e in errors] == [429, 501, 504]
+    assert http_status(tfbundle.ClosedError("closed")) == 503 and http_status(ValueError()) == 500
+    classify = tfs_json.classify_response(
+        np.array([[b"a", b"b"]], object), np.array([[0.25, 0.75]], np.float32), 1
+    )
+    assert json.loads(classify) == {"results": [[["a", 0.25], ["b", 0.75]]]}
+
+
+# ------------------------------------------------------------------ the command line ---
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_command_line_workers_batching_and_config_files(
+    paths: dict[str, Path], tmp_path: Path
+) -> None:
+    (tmp_path / "batching.config").write_text(
+        "max_batch_size { value: 16 }\nbatch_timeout_micros { value: 2000 }\n"
+        "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 2 }\n"
+    )
+    (tmp_path / "monitoring.config").write_text(
+        'prometheus_config { enable: true path: "/metrics" }\n'
+    )
+    iris = f'config {{ name: "iris" base_path: "{paths["iris"]}" model_platform: "tensorflow" }}'
+    tt = (
+        f'config {{ name: "tt" base_path: "{paths["tt"]}" model_version_policy {{ specific {{ versions: 1 }} }}'
+        ' version_labels { key: "stable" value: 1 } }'
+    )
+    (tmp_path / "models.config").write_text(f"model_config_list {{\n  {iris}\n  {tt}\n}}\n")
+    port = _free_port()
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(Path(tfbundle.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    cmd = [
+        sys.executable, "-m", "tfbundle", "serve", "--model_config_file", str(tmp_path / "models.config"),
+        "--rest_api_port", str(port), "--host", "127.0.0.1", "--workers", "2", "--enable_batching",
+        "--batching_parameters_file", str(tmp_path / "batching.config"),
+        "--monitoring_config_file", str(tmp_path / "monitoring.config"), "--log_level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while True:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                try:
+                    if client.get("/v2/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+            want = tfbundle.load(DEMO)(x=np.array(IRIS, np.float32))
+
+            def one(i: int) -> list[int]:
+                r = client.post("/v1/models/iris:predict", json={"instances": [IRIS[i % 3]]})
+                assert r.status_code == 200, r.text
+                return [p["class_ids"] for p in r.json()["predictions"]]
+
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(8) as pool:
+                got = list(pool.map(one, range(48)))
+            assert got == [[int(want["class_ids"][i % 3])] for i in range(48)]
+            assert (
+                client.get("/v1/models/tt").json()["model_version_status"][0]["state"]
+                == "AVAILABLE"
+            )
+            body = {"signature_name": "regress_x_to_y", "examples": [{"x": [2.0]}]}
+            answer = client.post("/v1/models/tt/labels/stable:regress", json=body)
+            assert answer.json() == {"results": [3.0]}
+            metrics = client.get("/metrics")
+            assert metrics.status_code == 200 and "processed_batch_size" in metrics.text
+            assert client.get("/monitoring/prometheus/metrics").status_code == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+
+
+def test_command_line_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from tfbundle.cli import main
+
+    assert main(["serve", "--rest_api_port", "1"]) == 2
+    assert "--model_base_path" in capsys.readouterr().err
+    assert main(["serve", "--model_base_path", str(tmp_path / "none")]) == 2
+    assert "is not a folder of numbered versions" in capsys.readouterr().err
+    (tmp_path / "bad.config").write_text("model_config_list { config { nme: 'x' } }")
+    assert main(["serve", "--model_config_file", str(tmp_path / "bad.config")]) == 2
+    assert "not a valid text-format ModelServerConfig" in capsys.readouterr().err
