@@ -106,8 +106,13 @@ std::shared_ptr<BatchTask> BatchQueue::submit(const std::shared_ptr<BatchSignatu
       batch->row_bytes = row_bytes;
       batch->created = now;
       batch->buffers.assign(n, nullptr);
-      for (size_t i = 0; i < n; ++i) {
-        batch->buffers[i] = aligned_buffer(row_bytes[i] * static_cast<size_t>(o_.max_batch_size));
+      try {
+        for (size_t i = 0; i < n; ++i) {
+          batch->buffers[i] = aligned_buffer(row_bytes[i] * static_cast<size_t>(o_.max_batch_size));
+        }
+      } catch (...) {
+        if (queue.empty()) queues_.erase(key);  // no empty queue is left behind
+        throw;
       }
       queue.push_back(batch);
       ++stats_.queued_batches;
@@ -207,22 +212,27 @@ void BatchQueue::pass_on(BatchTask& task) {
     std::lock_guard<std::mutex> lock(task.done_mu);
     signaled = task.signaled;
   }
+  // `next` stays as it is: a chain walker may be reading it (a caller that was not waiting is
+  // passed over, and returns without being woken).
   if (signaled) wake_chain(task.next);
-  task.next.reset();
 }
 
 bool BatchQueue::wait(BatchTask& task, std::optional<BatchClock::time_point> until) {
   {
     std::unique_lock<std::mutex> lock(task.done_mu);
     task.waiting = true;
-    bool done = true;
-    if (!until) {
-      task.done_cv.wait(lock, [&] { return task.done; });
-    } else {
-      done = task.done_cv.wait_until(lock, *until, [&] { return task.done; });
+    // The chain wakes the caller; it also looks every 20 ms on its own (a safety net: a wake-up
+    // lost would cost that, never a hang).
+    while (!task.done) {
+      auto next = BatchClock::now() + std::chrono::milliseconds(20);
+      if (until && *until <= next) {
+        task.done_cv.wait_until(lock, *until, [&] { return task.done; });
+        break;
+      }
+      task.done_cv.wait_until(lock, next, [&] { return task.done; });
     }
     task.waiting = false;
-    if (done) return true;
+    if (task.done) return true;
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (task.state == BatchTask::State::kAnswered) return true;  // just now

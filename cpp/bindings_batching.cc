@@ -157,7 +157,18 @@ py::dict task_outputs(const BatchTask& t) {
 }
 
 // Sets the futures of answered tasks (takes the GIL; called by the thread that answered them).
+bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
 void answer_futures(std::vector<std::shared_ptr<BatchTask>>& tasks) {
+  // A batch thread (a daemon) that finishes while the interpreter exits leaves the futures: taking
+  // the GIL then would end the thread inside this call.
+  if (interpreter_finalizing()) return;
   PyGILState_STATE gil = PyGILState_Ensure();
   for (auto& t : tasks) {
     py::object future = py::reinterpret_steal<py::object>(static_cast<PyObject*>(t->user));
@@ -215,7 +226,9 @@ class NativeBatchQueue {
       auto t = q_->submit(sig.sig(), inner, data, rows, deadline, nullptr, true);
       return q_->wait(*t, deadline) ? t : nullptr;
     });
-    if (task) q_->pass_on(*task);  // with the GIL: the next caller wakes while this one goes on
+    // With the GIL: the next caller wakes while this one goes on (waking it before taking the GIL
+    // measured the same).
+    if (task) q_->pass_on(*task);
     if (!task) {
       throw Error(kDeadlineExceeded,
                   "the request took more than its timeout of " + py::str(timeout).cast<std::string>() + " s");

@@ -486,7 +486,10 @@ def test_a_cancelled_future_leaves_its_batch_and_the_rest_run(model: tfbundle.Mo
 def test_every_dtype_through_the_batcher(models: Any) -> None:
     # Numeric signatures run in the native queue, the string one on the Python path; each answers
     # as a direct call does.
-    with tfbundle.load(models.folder("dtypes")) as m, tfbundle.Batcher(m, batch_timeout_micros=0, signature="dt_int8") as b:
+    with (
+        tfbundle.load(models.folder("dtypes")) as m,
+        tfbundle.Batcher(m, batch_timeout_micros=0, signature="dt_int8") as b,
+    ):
         names = sorted(n for n in m.signatures if n.startswith("dt_"))
         assert "dt_string" in names and "dt_bfloat16" in names
         for name in names:
@@ -510,6 +513,49 @@ def test_every_dtype_through_the_batcher(models: Any) -> None:
                 else:
                     assert out[key].tobytes() == value.tobytes(), (name, key)
         assert b._s.python_threads_started
+
+
+def test_many_callers_with_deadlines_and_cancellations_all_get_their_answer(model: tfbundle.Model) -> None:
+    # The callers a batch answers are woken one after another; callers that gave up at their
+    # deadline, cancelled futures and early arrivals must not break that chain (a hang fails here).
+    expected = model(x=ROWS)
+    outcomes: list[str] = []
+
+    def client(k: int) -> None:
+        rng = np.random.default_rng(k)
+        for i in range(60):
+            start = int(rng.integers(0, 60))
+            rows = ROWS[start : start + 1 + i % 3]
+            want = {key: v[start : start + len(rows)] for key, v in expected.items()}
+            kind = i % 5
+            try:
+                if kind == 0:
+                    out = b(x=rows, timeout=float(rng.uniform(0.0, 0.002)))  # often gives up
+                elif kind == 1:
+                    future = b.submit(x=rows)
+                    if future.cancel():
+                        outcomes.append("cancelled")
+                        continue
+                    out = future.result(WAIT)
+                else:
+                    out = b(x=rows, timeout=WAIT)
+            except errors.DeadlineExceededError:
+                outcomes.append("deadline")
+                continue
+            assert_same(out, want)
+            outcomes.append("ok")
+
+    with tfbundle.Batcher(model, max_batch_size=16, batch_timeout_micros=300) as b:
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT)
+            assert not t.is_alive()
+        stats = b.stats
+    assert len(outcomes) == 24 * 60
+    assert outcomes.count("ok") >= 24 * 60 * 3 // 5  # every request without a short deadline
+    assert stats["queued_requests"] == stats["queued_batches"] == stats["errors"] == 0
 
 
 @pytest.mark.parametrize("path", ["native", "python"])

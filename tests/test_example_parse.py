@@ -189,6 +189,8 @@ def test_records_of_the_wrong_type() -> None:
         tf_example.decode_batch(b"\n\x00", {"f": (np.float32, [], 0.0)})
     with pytest.raises(tfbundle.InvalidTypeError, match="sequence"):
         tf_example.decode_batch(5, {"f": (np.float32, [], 0.0)})
+    with pytest.raises(tfbundle.InvalidTypeError, match="fixed-width bytes"):
+        tf_example.decode_batch(np.array([b"\n\x00"]), {"f": (np.float32, [], 0.0)})
 
 
 def test_record_index_in_a_long_batch_and_last_key_wins() -> None:
@@ -199,3 +201,35 @@ def test_record_index_in_a_long_batch_and_last_key_wins() -> None:
     # A key twice in the map: protobuf (and TensorFlow) keep the last.
     twice = records[0] + tf_example.encode_example({"a": [9.0]})  # concatenated messages merge
     assert tf_example.decode_batch([twice], {"a": np.float32})["a"].tolist() == [9.0]
+
+
+def test_mutated_records_parse_or_raise_never_crash() -> None:
+    """Random byte flips, cuts and splices of valid records: each either parses or raises
+    InvalidArgumentError naming the record (the reader is bounds-checked)."""
+    rng = np.random.default_rng(23)
+    seeds = tf_example.encode(
+        [{"a": [1.5, 2.5], "b": [7], "c": [b"xyz"]}, {"a": [0.0, -1.0], "b": [2**40], "c": [b""], "d": [1, 2]}]
+    )
+    features = {"a": (np.float32, [2], 0.0), "b": (np.int64, [], -1), "c": (bytes, [], b"?")}
+    outcomes = {"ok": 0, "error": 0}
+    for i in range(3000):
+        r = bytearray(seeds[i % 2])
+        for _ in range(int(rng.integers(1, 4))):
+            op = rng.integers(0, 3)
+            if op == 0 and r:
+                r[rng.integers(0, len(r))] = int(rng.integers(0, 256))
+            elif op == 1:
+                r = r[: rng.integers(0, len(r) + 1)]
+            else:
+                at = int(rng.integers(0, len(r) + 1))
+                r[at:at] = seeds[int(rng.integers(0, 2))][: rng.integers(0, 12)]
+        try:
+            got = tf_example.decode_batch([bytes(r)], features)
+        except tfbundle.InvalidArgumentError as e:
+            message = str(e)
+            outcomes["error"] += message.startswith("tf.Example record 0")
+            continue
+        assert got["a"].shape == (1, 2) and got["b"].shape == (1,) and got["c"].shape == (1,)
+        outcomes["ok"] += 1
+    assert outcomes["ok"] + outcomes["error"] == 3000, "an error that names no record"
+    assert outcomes["ok"] > 100 and outcomes["error"] > 100, outcomes

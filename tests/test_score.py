@@ -409,7 +409,9 @@ def test_jsonl_bad_lines(tmp_path, model, rows, expected) -> None:
     (tmp_path / "in.jsonl").write_text("\n".join(["", *lines]) + "\n")
     with pytest.raises(ScoreError, match=r"in\.jsonl: row 2: bad JSON"):
         score(model, tmp_path / "in.jsonl", tmp_path / "o.jsonl", batch_size=4)
-    report = score(model, tmp_path / "in.jsonl", tmp_path / "o.jsonl", batch_size=4, on_error="skip")
+    report = score(
+        model, tmp_path / "in.jsonl", tmp_path / "o.jsonl", batch_size=4, on_error="skip"
+    )
     assert (report.rows, report.failed) == (8, 2)
     errs = [json.loads(x) for x in (tmp_path / "o.jsonl.errors.jsonl").read_text().splitlines()]
     assert [e["row"] for e in errs] == [2, 6] and "'b'" in errs[1]["error"]

@@ -121,6 +121,27 @@ def numpy_to_arrow(array: np.ndarray) -> Any:
 # ------------------------------------------------------------- predictor ---
 
 
+def _actor_cpus() -> int | None:
+    """The CPUs Ray assigned to this worker (rounded up, at least 1); None outside a Ray worker."""
+    ray = sys.modules.get("ray")  # a Ray worker has imported it; a plain process need not
+    if ray is None:
+        return None
+    try:
+        if not ray.is_initialized():
+            return None
+        context = ray.get_runtime_context()
+        if context.worker.mode != ray.WORKER_MODE:
+            return None
+        cpus = context.get_assigned_resources().get("CPU")
+    except Exception:  # noqa: BLE001 - Ray's internals differ across versions: keep the default
+        return None
+    if not cpus:
+        return None
+    import math
+
+    return max(1, math.ceil(cpus))
+
+
 class Predictor:
     """A callable class for ``Dataset.map_batches``: loads the model once per actor, runs each batch.
 
@@ -137,6 +158,9 @@ class Predictor:
         cast: convert a numeric column of another dtype to the input's (float64 -> float32,
             int32 -> int64, ...); with False such a column raises InvalidTypeError.
         **load_options: passed to :func:`tfbundle.load` (``tags``, ``intra_op_threads``, ...).
+            Without ``intra_op_threads``, an actor's ops use as many threads as the CPUs Ray
+            gave it (``num_cpus``, at least 1), so that actors sharing a node do not
+            oversubscribe its cores; outside a Ray worker, TensorFlow's default (all cores).
 
     ``__call__(batch)`` takes a dict of numpy arrays, a pyarrow Table or a pandas DataFrame (Ray's
     ``batch_format`` "numpy", "pyarrow", "pandas") and returns the same kind. Ray's zero-copy
@@ -162,6 +186,8 @@ class Predictor:
                 raise InvalidArgumentError("load options go with a path, not with a loaded model")
             self.model = model
         else:
+            if "intra_op_threads" not in load_options:
+                load_options["intra_op_threads"] = _actor_cpus()
             self.model = load(model, **load_options)
         self.signature = (
             self.model.signatures[signature] if signature is not None else self.model.default_signature
@@ -472,7 +498,9 @@ def read_tfrecords(
             features, (nested) fixed-size lists for the others, binary for bytes.
         compression: ``"auto"`` (GZIP when a file is a gzip stream), ``"GZIP"``, or None.
         check_crc: check every record's checksums.
-        rows_per_block: the largest block a read task makes.
+        rows_per_block: the largest block a read task makes. A file is read by one task (a
+            TFRecord file cannot be split without reading it); files are shared among at most
+            as many tasks as Ray asks for, the largest first.
         include_paths: add a ``"path"`` column with each record's file.
         **read_args: passed to ``ray.data.read_datasource`` (``concurrency``, ``num_cpus``,
             ``override_num_blocks``, ...).

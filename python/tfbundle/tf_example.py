@@ -293,6 +293,11 @@ def decode_batch(records: Any, features: Mapping[str, FeatureSpec], *, first_ind
     else:
         if isinstance(records, (bytes, bytearray, memoryview)):
             raise InvalidTypeError("records must be a sequence of serialized Examples, got one bytes object")
+        if getattr(getattr(records, "dtype", None), "kind", None) == "S":
+            raise InvalidTypeError(
+                "records is a numpy array of fixed-width bytes, which drops each record's trailing zero "
+                "bytes: pass a list, or a numpy array of dtype object"
+            )
         columns = _core.parse_examples(records, specs, None, first_index)
     return {
         spec[0]: column.reshape((column.shape[0], *dims))

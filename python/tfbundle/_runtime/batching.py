@@ -21,9 +21,12 @@ the native queue (``_core.NativeBatchQueue``, cpp/batch_queue.h): the request's 
 checked and copied into its batch's buffers in C++, a blocking caller waits without the GIL
 (and runs its batch itself when it is ready and a slot is free), and the batch runs with
 TF_SessionRun through the signature's session; each request gets new arrays holding its rows.
-String inputs or outputs, ``pad_variable_length_inputs``, and ModelRepository targets (whose
-current version is acquired per batch) take the Python path below, whose results are views of
-the batch's outputs.
+The blocking callers a batch answers are woken one after another (each, once it holds the GIL,
+wakes the next), not all at once to queue for the GIL. A value that is not a C-ordered array of
+the input's dtype (a list, a strided view) goes through ``prepare``'s checks and conversion
+first, so that errors read the same on both paths. String inputs or outputs,
+``pad_variable_length_inputs``, and ModelRepository targets (whose current version is acquired
+per batch) take the Python path below, whose results are views of the batch's outputs.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
 from ..errors import (
     ClosedError,
     DeadlineExceededError,
@@ -46,7 +50,6 @@ from ..errors import (
     InvalidTypeError,
     ResourceExhaustedError,
 )
-from .. import _core
 from .model import Model, Signature, empty
 
 __all__ = ["Batcher"]
@@ -294,18 +297,18 @@ class _Scheduler:
         if signature is None and timeout is None and self.use_native and self.default_native is not None:
             out = self.native.call(self.default_native, inputs, None)  # the shortest path
             if out is not None:
-                return out  # type: ignore[no-any-return]
+                return out
         if timeout is not None:
             _check_number("timeout", timeout, 0, integer=False)
         info = self.native_info(signature)
         if info is not None:
             out = self.native.call(info.native, inputs, timeout)
             if out is not None:
-                return out  # type: ignore[no-any-return]
+                return out
             arrays = self.checked(signature, inputs)
             out = self.native.call(info.native, arrays, timeout)
             if out is not None:
-                return out  # type: ignore[no-any-return]
+                return out
         future = self.submit(signature, inputs, timeout, run_here=True, python=True)
         try:
             return future.result(timeout)
