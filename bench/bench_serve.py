@@ -217,16 +217,21 @@ def tree_pids(pid: int) -> list[int]:
     return pids
 
 
-def pss_mib(pid: int) -> tuple[float, int]:
-    total, n = 0, 0
+def pss_mib(pid: int) -> tuple[float, list[float]]:
+    """Total PSS (MiB) of a process and its descendants, and each one's RSS (MiB)."""
+    total, rss = 0, []
     for p in tree_pids(pid):
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
-                total += int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.MULTILINE).group(1))
-                n += 1
-        except (OSError, AttributeError):
+                text = f.read()
+        except OSError:
             continue
-    return total / 1024, n
+        pss = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
+        res = re.search(r"^Rss:\s+(\d+) kB", text, re.MULTILINE)
+        if pss and res:
+            total += int(pss.group(1))
+            rss.append(round(int(res.group(1)) / 1024))
+    return total / 1024, rss
 
 
 def bench_latency(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
@@ -278,7 +283,7 @@ def bench_memory(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                     wait_ready(proc, port, body, timeout=600)
                     # Enough concurrent requests that every worker answers (and reads every weight).
                     run_wrk(port, 4 * workers, 5 if model == "large" else 2, body_file, script)
-                    mib, procs = pss_mib(proc.pid)
+                    mib, rss = pss_mib(proc.pid)
                 finally:
                     stop(proc)
                 rows.append(
@@ -287,11 +292,12 @@ def bench_memory(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
                         "server": kind,
                         "workers": workers,
                         "pss_mib": mib,
-                        "processes": procs,
+                        "rss_mib": rss,
                     }
                 )
                 print(
-                    f"memory {model:6s} {kind:11s} w{workers}: total PSS {mib:8.0f} MiB over {procs} processes",
+                    f"memory {model:6s} {kind:11s} w{workers}: total PSS {mib:8.0f} MiB; RSS of each process "
+                    f"(MiB): {rss}",
                     flush=True,
                 )
     return rows

@@ -606,6 +606,35 @@ def test_a_batcher_over_a_repository_follows_its_swaps(tf_models: Callable[[str]
         s.close()
 
 
+def test_a_request_queued_over_a_swap_runs_on_the_version_it_came_to(
+    tf_models: Callable[[str], Path], tmp_path: Path
+) -> None:
+    made = tf_models("versions")
+    base = tmp_path / "model"
+    base.mkdir()
+    shutil.copytree(made / "v1", base / "1")
+    x = np.array([0.0, 10.0], np.float32)
+    with (
+        tfbundle.ModelRepository(base, poll_interval=None) as repo,
+        tfbundle.Batcher(repo, max_batch_size=4, batch_timeout_micros=0) as b,
+    ):
+        assert b._s.native is not None
+        gate = Gate(b)
+        held = b.submit(x=x)  # version 1, held at the gate
+        assert gate.started.wait(WAIT)
+        queued = b.submit(x=x + 1)  # version 1 too, queued behind it
+        shutil.copytree(made / "v2", base / ".staging")
+        (base / ".staging").rename(base / "2")
+        assert repo.poll() == 2
+        later = b.submit(x=x)  # version 2
+        gate.go.set()
+        assert held.result(WAIT)["y"].tolist() == [1.0, 11.0]
+        assert queued.result(WAIT)["y"].tolist() == [2.0, 12.0]
+        assert later.result(WAIT)["y"].tolist() == [2.0, 12.0]
+        assert b(x=x, timeout=WAIT)["y"].tolist() == [2.0, 12.0]
+        assert not b._s.python_threads_started
+
+
 # ------------------------------------------------------------ bad arguments ---
 
 

@@ -30,6 +30,7 @@ def spark() -> Iterator[Any]:
 
     # The Python workers start from the JVM, which has this process's environment: they import
     # tfbundle from where this process does, and this module (mapInArrow's function) from here.
+    saved = {k: os.environ.get(k) for k in ("PYSPARK_PYTHON", "PYTHONPATH")}
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p
@@ -47,6 +48,11 @@ def spark() -> Iterator[Any]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")

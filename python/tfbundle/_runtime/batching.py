@@ -24,9 +24,11 @@ TF_SessionRun through the signature's session; each request gets new arrays hold
 The blocking callers a batch answers are woken one after another (each, once it holds the GIL,
 wakes the next), not all at once to queue for the GIL. A value that is not a C-ordered array of
 the input's dtype (a list, a strided view) goes through ``prepare``'s checks and conversion
-first, so that errors read the same on both paths. String inputs or outputs,
-``pad_variable_length_inputs``, and ModelRepository targets (whose current version is acquired
-per batch) take the Python path below, whose results are views of the batch's outputs.
+first, so that errors read the same on both paths. For a ModelRepository,
+a request runs on the version served when it came (kept open until the request is answered).
+String inputs or outputs and ``pad_variable_length_inputs`` take the Python path below (on a
+repository, each batch runs on the version served when it starts), whose results are views of
+the batch's outputs.
 """
 
 from __future__ import annotations
@@ -239,7 +241,7 @@ class _Scheduler:
         self.native: Any = None
         self.use_native = True
         self.default_native: Any = None  # the default signature's NativeBatchSignature, once known
-        if not pad_variable_length_inputs and target.repository is None:
+        if not pad_variable_length_inputs:
             self.native = _core.NativeBatchQueue(
                 max_batch_size=max_batch_size,
                 batch_timeout_micros=batch_timeout * 1e6,
@@ -283,14 +285,30 @@ class _Scheduler:
                 self.threads.append(thread)
                 thread.start()
 
-    def native_info(self, signature: str | None) -> _SigInfo | None:
-        """The request's signature's info when the native queue runs it, else None."""
+    def native_info(self, signature: str | None) -> tuple[_SigInfo | None, Any]:
+        """The request's signature's info when the native queue runs it (else None), and for a
+        repository the version it is bound to, entered (the caller leaves it once answered):
+        the request runs on the version served when it came, which stays open until then."""
         if self.native is None or not self.use_native:
-            return None
-        info = self.info(self.target.signature(signature))
-        if signature is None:
-            self.default_native = info.native
-        return info if info.native is not None else None
+            return None, None
+        target = self.target
+        repository = target.repository
+        if repository is None:
+            info = self.info(target.signature(signature))
+            if signature is None:
+                self.default_native = info.native
+            return (info if info.native is not None else None), None
+        name = target.signature(signature).name
+        served = repository._enter()
+        try:
+            info = self.info(served.model.signatures[name])
+        except BaseException:
+            repository._exit(served)
+            raise
+        if info.native is None:
+            repository._exit(served)
+            return None, None
+        return info, served
 
     def call(self, signature: str | None, inputs: Mapping[str, Any], timeout: float | None) -> dict[str, np.ndarray]:
         """A blocking request."""
@@ -300,13 +318,15 @@ class _Scheduler:
                 return out
         if timeout is not None:
             _check_number("timeout", timeout, 0, integer=False)
-        info = self.native_info(signature)
+        info, served = self.native_info(signature)
         if info is not None:
-            out = self.native.call(info.native, inputs, timeout)
-            if out is not None:
-                return out
-            arrays = self.checked(signature, inputs)
-            out = self.native.call(info.native, arrays, timeout)
+            try:
+                out = self.native.call(info.native, inputs, timeout)
+                if out is None:
+                    out = self.native.call(info.native, self.checked(signature, inputs), timeout)
+            finally:
+                if served is not None:
+                    self.target.repository._exit(served)
             if out is not None:
                 return out
         future = self.submit(signature, inputs, timeout, run_here=True, python=True)
@@ -326,24 +346,34 @@ class _Scheduler:
         self, signature: str | None, inputs: Mapping[str, Any], timeout: float | None
     ) -> concurrent.futures.Future[dict[str, np.ndarray]]:
         """A request answered through a future (Batcher.submit, acall)."""
-        info = self.native_info(signature)
-        if info is None:
-            return self.submit(signature, inputs, timeout, python=True)
         if timeout is not None:
             _check_number("timeout", timeout, 0, integer=False)
+        info, served = self.native_info(signature)
+        if info is None:
+            return self.submit(signature, inputs, timeout, python=True)
         future: concurrent.futures.Future[dict[str, np.ndarray]] = concurrent.futures.Future()
         native = self.native
-        task = native.submit(info.native, inputs, timeout, future)
-        if task is None:
-            task = native.submit(info.native, self.checked(signature, inputs), timeout, future)
+        repository = self.target.repository
+        try:
+            task = native.submit(info.native, inputs, timeout, future)
             if task is None:
-                return self.submit(signature, inputs, timeout, python=True)
+                task = native.submit(info.native, self.checked(signature, inputs), timeout, future)
+        except BaseException:
+            if served is not None:
+                repository._exit(served)
+            raise
+        if task is None:
+            if served is not None:
+                repository._exit(served)
+            return self.submit(signature, inputs, timeout, python=True)
 
-        def cancelled(f: concurrent.futures.Future[dict[str, np.ndarray]]) -> None:
+        def answered(f: concurrent.futures.Future[dict[str, np.ndarray]]) -> None:
             if f.cancelled():
                 native.cancel(task)  # takes it out of its batch if the batch has not started
+            if served is not None:
+                repository._exit(served)
 
-        future.add_done_callback(cancelled)
+        future.add_done_callback(answered)
         return future
 
     def prepare(
@@ -694,8 +724,9 @@ class Batcher:
     Args:
         target: a :class:`Signature`; a :class:`Model` (its default signature, or
             ``signature``; calls may name another with ``signature=``); or a
-            :class:`ModelRepository` or ``repository.signature(name)``, whose
-            current version runs each batch (a swap takes effect at the next batch).
+            :class:`ModelRepository` or ``repository.signature(name)``: a request
+            runs on the version served when it came (kept open until it is answered;
+            on the Python path, each batch on the version served when it starts).
         max_batch_size: the most rows in a batch. A request has 1 or more rows (dim 0
             of every input); one larger than this is refused (InvalidArgumentError).
         batch_timeout_micros: how long a batch waits for more requests after its

@@ -25,7 +25,7 @@ import glob
 import gzip
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,7 +268,7 @@ class Shard:
             return None
         return None
 
-    def batches(self, batch_size: int) -> Iterator[Batch | RowError]:
+    def batches(self, batch_size: int) -> Generator[Batch | RowError, None, None]:
         """Yields Batches of ``batch_size`` rows (the last may be shorter), in file order.
 
         Rows that cannot be read (a null value, a bad JSON line) come as a RowError whose ``rows``
