@@ -157,14 +157,6 @@ py::dict task_outputs(const BatchTask& t) {
 }
 
 // Sets the futures of answered tasks (takes the GIL; called by the thread that answered them).
-bool interpreter_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing();
-#else
-  return _Py_IsFinalizing();
-#endif
-}
-
 void answer_futures(std::vector<std::shared_ptr<BatchTask>>& tasks) {
   // A batch thread (a daemon) that finishes while the interpreter exits leaves the futures: taking
   // the GIL then would end the thread inside this call.

@@ -87,14 +87,6 @@ py::dtype object_dtype() { return py::reinterpret_borrow<py::dtype>(numpy_dtype_
 
 // ------------------------------------------------- numpy -> TF_Tensor ---
 
-bool interpreter_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing();
-#else
-  return _Py_IsFinalizing();
-#endif
-}
-
 // TensorFlow calls this (through wrap_tensor) when it no longer needs the
 // numpy buffer, possibly on one of its own threads and after run returned.
 void release_array(void* ctx) {
@@ -440,6 +432,14 @@ void bind_tensor(py::module_& m) {
         "TensorFlow's name of a DataType value (\"DT_FLOAT\"; \"DT_<value>\" if the enum has none).");
   m.def("tensor_alignment", &probe_alignment,
         "The alignment TensorFlow needs to use a buffer without copying it (probed once).");
+}
+
+bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
 }
 
 }  // namespace tfbundle

@@ -68,4 +68,8 @@ pybind11::array view_array(const pybind11::dtype& dtype, const std::vector<int64
 // (EIGEN_MAX_ALIGN_BYTES, which the C API does not expose), probed once.
 size_t probe_alignment();
 
+// Whether the interpreter is shutting down: a thread of ours must not take the GIL then (it would
+// be ended inside the call).
+bool interpreter_finalizing();
+
 }  // namespace tfbundle

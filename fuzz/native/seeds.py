@@ -29,7 +29,13 @@ sys.path.insert(0, str(HERE.parent))
 import bundle_writer as w  # noqa: E402
 
 #: Inputs longer than these are left out (fuzz/native.sh passes the same -max_len).
-MAX_LEN = {"wire": 16 << 10, "saved_model": 64 << 10, "text_format": 64 << 10, "bundle": 128 << 10}
+MAX_LEN = {
+    "wire": 16 << 10,
+    "saved_model": 64 << 10,
+    "text_format": 64 << 10,
+    "bundle": 128 << 10,
+    "example": 4 << 10,
+}
 MAX_SEEDS = 200
 MAX_SHARD = 1 << 16
 
@@ -58,6 +64,57 @@ def f_double(number: int, value: float) -> bytes:
 
 def map_entry(number: int, key: bytes, value: bytes) -> bytes:
     return w.f_bytes(number, w.f_bytes(1, key) + w.f_bytes(2, value))
+
+
+def example(features: dict[bytes, bytes]) -> bytes:
+    """A serialized tf.Example; each value is a serialized Feature (see ``feature``)."""
+    return w.f_bytes(1, b"".join(map_entry(1, k, v) for k, v in features.items()))
+
+
+def feature(kind: str, values: Iterable[float | int | bytes]) -> bytes:
+    """A serialized tf.train.Feature: floats and int64s packed, bytes one field each."""
+    values = list(values)
+    if kind == "bytes":
+        return w.f_bytes(1, b"".join(w.f_bytes(1, v) for v in values))  # type: ignore[arg-type]
+    if kind == "float":
+        return w.f_bytes(2, w.f_bytes(1, struct.pack(f"<{len(values)}f", *values)))
+    return w.f_bytes(3, w.f_bytes(1, b"".join(w.varint(v & (2**64 - 1)) for v in values)))  # type: ignore[operator]
+
+
+def example_seeds() -> list[bytes]:
+    """Records for fuzz_example: whole, with features missing, of the wrong kind or count, and
+    several records in one input (fuzz_example splits its input at each ``\\xff\\xfe``)."""
+    good = example(
+        {
+            b"x": feature("float", [0.5, 2.0]),
+            b"id": feature("int64", [-3]),
+            b"s": feature("bytes", [b"ab"]),
+        }
+    )
+    partial = example({b"x": feature("float", [1.0, 1.0])})
+    wrong_kind = example(
+        {
+            b"x": feature("int64", [1, 2]),
+            b"id": feature("int64", [4]),
+            b"s": feature("bytes", [b""]),
+        }
+    )
+    wrong_count = example(
+        {b"x": feature("float", [1.0]), b"id": feature("int64", [1, 2]), b"s": feature("bytes", [])}
+    )
+    unpacked = example({b"id": w.f_bytes(3, w.f_varint(1, 9) + w.f_varint(1, 9))})
+    sep = b"\xff\xfe"
+    return [
+        good,
+        partial,
+        wrong_kind,
+        wrong_count,
+        unpacked,
+        b"",
+        good + sep + partial,
+        sep.join([good] * 4),
+        good[:-3],
+    ]
 
 
 def node(name: bytes, op: bytes, inputs: Iterable[bytes] = (), attrs: bytes = b"") -> bytes:
@@ -249,11 +306,13 @@ def main() -> None:
         ],
         "saved_model": [sample_saved_model()],
         "text_format": [SAMPLE_PBTXT],
+        "example": example_seeds(),
     }
     found = {
         "wire": [*files("fingerprint.pb"), *saved_models],
         "saved_model": saved_models,
         "text_format": pbtxts,
+        "example": [],
     }
     counts = {
         target: write_corpus(
