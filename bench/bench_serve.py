@@ -177,6 +177,8 @@ def run_wrk(
             "-t1",
             f"-c{clients}",
             f"-d{seconds:g}s",
+            "--timeout",
+            "60s",  # wrk's default (2 s) counts a slow MobileNetV2 answer as lost
             "--latency",
             "-s",
             str(script),
