@@ -418,3 +418,17 @@ def test_jsonl_bad_lines(tmp_path, model, rows, expected) -> None:
     got = [json.loads(x)["score"] for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     ids = [i for i in range(10) if i not in (2, 6)]
     np.testing.assert_allclose(got, expected["score"][ids], rtol=1e-6, atol=1e-6)
+
+
+def test_parquet_without_pyarrow_says_what_to_install(tmp_path, model, monkeypatch) -> None:
+    """A Parquet input or output without pyarrow: refused before anything runs, naming the extra."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a)
+    )
+    (tmp_path / "in.jsonl").write_text(json.dumps({"a": 1.0, "b": [1.0, 2.0, 3.0], "c": 1}) + "\n")
+    with pytest.raises(tfbundle.FailedPreconditionError, match=r"pip install 'tfbundle\[score\]'"):
+        score(model, tmp_path / "in.jsonl", tmp_path / "out.parquet")
+    assert not (tmp_path / "out.parquet").exists()

@@ -15,7 +15,7 @@ from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundErro
 from .pipeline import Job, Options, ScoreError, Stages, output_rows, score_shard
 from .progress import Progress
 from .sinks import EXTENSIONS, format_of_output
-from .sources import Shard, expand_inputs
+from .sources import Shard, expand_inputs, format_of
 
 __all__ = ["ScoreError", "ScoreReport", "plan_jobs", "score"]
 
@@ -223,6 +223,7 @@ def score(
     inputs = expand_inputs(source)
     out = os.fspath(sink)
     jobs = plan_jobs(inputs, out, output_format)
+    _check_pyarrow(jobs)
     report = ScoreReport(shards=len(jobs), outputs=[j.output for j in jobs], workers=workers)
     todo: list[Job] = []
     for j in jobs:
@@ -277,6 +278,25 @@ def score(
         report.error_files = [j.errors for j in jobs if os.path.exists(j.errors)]
     prog.close(report)
     return report
+
+
+# The formats pyarrow reads or writes (the others need only numpy and the standard library).
+_PYARROW_FORMATS = frozenset({"parquet", "arrow", "csv"})
+
+
+def _check_pyarrow(jobs: Sequence[Job]) -> None:
+    """Refuses, before anything runs, a job whose files need pyarrow when it is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is not None:
+        return
+    for j in jobs:
+        for path, fmt in ((j.input, format_of(j.input)), (j.output, j.format)):
+            if fmt in _PYARROW_FORMATS:
+                raise FailedPreconditionError(
+                    f"{path} is a {fmt} file, which tfbundle reads and writes with pyarrow: "
+                    "pip install 'tfbundle[score]'"
+                )
 
 
 def _remove_stale_temporaries(job: Job) -> None:
