@@ -15,9 +15,8 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
+from _util import tfbundle_env  # noqa: E402
 from tfbundle.cli import main  # noqa: E402
-
-PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +206,7 @@ def test_killed_job_resumes_exactly(tmp_path, model_dir) -> None:
         "--inflight",
         "1",
     ]
-    env = {**os.environ, "PYTHONPATH": PYTHON_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = tfbundle_env()  # the tfbundle this process imports: the tree's, or the installed one
     subprocess.run(
         [*base, "-o", str(tmp_path / "full"), "--progress", "none"],
         check=True,
