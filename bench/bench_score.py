@@ -152,29 +152,14 @@ def make_mobilenet(cache: str) -> str:
 
 
 def _example_bytes(x):
-    """tf.Example{features{feature{"x": float_list{packed 16 floats}}}}, built from its field numbers."""
+    """tf.Example{features{feature{"x": float_list{packed 16 floats}}}} per row: the floats are the
+    serialization's tail, so one encoded Example gives the prefix every row shares."""
     import numpy as np
 
-    def ld(field: int, payload_len: int) -> bytes:  # a length-delimited field's tag and length
-        out = bytes([field << 3 | 2])
-        n = payload_len
-        while True:
-            b = n & 0x7F
-            n >>= 7
-            if n:
-                out += bytes([b | 0x80])
-            else:
-                return out + bytes([b])
+    from tfbundle import tf_example
 
     floats = 4 * FEATURES
-    packed = ld(1, floats)  # FloatList.value, packed
-    float_list = ld(2, len(packed) + floats)  # Feature.float_list = 2
-    value_len = len(float_list) + len(packed) + floats
-    key = ld(1, 1) + b"x"
-    entry_len = len(key) + len(ld(2, value_len)) + value_len
-    entry = ld(1, entry_len)  # Features.feature map entry
-    features = ld(1, len(entry) + entry_len)  # Example.features = 1
-    prefix = features + entry + key + ld(2, value_len) + float_list + packed
+    prefix = tf_example.encode_example({"x": np.zeros(FEATURES, np.float32)})[:-floats]
     xs = np.ascontiguousarray(x, dtype="<f4")
     return [prefix + row.tobytes() for row in xs]
 

@@ -27,14 +27,6 @@ constexpr char kMagic[8] = {'T', 'F', 'B', 'C', 'A', 'C', 'H', 'E'};
 constexpr size_t kPrefix = 24;  // magic, format, header length, payload length
 constexpr size_t kTrailer = 4;  // the CRC
 
-void put_u32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-void put_u64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
 uint64_t get_le(const char* p, int n) {
   uint64_t v = 0;
   for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
@@ -152,13 +144,14 @@ std::string model_fingerprint(const std::string& export_dir, std::string_view me
 
 std::string cache_file_path(const std::string& cache_dir, const std::string& export_dir,
                             const std::vector<std::string>& tags, const std::string& kind) {
-  std::string id = absolute(export_dir) + '\0';
+  const std::string dir = absolute(export_dir);
+  std::string id = dir + '\0';
   for (const std::string& t : tags) id += t + '\0';
   id += kind;
   // Two CRCs of the identity (forward, and with a different seed) name the file: 64 bits.
   const uint32_t a = crc32c::value(id.data(), id.size());
   const uint32_t b = crc32c::extend(0x9e3779b9u, id.data(), id.size());
-  std::string base = absolute(export_dir);
+  std::string base = dir;
   const size_t slash = base.find_last_of('/');
   if (slash != std::string::npos) base = base.substr(slash + 1);
   std::string readable;
@@ -175,12 +168,12 @@ std::string encode_cache_bytes(const CompileCacheKey& key, std::string_view payl
   header.bytes_field(4, key.model);
   header.bytes_field(5, key.options);
   std::string out(kMagic, sizeof(kMagic));
-  put_u32(&out, kCompileCacheFormat);
-  put_u32(&out, static_cast<uint32_t>(header.data().size()));
-  put_u64(&out, payload.size());
+  wire::append_fixed32(&out, kCompileCacheFormat);
+  wire::append_fixed32(&out, static_cast<uint32_t>(header.data().size()));
+  wire::append_fixed64(&out, payload.size());
   out += header.data();
   out.append(payload.data(), payload.size());
-  put_u32(&out, crc32c::mask(crc32c::value(out.data(), out.size())));
+  wire::append_fixed32(&out, crc32c::mask(crc32c::value(out.data(), out.size())));
   return out;
 }
 

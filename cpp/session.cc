@@ -360,11 +360,7 @@ void Session::import_graph(const SessionConfig& config) {
 
 std::string_view Session::graph_to_import(const char* kind, const std::set<std::string, std::less<>>& drop,
                                           const std::set<std::string, std::less<>>& omit, std::string* storage) {
-  if (!cache_use_) {
-    PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop, omit);
-    *storage = std::move(pruned.graph_def);
-    return storage->empty() ? meta_graph_.graph_def : std::string_view(*storage);
-  }
+  if (!cache_use_) return pruned_graph(drop, omit, storage);
   CompileCacheUse& use = *cache_use_;
   // What changes the pruned GraphDef besides the model: the import kind and the two node sets.
   std::string options = std::string("import=") + kind + ";drop=";
@@ -398,16 +394,21 @@ std::string_view Session::graph_to_import(const char* kind, const std::set<std::
     found.miss = "the cache file's payload is malformed";
   }
   compile_cache_ = "miss: " + found.miss;
-  PrunedGraph pruned = prune_graph_def(meta_graph_.graph_def, drop, omit);
+  const std::string_view graph = pruned_graph(drop, omit, storage);
   wire::Writer payload;
-  if (pruned.graph_def.empty()) {
+  if (storage->empty()) {
     payload.varint_field(2, 1);
   } else {
-    payload.bytes_field(1, pruned.graph_def);
+    payload.bytes_field(1, *storage);
   }
   use.path = path;
   use.payload = payload.data();
-  *storage = std::move(pruned.graph_def);
+  return graph;
+}
+
+std::string_view Session::pruned_graph(const std::set<std::string, std::less<>>& drop,
+                                       const std::set<std::string, std::less<>>& omit, std::string* storage) const {
+  *storage = prune_graph_def(meta_graph_.graph_def, drop, omit).graph_def;
   return storage->empty() ? meta_graph_.graph_def : std::string_view(*storage);
 }
 

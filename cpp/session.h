@@ -236,6 +236,10 @@ class Session {
   // `omit`), taken from the compile cache when a usable entry is there; `storage` holds the bytes.
   std::string_view graph_to_import(const char* kind, const std::set<std::string, std::less<>>& drop,
                                    const std::set<std::string, std::less<>>& omit, std::string* storage);
+  // prune_graph_def's GraphDef (held in `storage`), or the MetaGraph's own when nothing was pruned
+  // (`storage` then empty).
+  std::string_view pruned_graph(const std::set<std::string, std::less<>>& drop,
+                                const std::set<std::string, std::less<>>& omit, std::string* storage) const;
   void new_session(const SessionConfig& config);
   // Imports `bytes` (a GraphDef) into graph_; references to the nodes of `present` (in graph_
   // already, left out of `bytes`) are mapped to them. Throws with `what` and TensorFlow's error.

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tfbundle
-from _util import ModelZoo, assert_outputs_match, read_varint
+from _util import ModelZoo, _field, assert_outputs_match, read_varint
 from makers.zoo import CASE_IDS
 from tfbundle import _core
 
@@ -53,18 +53,8 @@ def _parse(data: bytes) -> tuple[dict[int, bytes], bytes]:
     return fields, data[24 + header_len : -4]
 
 
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
 def _build(fields: dict[int, bytes], payload: bytes, fmt: int = 1) -> bytes:
-    header = b"".join(_varint(n << 3 | 2) + _varint(len(v)) + v for n, v in sorted(fields.items()))
+    header = b"".join(_field(n, v) for n, v in sorted(fields.items()))
     body = (
         MAGIC
         + fmt.to_bytes(4, "little")
@@ -221,6 +211,7 @@ def test_entry_for_another_key_is_ignored(
         ("append", "miss: the cache file has bytes after its end"),
         ("format", "miss: the cache file's format is version 99 (this reads 1)"),
         ("garbage", "miss: not a tfbundle cache file"),
+        ("payload", "miss: the cache file's payload is malformed"),
     ],
 )
 def test_damaged_entry_is_ignored(
@@ -240,6 +231,7 @@ def test_damaged_entry_is_ignored(
         "append": data + b"\0",
         "format": _build(fields, payload, fmt=99),
         "garbage": b"x" * len(data),
+        "payload": _build(fields, b"\xff"),  # a valid file whose payload is not protobuf
     }[damage]
     entry.write_bytes(damaged)
     got, m = _outputs(folder, cases[0], compile_cache=cache)

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import tfbundle
+from _util import tfbundle_env
 
 pytest.importorskip("gunicorn")
 
@@ -85,14 +86,8 @@ def _serve(tmp_path: Path, load: str, extra: list[str]) -> tuple[subprocess.Pope
     (tmp_path / "gconf.py").write_text(CONFIG)
     port = _free_port()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    env = dict(os.environ, TFB_MODEL=str(DEMO), TFB_LOAD=load)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [
-            str(tmp_path),
-            str(Path(tfbundle.__file__).resolve().parents[1]),
-            env.get("PYTHONPATH", ""),
-        ]
-    )
+    env = tfbundle_env(TFB_MODEL=str(DEMO), TFB_LOAD=load)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
     proc = subprocess.Popen(
         [
             gunicorn,

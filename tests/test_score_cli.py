@@ -46,6 +46,13 @@ def _concat(out: Path) -> pa.Table:
     return pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
 
 
+def _score(model_dir: str, tmp_path: Path, *args: str) -> int:
+    """``tfbundle score MODEL -i tmp_path/in -o tmp_path/out ARGS...``"""
+    return main(
+        ["score", model_dir, "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *args]
+    )
+
+
 def test_score_command(tmp_path, model_dir, capsys) -> None:
     _write_shards(tmp_path / "in", 2, 100)
     rc = main(
@@ -73,19 +80,7 @@ def test_score_command(tmp_path, model_dir, capsys) -> None:
 
 def test_json_events(tmp_path, model_dir, capsys) -> None:
     _write_shards(tmp_path / "in", 2, 50)
-    rc = main(
-        [
-            "score",
-            model_dir,
-            "-i",
-            str(tmp_path / "in"),
-            "-o",
-            str(tmp_path / "out"),
-            "--json",
-            "--format",
-            "jsonl",
-        ]
-    )
+    rc = _score(model_dir, tmp_path, "--json", "--format", "jsonl")
     assert rc == 0
     events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [e["event"] for e in events] == ["start", "shard", "shard", "done"]
@@ -106,19 +101,7 @@ def test_json_events(tmp_path, model_dir, capsys) -> None:
 )
 def test_errors_are_one_line(tmp_path, model_dir, capsys, args, message) -> None:
     _write_shards(tmp_path / "in", 1, 10)
-    rc = main(
-        [
-            "score",
-            model_dir,
-            "-i",
-            str(tmp_path / "in"),
-            "-o",
-            str(tmp_path / "out"),
-            "--progress",
-            "none",
-            *args,
-        ]
-    )
+    rc = _score(model_dir, tmp_path, "--progress", "none", *args)
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tfbundle: error: ") and message in err[0], err

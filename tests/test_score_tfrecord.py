@@ -103,6 +103,8 @@ def test_errors(tmp_path: Path) -> None:
     (tmp_path / "x").write_bytes(b"")
     with pytest.raises(tfbundle.InvalidArgumentError, match="compression"):
         list(iter_records(tmp_path / "x", compression="ZSTD"))
+    with pytest.raises(tfbundle.InvalidArgumentError, match="must be 'GZIP' or None"):
+        write_records(tmp_path / "y", [b"a"], compression="auto")
 
 
 def test_gzip_written_by_python_gzip(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 import tfbundle
+from _util import tfbundle_env
 from tfbundle import tf_example
 from tfbundle.errors import DeadlineExceededError, ResourceExhaustedError, UnimplementedError
 from tfbundle.serving import ModelConfig, ServerConfig, create_app, tfs_json
@@ -676,6 +677,14 @@ def test_json_codec_follows_tf_serving() -> None:
         tfs_json.inputs_from_request({"inputs": [1, 0]}, {"x": "DT_BOOL"})
     with pytest.raises(tfbundle.InvalidArgumentError, match="is not of expected type: int32"):
         tfs_json.inputs_from_request({"inputs": [2**31]}, {"x": "DT_INT32"})
+    with pytest.raises(tfbundle.InvalidArgumentError, match="does not have named input: y"):
+        tfs_json.inputs_from_request({"instances": [{"x": 1, "y": 2}]}, {"x": "DT_FLOAT"})
+    with pytest.raises(tfbundle.InvalidArgumentError, match="Unable to base64 decode"):
+        tfs_json.inputs_from_request({"inputs": {"b64": "a"}}, {"x": "DT_STRING"})
+    with pytest.raises(UnimplementedError, match="Conversion of JSON Value: 1 to type: half"):
+        tfs_json.inputs_from_request({"inputs": [1]}, {"x": "DT_HALF"})
+    with pytest.raises(tfbundle.InvalidArgumentError, match="Only int64_t is supported"):
+        tfs_json.examples_from_request({"examples": [{"f": 2**64 - 1}]})
     errors = (ResourceExhaustedError, UnimplementedError, DeadlineExceededError)
     assert [http_status(e("x")) for e in errors] == [429, 501, 504]
     assert http_status(tfbundle.ClosedError("closed")) == 503 and http_status(ValueError()) == 500
@@ -711,12 +720,7 @@ def test_command_line_workers_batching_and_config_files(
     )
     (tmp_path / "models.config").write_text(f"model_config_list {{\n  {iris}\n  {tt}\n}}\n")
     port = _free_port()
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(
-            [str(Path(tfbundle.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
-        ),
-    )
+    env = tfbundle_env()
     cmd = [
         sys.executable, "-m", "tfbundle", "serve", "--model_config_file", str(tmp_path / "models.config"),
         "--rest_api_port", str(port), "--host", "127.0.0.1", "--workers", "2", "--enable_batching",

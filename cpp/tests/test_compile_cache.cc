@@ -69,21 +69,23 @@ void test_each_key_field() {
   const CompileCacheKey key = sample_key();
   const std::string bytes = encode_cache_bytes(key, "p");
   std::string got;
-  CompileCacheKey other = key;
-  other.tensorflow = "2.99.0";
-  CHECK(parse_cache_bytes(bytes, other, &got) == "written by TensorFlow 2.21.0 (this is 2.99.0)");
-  other = key;
-  other.cpu = "x86:Other";
-  CHECK(parse_cache_bytes(bytes, other, &got) == "written for a CPU with other features");
-  other = key;
-  other.model = "meta_graph=11/abcd";
-  CHECK(parse_cache_bytes(bytes, other, &got) == "the model changed since the cache was written");
-  other = key;
-  other.tfbundle = "9";
-  CHECK(parse_cache_bytes(bytes, other, &got) == "written by tfbundle 1.2.3 (this is 9)");
-  other = key;
-  other.options = "import=tf2-mapped";
-  CHECK(parse_cache_bytes(bytes, other, &got) == "written for other load options");
+  // Each key field changed alone, and the reason the entry is refused.
+  const struct {
+    std::string CompileCacheKey::*field;
+    const char* value;
+    const char* why;
+  } cases[] = {
+      {&CompileCacheKey::tensorflow, "2.99.0", "written by TensorFlow 2.21.0 (this is 2.99.0)"},
+      {&CompileCacheKey::cpu, "x86:Other", "written for a CPU with other features"},
+      {&CompileCacheKey::model, "meta_graph=11/abcd", "the model changed since the cache was written"},
+      {&CompileCacheKey::tfbundle, "9", "written by tfbundle 1.2.3 (this is 9)"},
+      {&CompileCacheKey::options, "import=tf2-mapped", "written for other load options"},
+  };
+  for (const auto& c : cases) {
+    CompileCacheKey other = key;
+    other.*c.field = c.value;
+    CHECK(parse_cache_bytes(bytes, other, &got) == c.why);
+  }
   CHECK(parse_cache_bytes(std::string(40, 'x'), key, &got) == "not a tfbundle cache file");
 }
 

@@ -118,6 +118,14 @@ def numpy_to_arrow(array: np.ndarray) -> Any:
     return flat
 
 
+def cast_numeric(array: np.ndarray, dtype: Any) -> np.ndarray:
+    """``array`` converted to ``dtype`` when both are numeric (bool, int, float) and differ; else
+    ``array`` itself (a dtype of None, strings: the signature's own check reports a mismatch)."""
+    if dtype is None or array.dtype == dtype or array.dtype.kind not in "biuf" or np.dtype(dtype).kind not in "biuf":
+        return array
+    return array.astype(dtype)
+
+
 # ------------------------------------------------------------- predictor ---
 
 
@@ -221,16 +229,7 @@ class Predictor:
 
     def _feed(self, key: str, column: Any) -> Any:
         array = column_to_numpy(column, self._columns[key])
-        want = self._dtypes[key]
-        if (
-            self._cast
-            and want is not None
-            and array.dtype != want
-            and array.dtype.kind in "biuf"
-            and np.dtype(want).kind in "biuf"
-        ):
-            return array.astype(want)
-        return array
+        return cast_numeric(array, self._dtypes[key]) if self._cast else array
 
     def predict(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Runs the signature on a mapping of column name -> column; returns output column -> array."""

@@ -49,11 +49,10 @@ from typing import Any
 import numpy as np
 
 from ._base.paths import PathLike, resolve_export_dir
+from ._runtime.model import _INIT_SIGNATURE, DEFAULT_SIGNATURE
 from .errors import InvalidArgumentError, NotFoundError
 
 __all__ = ["make_predict_fn", "predict_batch_udf", "spark_type"]
-
-_DEFAULT_SIGNATURE = "serving_default"
 
 
 def spark_type(dtype: Any, shape: Sequence[int | None] | None) -> Any:
@@ -84,14 +83,14 @@ def _signature_info(export_dir: str, tags: Any, signature: str | None) -> Any:
     from ._readers.inspect import inspect
 
     meta = inspect(export_dir).meta_graph(tags)
-    sigs = {k: v for k, v in meta.signatures.items() if k != "__saved_model_init_op"}
+    sigs = {k: v for k, v in meta.signatures.items() if k != _INIT_SIGNATURE}
     if signature is None:
-        if _DEFAULT_SIGNATURE in sigs:
-            return sigs[_DEFAULT_SIGNATURE]
+        if DEFAULT_SIGNATURE in sigs:
+            return sigs[DEFAULT_SIGNATURE]
         if len(sigs) == 1:
             return next(iter(sigs.values()))
         raise NotFoundError(
-            f"{export_dir} has no '{_DEFAULT_SIGNATURE}' signature: pass signature= one of "
+            f"{export_dir} has no '{DEFAULT_SIGNATURE}' signature: pass signature= one of "
             f"{', '.join(map(repr, sigs))}"
         )
     if signature not in sigs:
@@ -121,18 +120,14 @@ def make_predict_fn(
 
     def make() -> Callable[..., Any]:
         from ._runtime.model import load
+        from .ray import cast_numeric
 
         model = load(export_dir, **options)
         sig = model.signatures[signature] if signature is not None else model.default_signature
         dtypes = [sig.inputs[k].dtype for k in keys]
 
         def predict(*columns: np.ndarray) -> Any:
-            feeds = {}
-            for key, dtype, column in zip(keys, dtypes, columns):
-                array = np.asarray(column)
-                if dtype is not None and array.dtype != dtype and array.dtype.kind in "biuf" and dtype.kind in "biuf":
-                    array = array.astype(dtype)
-                feeds[key] = array
+            feeds = {key: cast_numeric(np.asarray(c), dtype) for key, dtype, c in zip(keys, dtypes, columns)}
             values = sig.run(feeds, wanted)
             if flatten:
                 values = [v.reshape(len(v), -1) if v.ndim > 2 else v for v in values]

@@ -144,9 +144,7 @@ class Feeder:
         if self.mode == "encode":
             return {self.example_input: _encode_rows(batch, self.encode_columns)}  # type: ignore[dict-item]
         if self.mode == "decode":
-            return decode_features(
-                batch.columns[RECORDS], {n: self.specs[n] for n in self.specs}, self.sources
-            )
+            return decode_features(batch.columns[RECORDS], self.specs, self.sources)
         return {
             name: to_tensor(batch.columns[col], self.specs[name], name)
             for name, col in self.sources.items()
@@ -217,10 +215,6 @@ def _encode_rows(batch: Batch, columns: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _decode_one(record: Any) -> dict[str, list[Any]]:
-    return tf_example.decode(record)
-
-
 def decode_features(
     records: Any, specs: Mapping[str, Any], sources: Mapping[str, str]
 ) -> dict[str, np.ndarray]:
@@ -243,7 +237,7 @@ def decode_features(
     n = len(records)
     values: dict[str, list[Any]] = {name: [] for name in specs}
     for i, record in enumerate(records):
-        parsed = _decode_one(record)
+        parsed = tf_example.decode(record)
         for name in specs:
             feature = feature_of[name]
             if feature not in parsed:
@@ -281,7 +275,7 @@ def _parse_dtype(dtype: Any) -> Any:
 def _kept_features(records: Any, keep: Sequence[str]) -> dict[str, Any]:
     cols: dict[str, list[Any]] = {k: [] for k in keep}
     for record in records:
-        parsed = _decode_one(record)
+        parsed = tf_example.decode(record)
         for k in keep:
             v = parsed.get(k)
             cols[k].append(None if v is None else (v[0] if len(v) == 1 else v))

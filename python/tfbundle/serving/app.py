@@ -150,7 +150,7 @@ class _Server:
         self, signature: Any, inputs: dict[str, np.ndarray], batcher: Any
     ) -> dict[str, np.ndarray]:
         timeout = self.config.timeout
-        if batcher is not None and _batchable(signature):
+        if batcher is not None and _facts(signature).batchable:
             return await batcher.acall(inputs, signature=signature.name, timeout=timeout)
         try:
             return await asyncio.wait_for(signature.acall(**inputs), timeout)
@@ -174,17 +174,28 @@ class _Server:
             )
 
 
-# Signature -> whether the Batcher takes it; weak, so that replaced versions are not kept alive.
-_BATCHABLE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+class _SignatureFacts:
+    """What the request path reads from a signature, worked out once per signature."""
 
+    __slots__ = ("batchable", "input_dtypes", "output_dtypes")
 
-def _batchable(signature: Any) -> bool:
-    """Whether the Batcher takes the signature (its own test: every input and output batched on dim 0)."""
-    known = _BATCHABLE.get(signature)
-    if known is None:
+    def __init__(self, signature: Any) -> None:
         from .._runtime.batching import _unbatchable
 
-        known = _BATCHABLE[signature] = _unbatchable(signature) is None
+        # whether the Batcher takes it (its own test: every input and output batched on dim 0)
+        self.batchable = _unbatchable(signature) is None
+        self.input_dtypes = {k: s.tf_dtype for k, s in signature.inputs.items()}
+        self.output_dtypes = {k: s.tf_dtype for k, s in signature.outputs.items()}
+
+
+# Signature -> its facts; weak, so that replaced versions are not kept alive.
+_FACTS: weakref.WeakKeyDictionary[Any, _SignatureFacts] = weakref.WeakKeyDictionary()
+
+
+def _facts(signature: Any) -> _SignatureFacts:
+    known = _FACTS.get(signature)
+    if known is None:
+        known = _FACTS[signature] = _SignatureFacts(signature)
     return known
 
 
@@ -335,7 +346,8 @@ async def _tfs_post(
     with served.acquire(version) as (_, model, batcher):
         sig = _signature(model, signature_name, api)
         if examples is None:
-            dtypes = {k: s.tf_dtype for k, s in sig.inputs.items()}
+            facts = _facts(sig)
+            dtypes = facts.input_dtypes
             if not dtypes:
                 raise InvalidArgumentError(
                     f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
@@ -344,9 +356,10 @@ async def _tfs_post(
                 len(body), tfs_json.inputs_from_request, doc, dtypes
             )
             outputs = await server.run(sig, inputs, batcher)
-            out_dtypes = {k: s.tf_dtype for k, s in sig.outputs.items()}
             size = sum(a.nbytes for a in outputs.values())
-            return await server.off_loop(size, tfs_json.predict_response, outputs, row, out_dtypes)
+            return await server.off_loop(
+                size, tfs_json.predict_response, outputs, row, facts.output_dtypes
+            )
         wanted = _check_examples_signature(sig, api)
         outputs = await server.run(sig, {"inputs": examples}, batcher)
         n = len(examples)

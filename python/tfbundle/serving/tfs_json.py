@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -243,6 +244,10 @@ class _Kind:
         return arr.astype(self.dtype, copy=False)
 
 
+# One _Kind per DataType name: it holds no request state, so requests share it.
+_kind = functools.cache(_Kind)
+
+
 def _dense_shape(value: Any) -> tuple[int, ...]:
     """The shape TF Serving reads: the length of each list level, following first elements."""
     shape = []
@@ -400,7 +405,7 @@ def inputs_from_request(
     Returns:
         (input key -> array, True for ``instances`` / False for ``inputs``).
     """
-    kinds = {name: _Kind(t) for name, t in input_dtypes.items()}
+    kinds = {name: _kind(t) for name, t in input_dtypes.items()}
     has_instances = "instances" in doc
     has_inputs = "inputs" in doc
     if has_instances and has_inputs:
