@@ -273,13 +273,20 @@ def test_on_error_stop_names_file_and_row(tmp_path, model, rows) -> None:
     assert not list(tmp_path.glob(".*tmp*"))
 
 
-def test_on_error_skip(tmp_path, model, rows, expected) -> None:
+@pytest.mark.parametrize(("batch_size", "group_rows"), [(64, None), (7, 20), (1, 3), (300, 1)])
+def test_on_error_skip(tmp_path, model, rows, expected, batch_size, group_rows, monkeypatch) -> None:
+    """Rows that fail to run (137) and to read (250, a null) wherever they fall: in the middle of a
+    group of batches handed between the stages, at its edge, or in a group of one batch."""
+    from tfbundle.scoring import pipeline
+
+    if group_rows is not None:
+        monkeypatch.setattr(pipeline._Group, "GROUP_ROWS", group_rows)
     pq.write_table(_with_bad_rows(rows, 137, 250), tmp_path / "in.parquet")
     report = score(
         model,
         tmp_path / "in.parquet",
         tmp_path / "out.parquet",
-        batch_size=64,
+        batch_size=batch_size,
         keep=["id"],
         on_error="skip",
     )

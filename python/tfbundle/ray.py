@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ._base.arrow import fixed_size_list_values, numbers_to_arrow, numbers_to_numpy
 from ._base.paths import PathLike
 from ._runtime.model import Model, load
 from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
@@ -89,7 +90,7 @@ def _arrow_to_numpy(column: Any, name: str) -> np.ndarray:
         values = column
         while pa.types.is_fixed_size_list(values.type):
             dims.append(values.type.list_size)
-            values = values.flatten()  # honours the array's offset
+            values = fixed_size_list_values(values)
         return _arrow_to_numpy(values, name).reshape(dims)
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         rows = column.to_numpy(zero_copy_only=False)
@@ -101,7 +102,7 @@ def _arrow_to_numpy(column: Any, name: str) -> np.ndarray:
             ) from None
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
-    return column.to_numpy(zero_copy_only=False)
+    return numbers_to_numpy(column)
 
 
 def numpy_to_arrow(array: np.ndarray) -> Any:
@@ -112,7 +113,7 @@ def numpy_to_arrow(array: np.ndarray) -> Any:
     if array.dtype == object:
         flat = pa.array(array.reshape(-1).tolist(), pa.binary())
     else:
-        flat = pa.array(np.ascontiguousarray(array).reshape(-1))
+        flat = numbers_to_arrow(np.ascontiguousarray(array).reshape(-1))
     for size in reversed(array.shape[1:]):
         flat = pa.FixedSizeListArray.from_arrays(flat, size)
     return flat

@@ -4,9 +4,9 @@ For each shard (input file):
 
 - a *read* thread reads the next batches (pyarrow decodes with the GIL released) and a *convert*
   thread turns them into feed dicts (tf.Example parsing releases the GIL too), each up to
-  ``prefetch`` batches ahead of the next stage;
-- up to ``inflight`` runs of the signature are in flight at once on a thread pool (a run holds
-  no GIL, so TensorFlow computes while Python reads and writes);
+  ``prefetch`` groups of batches ahead of the next stage (a group: about 4096 rows, see _Group);
+- up to ``inflight`` groups run on a thread pool at once, each batch of a group as its own run of
+  the signature (a run holds no GIL, so TensorFlow computes while Python reads and writes);
 - the calling thread takes the runs' results in input order and writes them to the sink.
 
 Every stage is timed (:class:`Stages`): ``read``, ``convert`` and ``run`` are busy seconds summed
@@ -102,6 +102,36 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+class _Group:
+    """Batches handed from stage to stage together: about GROUP_ROWS rows or GROUP_BYTES bytes, at
+    most GROUP_BATCHES batches. A small model's batch runs in tens of microseconds, about what
+    handing one item between threads costs (a queue, a future, a thread woken with the GIL), so
+    the stages meet once per group; each batch still runs as its own batch of ``batch_size`` rows.
+    A row error closes its group (errors keep their place among the rows)."""
+
+    GROUP_ROWS = 4096
+    GROUP_BYTES = 4 << 20
+    GROUP_BATCHES = 64
+
+    def __init__(self) -> None:
+        self.items: list[Batch | RowError] = []
+        self.rows = 0
+        self.bytes = 0
+
+    def add(self, item: Batch | RowError) -> bool:
+        """Adds an item; True when the group is full (to be handed on)."""
+        self.items.append(item)
+        if isinstance(item, RowError):
+            return True
+        self.rows += item.n
+        self.bytes += sum(getattr(v, "nbytes", 0) for v in item.columns.values())
+        return (
+            self.rows >= self.GROUP_ROWS
+            or self.bytes >= self.GROUP_BYTES
+            or len(self.items) >= self.GROUP_BATCHES
+        )
+
+
 def score_shard(
     sig: Any,
     spec_sig: Any,
@@ -150,8 +180,10 @@ def score_shard(
                 continue
 
     def reader() -> None:
-        """Stage 1: batches read from the file (pyarrow and the C++ parts release the GIL)."""
+        """Stage 1: batches read from the file (pyarrow and the C++ parts release the GIL), handed on
+        in groups (see _Group) so that the stages meet once per group, not once per batch."""
         it = shard.batches(opts.batch_size)
+        group = _Group()
         try:
             while not stop.is_set():
                 t0 = time.perf_counter()
@@ -159,7 +191,11 @@ def score_shard(
                 stages.read += time.perf_counter() - t0
                 if item is None:
                     break
-                put(raw_q, item)
+                if group.add(item):
+                    put(raw_q, group.items)
+                    group = _Group()
+            if group.items:
+                put(raw_q, group.items)
             put(raw_q, None)
         except BaseException as e:  # noqa: BLE001 - handed to the writer
             put(raw_q, ("fail", e))
@@ -180,16 +216,19 @@ def score_shard(
                 if isinstance(item, tuple):  # the reader failed
                     put(feed_q, item)
                     return
-                if isinstance(item, RowError):
-                    put(feed_q, ("bad", item))
-                    continue
-                t0 = time.perf_counter()
-                try:
-                    feed, kept, err = feeder.feed(item), feeder.kept(item), None
-                except Exception as e:  # noqa: BLE001 - retried row by row by the writer
-                    feed, kept, err = None, None, e
-                stages.convert += time.perf_counter() - t0
-                put(feed_q, ("batch", item, feed, kept, err))
+                entries: list[tuple[Any, ...]] = []
+                for one in item:
+                    if isinstance(one, RowError):
+                        entries.append(("bad", one))
+                        continue
+                    t0 = time.perf_counter()
+                    try:
+                        feed, kept, err = feeder.feed(one), feeder.kept(one), None
+                    except Exception as e:  # noqa: BLE001 - retried row by row by the writer
+                        feed, kept, err = None, None, e
+                    stages.convert += time.perf_counter() - t0
+                    entries.append(("batch", one, feed, kept, err))
+                put(feed_q, entries)
         except BaseException as e:  # noqa: BLE001 - handed to the writer
             put(feed_q, ("fail", e))
 
@@ -208,6 +247,20 @@ def score_shard(
                     "with one row per input row can be written (choose outputs with --outputs)"
                 )
         return outs
+
+    def run_all(feeds: list[dict[str, Any]], ns: list[int]) -> list[Any]:
+        """Runs a group's batches one after the other: each one's outputs, or its exception."""
+        results: list[Any] = []
+        for feed, n in zip(feeds, ns):
+            if stop.is_set():
+                break
+            try:
+                results.append(run(feed, n))
+            except _NotPerRowError:
+                raise
+            except Exception as e:  # noqa: BLE001 - that batch is retried row by row
+                results.append(e)
+        return results
 
     def bad_row(row: int, reason: str, kept: dict[str, Any] | None) -> None:
         nonlocal failed
@@ -246,23 +299,36 @@ def score_shard(
         written += n
         on_rows(n, 0)
 
-    def finish(entry: tuple[Batch, dict[str, Any] | None, Future[list[np.ndarray]] | None]) -> None:
-        batch, kept, fut = entry
-        outs = None
-        if fut is not None:
-            try:
-                outs = fut.result()
-            except _NotPerRowError:
-                raise
-            except Exception:  # noqa: BLE001 - retried row by row
-                outs = None
-        if outs is None:
-            good, outs, kept = one_by_one(batch)
-            n = len(good)
-        else:
-            n = batch.n
-        if n:
-            write({**(kept or {}), **dict(zip(out_names, outs or []))}, n)
+    def finish(
+        group: tuple[list[tuple[Batch, dict[str, Any] | None]], Future[list[Any]] | None],
+    ) -> None:
+        """Writes a group's batches in order; a batch that failed to convert or run is retried row
+        by row."""
+        entries, fut = group
+        results = fut.result() if fut is not None else []
+        for i, (batch, kept) in enumerate(entries):
+            outs = results[i] if i < len(results) else None
+            if outs is None or isinstance(outs, BaseException):
+                good, outs, kept = one_by_one(batch)
+                n = len(good)
+            else:
+                n = batch.n
+            if n:
+                write({**(kept or {}), **dict(zip(out_names, outs or []))}, n)
+
+    def submit(entries: list[tuple[Any, ...]]) -> None:
+        """Starts the runs of consecutive converted batches (as one task), queued for writing."""
+        batches = [(e[1], e[3]) for e in entries]
+        ok = [e for e in entries if e[4] is None]
+        if len(ok) == len(entries):
+            fut = pool.submit(run_all, [e[2] for e in entries], [e[1].n for e in entries])
+            pending.append((batches, fut))
+        else:  # a batch that did not convert goes row by row, in its place
+            for e in entries:
+                f = pool.submit(run_all, [e[2]], [e[1].n]) if e[4] is None else None
+                pending.append(([(e[1], e[3])], f))
+        while len(pending) > max(1, opts.inflight):  # one queued behind the runs in flight
+            finish(pending.popleft())
 
     threads = [
         threading.Thread(target=reader, name="tfbundle-score-read", daemon=True),
@@ -280,22 +346,24 @@ def score_shard(
             t0 = time.perf_counter()
             item = feed_q.get()
             stages.wait_feed += time.perf_counter() - t0
-            kind = item[0]
-            if kind == "end":
-                break
-            if kind == "fail":
-                raise item[1]
-            if kind == "bad":
+            if isinstance(item, tuple):
+                if item[0] == "end":
+                    break
+                raise item[1]  # "fail"
+            run_of: list[tuple[Any, ...]] = []
+            for entry in item:
+                if entry[0] == "batch":
+                    run_of.append(entry)
+                    continue
+                if run_of:
+                    submit(run_of)
+                    run_of = []
                 while pending:  # keep the errors in row order with what is before them
                     finish(pending.popleft())
-                for row, reason in item[1].rows.items():
+                for row, reason in entry[1].rows.items():
                     bad_row(row, reason, None)
-                continue
-            _, batch, feed, kept, err = item
-            fut = pool.submit(run, feed, batch.n) if err is None else None
-            pending.append((batch, kept, fut))
-            while len(pending) > max(1, opts.inflight):  # one queued behind the runs in flight
-                finish(pending.popleft())
+            if run_of:
+                submit(run_of)
         while pending:
             finish(pending.popleft())
         errlog.commit()

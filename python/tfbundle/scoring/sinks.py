@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._base.arrow import numbers_to_arrow
 from ..errors import InvalidArgumentError
 
 __all__ = ["FORMATS", "ErrorLog", "Sink", "format_of_output", "open_sink"]
@@ -77,7 +78,7 @@ def _arrow_array(values: Any) -> Any:
 
     if isinstance(values, np.ndarray) and values.dtype != object:
         if values.ndim == 1:
-            return pa.array(values)
+            return numbers_to_arrow(values)
         inner = _arrow_array(np.ascontiguousarray(values).reshape((-1, *values.shape[2:])))
         return pa.FixedSizeListArray.from_arrays(inner, int(values.shape[1]))
     items = list(values)

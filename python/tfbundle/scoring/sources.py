@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._base.arrow import fixed_size_list_values, numbers_to_numpy
 from ..errors import InvalidArgumentError, NotFoundError
 
 __all__ = ["RECORDS", "Batch", "RowError", "Shard", "expand_inputs", "format_of"]
@@ -163,7 +164,7 @@ def arrow_to_numpy(arr: Any) -> Any:
         raise RowError({int(r): "null value" for r in nulls})
     t = arr.type
     if pa.types.is_fixed_size_list(t):
-        inner = arrow_to_numpy(arr.flatten())
+        inner = arrow_to_numpy(fixed_size_list_values(arr))
         return inner.reshape((len(arr), t.list_size, *inner.shape[1:]))
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         offsets = arr.offsets.to_numpy()
@@ -178,7 +179,7 @@ def arrow_to_numpy(arr: Any) -> Any:
         return out
     if pa.types.is_dictionary(t):
         arr = arr.dictionary_decode()
-    return arr.to_numpy(zero_copy_only=False)
+    return numbers_to_numpy(arr)
 
 
 def _columns_of(batch: Any, names: Sequence[str] | None) -> dict[str, Any]:
