@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,3 +291,10 @@ def tfbundle_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[st
     env["PYTHONPATH"] = os.pathsep.join(p for p in [where, env.get("PYTHONPATH")] if p)
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now (for a server a test starts in a subprocess)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

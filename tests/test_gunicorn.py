@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import tfbundle
-from _util import tfbundle_env
+from _util import free_port, tfbundle_env
 
 pytest.importorskip("gunicorn")
 
@@ -64,12 +64,6 @@ def post_fork(server, worker):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _post(port: int, rows: list[list[float]], timeout: float) -> tuple[int, dict]:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/", data=json.dumps(rows).encode(), method="POST"
@@ -84,7 +78,7 @@ def _post(port: int, rows: list[list[float]], timeout: float) -> tuple[int, dict
 def _serve(tmp_path: Path, load: str, extra: list[str]) -> tuple[subprocess.Popen, int]:
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "gconf.py").write_text(CONFIG)
-    port = _free_port()
+    port = free_port()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     env = tfbundle_env(TFB_MODEL=str(DEMO), TFB_LOAD=load)
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])

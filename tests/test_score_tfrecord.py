@@ -11,7 +11,6 @@ import tfbundle
 from tfbundle._readers.tfrecord import (
     detect_compression,
     iter_records,
-    masked_crc32c,
     write_records,
 )
 
@@ -128,7 +127,32 @@ def test_tensorflow_files(tf_models, tmp_path: Path) -> None:
     assert (tmp_path / "same").read_bytes() == (made / "examples.tfrecord").read_bytes()
 
 
-def test_warmup_reader_shares_the_crc() -> None:
+def test_warmup_reads_with_this_reader(tmp_path: Path) -> None:
+    """Warmup reads the framing with this reader and words its errors from the error's fields."""
+    import pickle
+
+    from tfbundle._readers.tfrecord import RecordError
     from tfbundle._runtime import warmup
 
-    assert warmup._masked_crc(b"abc") == masked_crc32c(b"abc")
+    path = tmp_path / "r.tfrecord"
+    write_records(path, RECORDS)
+    assert list(warmup.read_tfrecords(path)) == RECORDS
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(RecordError) as e:
+        list(iter_records(path))
+    last = sum(12 + len(r) + 4 for r in RECORDS[:-1])
+    fields = (e.value.path, e.value.index, e.value.offset, e.value.what)
+    assert fields == (str(path), 3, last, "truncated record")
+    assert (e.value.length, e.value.available) == (len(RECORDS[-1]), len(RECORDS[-1]) - 5)
+    again = pickle.loads(pickle.dumps(e.value))
+    assert (again.index, again.what, again.length, str(again)) == (
+        3,
+        "truncated record",
+        e.value.length,
+        str(e.value),
+    )
+    with pytest.raises(
+        tfbundle.DataLossError, match=rf"truncated record at byte {last} \(record 4 says"
+    ) as w:
+        list(warmup.read_tfrecords(path))
+    assert not isinstance(w.value, RecordError)

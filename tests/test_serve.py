@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ import numpy as np
 import pytest
 
 import tfbundle
-from _util import tfbundle_env
+from _util import free_port, tfbundle_env
 from tfbundle import tf_example
 from tfbundle.errors import DeadlineExceededError, ResourceExhaustedError, UnimplementedError
 from tfbundle.serving import ModelConfig, ServerConfig, create_app, tfs_json
@@ -694,13 +693,34 @@ def test_json_codec_follows_tf_serving() -> None:
     assert json.loads(classify) == {"results": [[["a", 0.25], ["b", 0.75]]]}
 
 
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("+/8=", b"\xfb\xff"),  # the standard alphabet
+        ("-_8=", b"\xfb\xff"),  # the web-safe one
+        ("-_8", b"\xfb\xff"),  # unpadded
+        ("aGk", b"hi"),
+        ("", b""),
+        ("!!!", None),  # junk is refused, not dropped (it once decoded to b"")
+        ("ab$d", None),
+        ("+_8=", None),  # the two alphabets mixed
+        ("a", None),
+    ],
+)
+def test_json_b64_is_validated(srv: Running, text: str, want: bytes | None) -> None:
+    spec = {"text": "DT_STRING"}
+    if want is not None:
+        got = tfs_json.inputs_from_request({"inputs": {"text": [{"b64": text}]}}, spec)[0]
+        assert got["text"].tolist() == [want]
+        return
+    with pytest.raises(tfbundle.InvalidArgumentError, match="Unable to base64 decode") as e:
+        tfs_json.inputs_from_request({"inputs": {"text": [{"b64": text}]}}, spec)
+    assert http_status(e.value) == 400
+    body = {"signature_name": "lengths", "instances": [{"b64": text}]}
+    assert "Unable to base64 decode" in error(post(srv, "/v1/models/tf2:predict", body), 400)
+
+
 # ------------------------------------------------------------------ the command line ---
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_command_line_workers_batching_and_config_files(
@@ -719,7 +739,7 @@ def test_command_line_workers_batching_and_config_files(
         ' version_labels { key: "stable" value: 1 } }'
     )
     (tmp_path / "models.config").write_text(f"model_config_list {{\n  {iris}\n  {tt}\n}}\n")
-    port = _free_port()
+    port = free_port()
     env = tfbundle_env()
     cmd = [
         sys.executable, "-m", "tfbundle", "serve", "--model_config_file", str(tmp_path / "models.config"),
@@ -765,6 +785,80 @@ def test_command_line_workers_batching_and_config_files(
             metrics = client.get("/metrics")
             assert metrics.status_code == 200 and "processed_batch_size" in metrics.text
             assert client.get("/monitoring/prometheus/metrics").status_code == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+
+
+def test_command_line_full_batch_queue_answers_429(paths: dict[str, Path], tmp_path: Path) -> None:
+    """A request the batch queue has no room for gets 429 and TF Serving's error JSON at once.
+
+    The queue is filled deterministically: one batch may wait (max_enqueued_batches 1) and it
+    holds 2 rows, so a 1-row request waits (for 20 s, or for a second row); while it waits,
+    every 2-row request needs a batch of its own and is refused.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "batching.config").write_text(
+        "max_batch_size { value: 2 }\nbatch_timeout_micros { value: 20000000 }\n"
+        "max_enqueued_batches { value: 1 }\nnum_batch_threads { value: 1 }\n"
+    )
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "tfbundle", "serve", "--model_name", "iris", "--model_base_path", str(paths["iris"]),
+        "--rest_api_port", str(port), "--host", "127.0.0.1", "--enable_batching",
+        "--batching_parameters_file", str(tmp_path / "batching.config"), "--log_level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=tfbundle_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    want = tfbundle.load(DEMO)(x=np.array(IRIS, np.float32))["class_ids"].tolist()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                try:
+                    if client.get("/v1/models/iris").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+
+            def predict(rows: list[list[float]]) -> httpx.Response:
+                return client.post("/v1/models/iris:predict", json={"instances": rows})
+
+            def classes(r: httpx.Response) -> list[int]:
+                return [p["class_ids"] for p in ok_json(r)["predictions"]]
+
+            def queued_batches() -> float:
+                page = client.get("/monitoring/prometheus/metrics").text
+                gauge = 'tfbundle_serving_batch_queue{model_name="iris",unit="batches"} '
+                for line in page.splitlines():
+                    if line.startswith(gauge):
+                        return float(line[len(gauge) :])
+                raise AssertionError(page)
+
+            with ThreadPoolExecutor(9) as pool:
+                held = pool.submit(predict, IRIS[:1])  # waits in the one batch the queue holds
+                while queued_batches() < 1:
+                    assert not held.done(), held.result().text
+                    time.sleep(0.05)
+                refused = list(pool.map(predict, [IRIS[1:]] * 8))
+                assert not held.done()
+                for r in refused:
+                    assert "the Batcher's queue is full" in error(r, 429)
+                joined = predict(IRIS[2:])  # the second row: the waiting batch is full and runs
+                assert classes(held.result()) == want[:1] and classes(joined) == want[2:]
+            assert classes(predict(IRIS[1:])) == want[1:]  # still serving
+            assert classes(predict(IRIS[:1] * 2)) == want[:1] * 2
+            assert queued_batches() == 0
     finally:
         proc.send_signal(signal.SIGINT)
         try:

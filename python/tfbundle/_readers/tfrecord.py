@@ -10,8 +10,9 @@ writes it with ``TFRecordOptions(compression_type="GZIP")``.
 
 :func:`iter_records` streams a file: it reads 1 MiB at a time, so a file larger than memory is
 fine, and checks both checksums of every record unless told not to. A truncated file or a
-checksum mismatch raises :class:`tfbundle.DataLossError` naming the file, the record's index
-(counting from 0) and its byte offset (in the uncompressed stream for a GZIP file).
+checksum mismatch raises :class:`RecordError` (a :class:`tfbundle.DataLossError`) naming the
+file, the record's index (counting from 0) and its byte offset (in the uncompressed stream for a
+GZIP file), which it also carries as attributes, so a caller can word its own message.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import gzip
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, BinaryIO, Literal
 
 from .. import _core
@@ -29,6 +30,7 @@ from ..errors import DataLossError, InvalidArgumentError, NotFoundError
 
 __all__ = [
     "Compression",
+    "RecordError",
     "detect_compression",
     "iter_record_batches",
     "iter_records",
@@ -89,10 +91,53 @@ def _open(path: str, compression: str | None) -> tuple[Any, Any]:
     return raw, raw
 
 
-def _loss(path: str, index: int, offset: int, what: str, compressed: bool) -> DataLossError:
+class RecordError(DataLossError):
+    """A truncated or corrupt TFRecord file: where and what, as attributes beside the message.
+
+    Attributes:
+        path: the file.
+        index: the bad record's index, counting from 0 (also ``record``).
+        offset: the record's byte offset (in the uncompressed stream for a GZIP file).
+        what: ``"corrupted record length"``, ``"corrupted record"`` (its data's checksum),
+            ``"truncated record header"``, ``"truncated record"`` or
+            ``"corrupt or truncated gzip stream"``.
+        length: for a truncated record, the data length its header gives, else None.
+        available: for a truncated record, the bytes after its header less the 4 of the
+            data's checksum; for a truncated header, the header bytes there; else None.
+        compressed: the file is a GZIP stream.
+    """
+
+    path: str = ""
+    index: int = 0
+    offset: int = 0
+    what: str = ""
+    length: int | None = None
+    available: int | None = None
+    compressed: bool = False
+
+    @property
+    def record(self) -> int:
+        return self.index
+
+    def __reduce__(self) -> Any:  # the attributes survive pickling (Ray, Spark workers)
+        return (type(self), (self.message,), dict(self.__dict__))
+
+
+def _loss(
+    path: str,
+    index: int,
+    offset: int,
+    what: str,
+    detail: str,
+    compressed: bool,
+    *,
+    length: int | None = None,
+    available: int | None = None,
+) -> RecordError:
     where = "byte" if not compressed else "uncompressed byte"
-    e = DataLossError(f"{path}: record {index} at {where} {offset}: {what}")
-    e.path, e.record, e.offset = path, index, offset  # type: ignore[attr-defined]
+    e = RecordError(f"{path}: record {index} at {where} {offset}: {what} ({detail})")
+    e.path, e.index, e.offset, e.what = path, index, offset, what
+    e.length, e.available, e.compressed = length, available, compressed
     return e
 
 
@@ -109,9 +154,10 @@ def iter_records(
 
     Raises:
         NotFoundError: no such file.
-        DataLossError: a truncated record, a checksum mismatch or a corrupt gzip stream; the
-            message names the file, the record (counting from 0) and its byte offset, which the
-            exception also carries as ``path``, ``record`` and ``offset``.
+        RecordError: (a DataLossError) a truncated record, a checksum mismatch or a corrupt
+            gzip stream; the message names the file, the record (counting from 0) and its byte
+            offset, which the exception also carries as attributes (``path``, ``index``,
+            ``offset``, ``what``, ...).
         InvalidArgumentError: an unknown compression.
     """
     for chunk in iter_record_batches(path, 4096, compression=compression, check_crc=check_crc):
@@ -124,7 +170,7 @@ def iter_record_batches(
     *,
     compression: Compression | str = "auto",
     check_crc: bool = True,
-) -> Iterator[list[bytes]]:
+) -> Generator[list[bytes], None, None]:
     """:func:`iter_records` in lists of ``batch_size`` records (the last may be shorter): the same
     checks and errors, less work per record."""
     p = os.fspath(path)
@@ -158,7 +204,7 @@ def iter_record_batches(
                         (((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA
                     ) & 0xFFFFFFFF != stored:
                         raise _loss(
-                            p, index, base + pos, "corrupted record length (checksum mismatch)", gz
+                            p, index, base + pos, "corrupted record length", "checksum mismatch", gz
                         )
                     header_crcs[length] = stored
                 end = pos + length + 16
@@ -172,7 +218,7 @@ def iter_record_batches(
                         (((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA
                     ) & 0xFFFFFFFF != unpack_crc(buf, end - 4)[0]:
                         raise _loss(
-                            p, index, base + pos, "corrupted record (data checksum mismatch)", gz
+                            p, index, base + pos, "corrupted record", "data checksum mismatch", gz
                         )
                 out.append(data)
                 pos = end
@@ -187,14 +233,24 @@ def iter_record_batches(
                     return
                 if left < 12:
                     raise _loss(
-                        p, index, base + pos, f"truncated record header ({left} of 12 bytes)", gz
+                        p,
+                        index,
+                        base + pos,
+                        "truncated record header",
+                        f"{left} of 12 bytes",
+                        gz,
+                        available=left,
                     )
+                length, available = need - 16, max(0, left - 16)
                 raise _loss(
                     p,
                     index,
                     base + pos,
-                    f"truncated record (its header says {need - 16} bytes, {max(0, left - 16)} are there)",
+                    "truncated record",
+                    f"its header says {length} bytes, {available} are there",
                     gz,
+                    length=length,
+                    available=available,
                 )
             # Read on: keep the unread tail, add at least what the next record needs.
             parts = [buf[pos:]]
@@ -205,7 +261,7 @@ def iter_record_batches(
                     piece = f.read1(max(_CHUNK, need - have))
                 except (EOFError, OSError, zlib.error) as e:
                     raise _loss(
-                        p, index, base + have, f"corrupt or truncated gzip stream ({e})", gz
+                        p, index, base + have, "corrupt or truncated gzip stream", str(e), gz
                     ) from None
                 if not piece:
                     eof = True

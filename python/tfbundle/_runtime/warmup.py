@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 
 from .._base.paths import PathLike
 from .._proto import parsing as gp
-from .._readers.tfrecord import masked_crc32c
+from .._readers.tfrecord import RecordError, iter_record_batches
 from ..errors import (
     DataLossError,
     Error,
@@ -86,14 +87,11 @@ class WarmupReport:
         return f"{self.ran} warmup requests run from {self.records} records ({kinds}{skipped}) in {self.seconds:.3f} s"
 
 
-_masked_crc = masked_crc32c  # the TFRecord framing: _readers/tfrecord.py
-
-
-def read_tfrecords(path: PathLike, *, limit: int | None = None) -> Iterator[memoryview]:
+def read_tfrecords(path: PathLike, *, limit: int | None = None) -> Iterator[bytes]:
     """Yields the records of a TFRecord file, checking each length's and data's masked CRC-32C.
 
-    Format of each record: uint64 length, uint32 masked CRC-32C of those 8 bytes,
-    the data, uint32 masked CRC-32C of the data (little-endian).
+    The framing is read by :mod:`tfbundle._readers.tfrecord` (as the scorer reads it); its
+    errors are reworded here for warmup files, counting records from 1.
 
     Args:
         path: the file.
@@ -107,46 +105,40 @@ def read_tfrecords(path: PathLike, *, limit: int | None = None) -> Iterator[memo
     """
     p = Path(os.fspath(path))
     try:
-        data = memoryview(p.read_bytes())
+        with open(p, "rb") as f:
+            head = f.read(4)
     except FileNotFoundError:
         raise NotFoundError(f"{p} does not exist") from None
-    hint = ". Please verify your warmup data is in TFRecord format"
-    if bytes(data[:4]).startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
+    if head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
         raise DataLossError(
             f"{p} is compressed (gzip or zstd): warmup requests must be an uncompressed TFRecord file"
         )
-    pos, count, end = 0, 0, len(data)
-    while pos < end:
-        if pos + 12 > end:
-            raise DataLossError(
-                f"{p}: truncated record header at byte {pos} (record {count + 1}){hint}"
-            )
-        header = data[pos : pos + 8]
-        length = int.from_bytes(header, "little")
-        if _masked_crc(header) != int.from_bytes(data[pos + 8 : pos + 12], "little"):
-            raise DataLossError(
-                f"{p}: corrupted record length at byte {pos} (record {count + 1}){hint}"
-            )
-        start = pos + 12
-        if start + length + 4 > end:
-            raise DataLossError(
-                f"{p}: truncated record at byte {pos} (record {count + 1} says {length} bytes, "
-                f"{max(0, end - start - 4)} are there){hint}"
-            )
-        payload = data[start : start + length]
-        if _masked_crc(payload) != int.from_bytes(
-            data[start + length : start + length + 4], "little"
-        ):
-            raise DataLossError(
-                f"{p}: corrupted record at byte {pos} (record {count + 1}): checksum mismatch{hint}"
-            )
-        count += 1
-        if limit is not None and count > limit:
-            raise InvalidArgumentError(
-                f"{p} holds more than {limit} warmup records, the maximum TF Serving accepts: keep at most {limit}"
-            )
-        yield payload
-        pos = start + length + 4
+    count = 0
+    # One record at a time: the records before a bad one run first, as they always did.
+    try:
+        with closing(iter_record_batches(p, 1, compression=None)) as batches:
+            for batch in batches:
+                count += 1
+                if limit is not None and count > limit:
+                    raise InvalidArgumentError(
+                        f"{p} holds more than {limit} warmup records, the maximum TF Serving "
+                        f"accepts: keep at most {limit}"
+                    )
+                yield batch[0]
+    except RecordError as e:
+        raise DataLossError(_record_error_message(p, e)) from None
+
+
+def _record_error_message(path: Path, e: RecordError) -> str:
+    """The reader's error about a warmup file, worded for it (records counted from 1)."""
+    at = f"at byte {e.offset}"
+    n = e.index + 1
+    hint = ". Please verify your warmup data is in TFRecord format"
+    if e.what == "corrupted record":
+        return f"{path}: corrupted record {at} (record {n}): checksum mismatch{hint}"
+    if e.what == "truncated record":
+        return f"{path}: truncated record {at} (record {n} says {e.length} bytes, {e.available} are there){hint}"
+    return f"{path}: {e.what} {at} (record {n}){hint}"
 
 
 def warmup_file(export_dir: PathLike) -> Path | None:

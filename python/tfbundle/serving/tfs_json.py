@@ -132,14 +132,19 @@ def _b64decode(value: Any) -> bytes:
         raise InvalidArgumentError(
             f"JSON Value: {debug_string(value)} not formatted correctly for base64 data"
         )
-    text = value[_B64]
+    text = value[_B64] + "=" * (-len(value[_B64]) % 4)
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        try:  # the web-safe alphabet, which TF Serving's decoder reads too
-            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        pass
+    # The web-safe alphabet, which TF Serving's decoder reads too: "-" and "_" in place of
+    # "+" and "/" (never both alphabets at once), and nothing outside it.
+    if "+" not in text and "/" not in text:
+        try:
+            return base64.b64decode(text, altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidArgumentError("Unable to base64 decode") from None
+            pass
+    raise InvalidArgumentError("Unable to base64 decode")
 
 
 def dtype_string(tf_dtype: str) -> str:
