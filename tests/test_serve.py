@@ -626,6 +626,26 @@ def test_metrics_page(srv: Running) -> None:
     )
 
 
+def test_unexpected_failure_is_a_500_and_the_server_goes_on(
+    srv: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model routes skip Starlette's error middleware: a failure that escapes tfbundle's
+    handlers still gets a JSON 500, and the next request is answered."""
+    from tfbundle.serving import app as app_module
+
+    async def broken(server: Any, request: Any) -> Any:
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setattr(app_module, "_tfs", broken)
+    r = post(srv, "/v1/models/iris:predict", {"instances": IRIS})
+    assert r.status_code == 500
+    assert "a bug in a handler" in r.json()["error"]
+    monkeypatch.undo()
+    assert post(srv, "/v1/models/iris:predict", {"instances": IRIS}).status_code == 200
+    assert srv.client.get("/monitoring/prometheus/metrics").status_code == 200
+    assert srv.client.get("/nowhere").status_code == 404
+
+
 # ------------------------------------------------------------------ JSON codec ---
 
 
