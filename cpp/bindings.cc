@@ -473,5 +473,6 @@ PYBIND11_MODULE(_core, m) {
   bind_inspect(m);
   bind_checkpoint(m);
   bind_example(m);
+  bind_tfrecord(m);
   bind_batching(m);
 }

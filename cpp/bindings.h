@@ -15,6 +15,7 @@ void bind_inspect(pybind11::module_& m);     // bindings_inspect.cc: SavedModel 
 void bind_checkpoint(pybind11::module_& m);  // bindings_checkpoint.cc: TensorBundle reader
 void bind_example(pybind11::module_& m);     // bindings_example.cc: the tf.Example batch parser
 void bind_batching(pybind11::module_& m);    // bindings_batching.cc: the Batcher's native queue
+void bind_tfrecord(pybind11::module_& m);    // bindings_tfrecord.cc: TFRecord framing
 
 class Session;
 struct ResolvedSignature;

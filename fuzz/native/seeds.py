@@ -35,6 +35,7 @@ MAX_LEN = {
     "text_format": 64 << 10,
     "bundle": 128 << 10,
     "example": 4 << 10,
+    "tfrecord": 4 << 10,
 }
 MAX_SEEDS = 200
 MAX_SHARD = 1 << 16
@@ -79,6 +80,20 @@ def feature(kind: str, values: Iterable[float | int | bytes]) -> bytes:
     if kind == "float":
         return w.f_bytes(2, w.f_bytes(1, struct.pack(f"<{len(values)}f", *values)))
     return w.f_bytes(3, w.f_bytes(1, b"".join(w.varint(v & (2**64 - 1)) for v in values)))  # type: ignore[operator]
+
+
+def tfrecord_frame(data: bytes) -> bytes:
+    """One TFRecord record: length, its masked CRC-32C, data, the data's masked CRC-32C."""
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", w.masked_crc(length)) + data + struct.pack("<I", w.masked_crc(data))
+
+
+def tfrecord_seeds() -> list[bytes]:
+    """Pieces of TFRecord streams for fuzz_tfrecord: whole records, a cut one, a bad checksum."""
+    stream = b"".join(tfrecord_frame(d) for d in (b"", b"a", b"example bytes" * 3, bytes(range(200))))
+    bad = bytearray(stream)
+    bad[30] ^= 0x10
+    return [stream, stream[:-7], stream[:20], bytes(bad), tfrecord_frame(b"x" * 1000)]
 
 
 def example_seeds() -> list[bytes]:
@@ -307,12 +322,14 @@ def main() -> None:
         "saved_model": [sample_saved_model()],
         "text_format": [SAMPLE_PBTXT],
         "example": example_seeds(),
+        "tfrecord": tfrecord_seeds(),
     }
     found = {
         "wire": [*files("fingerprint.pb"), *saved_models],
         "saved_model": saved_models,
         "text_format": pbtxts,
         "example": [],
+        "tfrecord": [],
     }
     counts = {
         target: write_corpus(

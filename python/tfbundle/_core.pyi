@@ -357,6 +357,12 @@ def parse_examples(
     first_index: int = 0,
 ) -> list[np.ndarray]: ...
 
+# bindings_tfrecord.cc: TFRecord framing (cpp/tfrecord.h)
+
+def scan_records(
+    piece: Any, pos: int, max_records: int, check_crc: bool = True
+) -> tuple[list[bytes], int, int, int]: ...
+
 # bindings_batching.cc: the Batcher's native queue (cpp/batch_queue.h)
 class NativeBatchSignature(metaclass=_Pybind11Type):
     # shapes: input key -> the spec's shape (None for an unknown rank)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import struct
 import zlib
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any, BinaryIO, Literal
@@ -179,10 +178,7 @@ def iter_record_batches(
         mode = detect_compression(p)
     gz = mode == "GZIP"
     raw, f = _open(p, mode)
-    crc = _core.crc32c
-    unpack_header = struct.Struct("<QI").unpack_from
-    unpack_crc = struct.Struct("<I").unpack_from
-    header_crcs: dict[int, int] = {}  # length -> its masked CRC (lengths repeat: one CRC each)
+    scan = _core.scan_records  # the inner loop, in C++ (cpp/tfrecord.h)
     buf = b""
     pos = 0  # where the next record starts in buf
     base = 0  # the stream offset of buf[0]
@@ -190,39 +186,14 @@ def iter_record_batches(
     eof = False
     try:
         while True:
-            out: list[bytes] = []
-            n = len(buf)
-            need = 12
-            while len(out) < batch_size:
-                if n - pos < 12:
-                    need = 12
-                    break
-                length, stored = unpack_header(buf, pos)
-                if check_crc and header_crcs.get(length) != stored:
-                    c = crc(buf[pos : pos + 8])
-                    if (
-                        (((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA
-                    ) & 0xFFFFFFFF != stored:
-                        raise _loss(
-                            p, index, base + pos, "corrupted record length", "checksum mismatch", gz
-                        )
-                    header_crcs[length] = stored
-                end = pos + length + 16
-                if end > n:
-                    need = length + 16
-                    break
-                data = buf[pos + 12 : end - 4]
-                if check_crc:
-                    c = crc(data)
-                    if (
-                        (((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA
-                    ) & 0xFFFFFFFF != unpack_crc(buf, end - 4)[0]:
-                        raise _loss(
-                            p, index, base + pos, "corrupted record", "data checksum mismatch", gz
-                        )
-                out.append(data)
-                pos = end
-                index += 1
+            out, pos, need, error = scan(buf, pos, batch_size, check_crc)
+            index += len(out)
+            if error == 1:
+                raise _loss(
+                    p, index, base + pos, "corrupted record length", "checksum mismatch", gz
+                )
+            if error:
+                raise _loss(p, index, base + pos, "corrupted record", "data checksum mismatch", gz)
             if out:
                 yield out
                 if len(out) == batch_size:
@@ -258,7 +229,8 @@ def iter_record_batches(
             base += pos
             while have < max(need, _CHUNK // 2) and not eof:
                 try:
-                    piece = f.read1(max(_CHUNK, need - have))
+                    # At most 64 MiB a read: a record's header may claim any length.
+                    piece = f.read1(min(max(_CHUNK, need - have), 64 << 20))
                 except (EOFError, OSError, zlib.error) as e:
                     raise _loss(
                         p, index, base + have, "corrupt or truncated gzip stream", str(e), gz
