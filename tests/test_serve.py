@@ -486,6 +486,98 @@ def test_warmup_before_available_and_hot_reload(srv: Running, paths: dict[str, P
     )
 
 
+def _states(srv: Running, name: str) -> dict[str, str]:
+    status = ok_json(srv.client.get(f"/v1/models/{name}"))["model_version_status"]
+    return {s["version"]: s["state"] for s in status}
+
+
+def _wait_states(srv: Running, name: str, want: dict[str, str]) -> None:
+    deadline = time.monotonic() + 60
+    while (got := _states(srv, name)) != want:
+        assert time.monotonic() < deadline, f"{name}: {got}, waited for {want}"
+        time.sleep(0.05)
+
+
+def _add_version(base: Path, version: int, source: Path) -> None:
+    shutil.copytree(source, base / f"{version}.tmp")
+    os.rename(base / f"{version}.tmp", base / str(version))
+
+
+def test_static_policies_follow_the_folder(
+    paths: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Policies "all" and "latest" N: new versions load while serving, removed ones unload
+    (after the requests using them), a broken one is reported and the others keep serving."""
+    versions = paths["versions"]  # version k adds k to its input
+    every, two = tmp_path / "every", tmp_path / "two"
+    for base, have in ((every, (1,)), (two, (1, 2))):
+        base.mkdir()
+        for k in have:
+            _add_version(base, k, versions / f"v{k}")
+    config = ServerConfig(
+        models=(
+            ModelConfig("every", str(every), policy="all"),
+            ModelConfig("two", str(two), policy="latest", num_versions=2),
+        ),
+        poll_interval=0.05,
+    )
+    srv = Running(create_app(config))
+    try:
+
+        def y(name: str, version: int | None = None) -> Any:
+            where = f"/versions/{version}" if version else ""
+            return ok_json(post(srv, f"/v1/models/{name}{where}:predict", {"instances": [0.0]}))[
+                "predictions"
+            ]
+
+        assert _states(srv, "every") == {"1": "AVAILABLE"}
+        assert _states(srv, "two") == {"2": "AVAILABLE", "1": "AVAILABLE"}
+        _add_version(every, 2, versions / "v2")
+        _wait_states(srv, "every", {"2": "AVAILABLE", "1": "AVAILABLE"})
+        assert (y("every"), y("every", 1), y("every", 2)) == ([2.0], [1.0], [2.0])
+        shutil.rmtree(every / "1")
+        _wait_states(srv, "every", {"2": "AVAILABLE", "1": "END"})
+        assert "Specific(every, 1)" in error(
+            post(srv, "/v1/models/every/versions/1:predict", {"instances": [0.0]}), 404
+        )
+        # latest 2: a third version pushes the first out.
+        _add_version(two, 3, versions / "v3")
+        _wait_states(srv, "two", {"3": "AVAILABLE", "2": "AVAILABLE", "1": "END"})
+        assert (y("two"), y("two", 2)) == ([3.0], [2.0])
+        # A version that does not load is reported; the others serve on, and it is not retried.
+        (every / "5").mkdir()
+        (every / "5" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        _wait_states(srv, "every", {"5": "END", "2": "AVAILABLE", "1": "END"})
+        status = ok_json(srv.client.get("/v1/models/every/versions/5"))["model_version_status"]
+        assert status[0]["status"]["error_code"] != "OK" and status[0]["status"]["error_message"]
+        assert y("every") == [2.0]
+
+        def failures() -> int:
+            return sum("version 5 failed to load" in r.getMessage() for r in caplog.records)
+
+        time.sleep(0.5)  # ten polls
+        assert failures() == 1
+        (every / "5" / "saved_model.pb").write_bytes(
+            b"still not a SavedModel"
+        )  # changed: tried again
+        deadline = time.monotonic() + 60
+        while failures() < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # A version removed while a request uses it is UNLOADING until that request is done.
+        served = srv.app.state.server.models["every"]
+        _add_version(every, 3, versions / "v3")
+        _wait_states(srv, "every", {"5": "END", "3": "AVAILABLE", "2": "AVAILABLE", "1": "END"})
+        with served.acquire(2) as (_, model, _batcher):
+            shutil.rmtree(every / "2")
+            _wait_states(srv, "every", {"5": "END", "3": "AVAILABLE", "2": "UNLOADING", "1": "END"})
+            assert float(model(x=np.array([1.0], np.float32))["y"][0]) == 3.0
+        _wait_states(srv, "every", {"5": "END", "3": "AVAILABLE", "2": "END", "1": "END"})
+        assert y("every") == [3.0]
+    finally:
+        srv.stop()
+
+
 def test_batching_timeout_and_graceful_shutdown(paths: dict[str, Path]) -> None:
     """Batches wait up to 1.5 s for company: a 0.5 s timeout answers 504; a stop lets requests in flight finish."""
     from concurrent.futures import ThreadPoolExecutor

@@ -39,8 +39,9 @@ class ModelConfig:
     Attributes:
         name: the model's name in URLs (``/v1/models/{name}``).
         base_path: the folder of numbered versions (``base_path/1/saved_model.pb``...).
-        policy: ``"latest"`` (the newest ``num_versions`` versions; with 1, the default, new
-            versions are picked up while serving), ``"all"`` or ``"specific"`` (``versions``).
+        policy: ``"latest"`` (the newest ``num_versions`` versions), ``"all"`` or ``"specific"``
+            (``versions``); every policy follows the folder while serving (every
+            ``poll_interval`` seconds).
         num_versions: for ``"latest"``.
         versions: for ``"specific"``.
         labels: version labels (``{"stable": 1}``), for ``/labels/{label}`` URLs.
