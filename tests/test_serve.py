@@ -7,7 +7,7 @@ tf1_two_tags (classify, regress, int and bool inputs) and tf2_module (strings, u
 and the versions of tests/makers/versions.py for hot reload. Each answer is compared with the
 in-process call of the same signature. The request bodies are those of TF Serving's REST API
 guide; the KServe tests use tritonclient. Last, the command line: two worker processes on one
-port, with batching and a monitoring config file.
+port, with batching and a monitoring config file, and one metrics page for both workers.
 """
 
 from __future__ import annotations
@@ -905,6 +905,77 @@ def test_command_line_workers_batching_and_config_files(
             proc.kill()
             out, _ = proc.communicate()
     assert proc.returncode == 0, out
+
+
+def test_command_line_workers_share_one_metrics_page(
+    paths: dict[str, Path], tmp_path: Path
+) -> None:
+    """With ``--workers 2`` every scrape shows the requests of both workers, whichever answers it,
+    and the folder the workers share their metrics in is removed when the server exits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    temp = tmp_path / "tmp"  # the server's temporary folder: its metrics folder is made there
+    temp.mkdir()
+    env = tfbundle_env(TMPDIR=str(temp))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("TFBUNDLE_SERVE_METRICS_DIR", None)
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "tfbundle", "serve", "--model_name", "iris", "--model_base_path", str(paths["iris"]),
+        "--rest_api_port", str(port), "--host", "127.0.0.1", "--workers", "2", "--log_level", "warning",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.2)
+        folders = list(temp.glob("tfbundle-metrics-*"))
+        assert len(folders) == 1 and folders[0].is_dir(), folders
+        assert folders[0].stat().st_mode & 0o077 == 0  # private
+
+        def one(i: int) -> None:  # a connection of its own, so that either worker may take it
+            r = httpx.post(f"{url}/v1/models/iris:predict", json={"instances": [IRIS[i % 3]]})
+            assert r.status_code == 200, r.text
+
+        # Requests until both workers have answered some (each writes its counters to a file
+        # counter_<pid>.db there once it has counted a request).
+        sent = 0
+        with ThreadPoolExecutor(4) as pool:
+            while sent < 40 or len(list(folders[0].glob("counter_*.db"))) < 2:
+                assert sent < 400, "one worker took every request"
+                list(pool.map(one, range(20)))
+                sent += 20
+        for _ in range(5):  # each scrape on a new connection: either worker may answer it
+            page = httpx.get(f"{url}/monitoring/prometheus/metrics")
+            assert page.status_code == 200
+            lines = page.text.splitlines()
+            count = ':tensorflow:serving:request_count_total{model_name="iris",status="OK"}'
+            assert f"{count} {float(sent)}" in lines, [x for x in lines if "request_count" in x]
+            latency = ':tensorflow:serving:request_latency_count{API="predict",entrypoint="REST",model_name="iris"}'
+            assert f"{latency} {float(sent)}" in lines, [x for x in lines if "latency_count" in x]
+            assert "tfbundle_serving_requests_in_flight 0.0" in lines
+            state = 'tfbundle_serving_model_version_state{model_name="iris",state="AVAILABLE",version="1"}'
+            assert f"{state} 1.0" in lines, [x for x in lines if "version_state" in x]
+            assert not [x for x in lines if "pid=" in x or "worker_model_version_state" in x]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+    assert not list(temp.glob("tfbundle-metrics-*"))
 
 
 def test_command_line_full_batch_queue_answers_429(paths: dict[str, Path], tmp_path: Path) -> None:

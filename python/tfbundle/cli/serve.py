@@ -10,14 +10,20 @@ flags take ``--flag``, ``--flag=true`` or ``--flag=false``. tfbundle serves no g
 names the REST port when ``--rest_api_port`` is not given. ``--workers N`` starts N processes
 answering on one port (uvicorn's multi-process mode); each loads the models itself, after it
 starts, and the memory-mapped restore lets them share the weights through the page cache.
+Their metrics page shows the whole server (prometheus_client's multiprocess mode, in a private
+temporary folder removed when the server exits; see :mod:`tfbundle.serving.metrics`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -146,6 +152,33 @@ def config_from_args(args: argparse.Namespace) -> Any:
     )
 
 
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[str]:
+    """A private folder for the workers' metrics, named in the environment they inherit.
+
+    The workers write their values there (prometheus_client's multiprocess mode) and the one
+    answering a scrape adds them up. The folder is removed, and the environment restored, when
+    the server exits or fails.
+    """
+    from ..serving.metrics import MULTIPROC_ENV
+
+    path = tempfile.mkdtemp(prefix="tfbundle-metrics-")  # mode 0700
+    names = ("PROMETHEUS_MULTIPROC_DIR", MULTIPROC_ENV)
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        for name in names:
+            os.environ[name] = path
+        logging.getLogger("tfbundle.serving").debug("the workers' metrics are in %s", path)
+        yield path
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the server until SIGINT or SIGTERM (then finishes the requests in flight)."""
     parser = build_parser()
@@ -196,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         # Each worker is a new process (spawned, not forked): it builds the app and loads the
         # models itself, from the config handed over in the environment.
         os.environ[CONFIG_ENV] = config.to_json()
-        uvicorn.run(f"{app_from_environment.__module__}:{app_from_environment.__name__}", factory=True,
-                    workers=args.workers, **common)  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            if config.metrics_path is not None:
+                stack.enter_context(_shared_metrics_dir())
+            uvicorn.run(f"{app_from_environment.__module__}:{app_from_environment.__name__}", factory=True,
+                        workers=args.workers, **common)  # fmt: skip
     else:
         uvicorn.run(create_app(config), **common)
     return 0
