@@ -138,6 +138,22 @@ def ok_json(r: httpx.Response) -> Any:
     return json.loads(r.text)  # the json module reads NaN and Infinity, as TF Serving writes them
 
 
+def wait_until_serving(
+    proc: subprocess.Popen[str], url: str, path: str = "/v2/health/ready"
+) -> None:
+    """Waits for a ``tfbundle serve`` subprocess to answer ``path`` with 200 (its output on failure)."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        try:
+            if httpx.get(url + path, timeout=30).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not come up"
+        time.sleep(0.2)
+
+
 def error(r: httpx.Response, status: int) -> str:
     assert r.status_code == status, r.text
     body = r.json()
@@ -864,17 +880,8 @@ def test_command_line_workers_batching_and_config_files(
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        wait_until_serving(proc, url)
         with httpx.Client(base_url=url, timeout=30) as client:
-            while True:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                try:
-                    if client.get("/v2/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.2)
             want = tfbundle.load(DEMO)(x=np.array(IRIS, np.float32))
 
             def one(i: int) -> list[int]:
@@ -929,16 +936,7 @@ def test_command_line_workers_share_one_metrics_page(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.2)
+        wait_until_serving(proc, url)
         folders = list(temp.glob("tfbundle-metrics-*"))
         assert len(folders) == 1 and folders[0].is_dir(), folders
         assert folders[0].stat().st_mode & 0o077 == 0  # private
@@ -1002,17 +1000,8 @@ def test_command_line_full_batch_queue_answers_429(paths: dict[str, Path], tmp_p
     )
     want = tfbundle.load(DEMO)(x=np.array(IRIS, np.float32))["class_ids"].tolist()
     try:
+        wait_until_serving(proc, f"http://127.0.0.1:{port}", "/v1/models/iris")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                try:
-                    if client.get("/v1/models/iris").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.2)
 
             def predict(rows: list[list[float]]) -> httpx.Response:
                 return client.post("/v1/models/iris:predict", json={"instances": rows})
