@@ -10,7 +10,8 @@ made by ``bench/make_models.py`` into ``bench/_build/models`` when missing, whic
 TensorFlow). One Ray (``ray.init(num_cpus=2)``) runs every configuration, in one run, on the same
 rows: a dataset of ``--rows`` random float32 rows (column ``x``, materialized in the object store
 before anything is timed), mapped by ``map_batches(Predictor class, concurrency=C,
-batch_size=B, batch_format="numpy")`` and consumed with ``iter_batches``. The two predictors:
+batch_size=B, num_cpus=N, batch_format="numpy")`` and consumed with ``iter_batches``, for N
+in ``--cpus-per-actor`` (default 1,2; C * N at most the 2 CPUs). The two predictors:
 
 - ``tfbundle``: ``tfbundle.ray.Predictor`` (``tfbundle.load`` in ``__init__``);
 - ``TF``: Ray's TensorFlow batch-inference example: ``tf.saved_model.load`` in ``__init__``,
@@ -61,7 +62,9 @@ class TFPredictor:
         return {"y": out["y"].numpy()}
 
 
-def run_once(ds: Any, predictor: str, model: str, concurrency: int, batch_size: int) -> dict[str, float]:
+def run_once(
+    ds: Any, predictor: str, model: str, concurrency: int, batch_size: int, cpus: int = 1
+) -> dict[str, float]:
     import tfbundle.ray
 
     cls: Any = tfbundle.ray.Predictor if predictor == "tfbundle" else TFPredictor
@@ -69,6 +72,7 @@ def run_once(ds: Any, predictor: str, model: str, concurrency: int, batch_size: 
         cls,
         fn_constructor_kwargs={"model": model},
         concurrency=concurrency,
+        num_cpus=cpus,
         batch_size=batch_size,
         batch_format="numpy",
     )
@@ -82,8 +86,17 @@ def run_once(ds: Any, predictor: str, model: str, concurrency: int, batch_size: 
             t_first = time.perf_counter()
             first_rows = rows
     t1 = time.perf_counter()
-    steady = (rows - first_rows) / (t1 - t_first) if t_first is not None and t1 > t_first else float("nan")
-    return {"rows": rows, "seconds": t1 - t0, "rows_per_s": rows / (t1 - t0), "steady_rows_per_s": steady}
+    steady = (
+        (rows - first_rows) / (t1 - t_first)
+        if t_first is not None and t1 > t_first
+        else float("nan")
+    )
+    return {
+        "rows": rows,
+        "seconds": t1 - t0,
+        "rows_per_s": rows / (t1 - t0),
+        "steady_rows_per_s": steady,
+    }
 
 
 def bench_parse(n: int) -> dict[str, float]:
@@ -91,7 +104,9 @@ def bench_parse(n: int) -> dict[str, float]:
 
     rng = np.random.default_rng(0)
     distinct = [
-        tf_example.encode_example({"x": rng.normal(size=4).astype(np.float32), "id": [i], "tag": [b"abc"]})
+        tf_example.encode_example(
+            {"x": rng.normal(size=4).astype(np.float32), "id": [i], "tag": [b"abc"]}
+        )
         for i in range(10000)
     ]
     records = (distinct * (n // len(distinct) + 1))[:n]
@@ -116,13 +131,23 @@ def bench_parse(n: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--batch-sizes", default="256,1024,4096")
     ap.add_argument("--concurrency", default="1,2")
+    ap.add_argument(
+        "--cpus-per-actor",
+        default="1,2",
+        help="Ray CPUs per actor (num_cpus; tfbundle's Predictor uses as many op threads); "
+        "configurations needing more than the 2 CPUs are left out",
+    )
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--predictors", default="tfbundle,TF")
-    ap.add_argument("--parse", type=int, default=0, metavar="N", help="also time decode_batch on N records")
+    ap.add_argument(
+        "--parse", type=int, default=0, metavar="N", help="also time decode_batch on N records"
+    )
     ap.add_argument("--cache", type=Path, default=HERE / "_build" / "models")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
@@ -148,38 +173,52 @@ def main(argv: list[str] | None = None) -> int:
     predictors = args.predictors.split(",")
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     concurrency = [int(c) for c in args.concurrency.split(",")]
+    cpu_counts = [int(c) for c in args.cpus_per_actor.split(",")]
     results: list[dict[str, Any]] = []
     load = os.getloadavg()[0]
-    print(f"# {args.rows} rows of float32[256] in {blocks} blocks, model dense, 2 CPUs; load average {load:.1f}")
-    for c in concurrency:
-        for b in sizes:
-            for p in predictors:
-                runs = [run_once(ds, p, path, c, b) for _ in range(args.repeats)]
-                best = max(runs, key=lambda r: r["rows_per_s"])
-                row = {
-                    "predictor": p,
-                    "concurrency": c,
-                    "batch_size": b,
-                    "rows_per_s": best["rows_per_s"],
-                    "steady_rows_per_s": max(r["steady_rows_per_s"] for r in runs),
-                    "seconds": best["seconds"],
-                }
-                results.append(row)
-                print(
-                    f"{p:9s} concurrency={c} batch_size={b:5d}  {row['rows_per_s']:10.0f} rows/s  "
-                    f"steady {row['steady_rows_per_s']:10.0f} rows/s  ({row['seconds']:.2f} s)",
-                    flush=True,
-                )
+    print(
+        f"# {args.rows} rows of float32[256] in {blocks} blocks, model dense, 2 CPUs; load average {load:.1f}"
+    )
+    configs = [(c, n, b) for c in concurrency for n in cpu_counts if c * n <= 2 for b in sizes]
+    for c, n, b in configs:
+        for p in predictors:
+            runs = [run_once(ds, p, path, c, b, n) for _ in range(args.repeats)]
+            best = max(runs, key=lambda r: r["rows_per_s"])
+            row = {
+                "predictor": p,
+                "concurrency": c,
+                "cpus_per_actor": n,
+                "batch_size": b,
+                "rows_per_s": best["rows_per_s"],
+                "steady_rows_per_s": max(r["steady_rows_per_s"] for r in runs),
+                "seconds": best["seconds"],
+            }
+            results.append(row)
+            print(
+                f"{p:9s} concurrency={c} cpus={n} batch_size={b:5d}  {row['rows_per_s']:10.0f} rows/s  "
+                f"steady {row['steady_rows_per_s']:10.0f} rows/s  ({row['seconds']:.2f} s)",
+                flush=True,
+            )
     ray.shutdown()
-    best = {p: max((r for r in results if r["predictor"] == p), key=lambda r: r["rows_per_s"]) for p in predictors}
-    steady = {p: max(r["steady_rows_per_s"] for r in results if r["predictor"] == p) for p in predictors}
+    best = {
+        p: max((r for r in results if r["predictor"] == p), key=lambda r: r["rows_per_s"])
+        for p in predictors
+    }
+    steady = {
+        p: max(r["steady_rows_per_s"] for r in results if r["predictor"] == p) for p in predictors
+    }
     print("\nbest configuration of each:")
     for p, r in best.items():
         print(
-            f"{p:9s} {r['rows_per_s']:10.0f} rows/s (concurrency={r['concurrency']}, batch_size={r['batch_size']}); "
+            f"{p:9s} {r['rows_per_s']:10.0f} rows/s (concurrency={r['concurrency']}, "
+            f"cpus={r['cpus_per_actor']}, batch_size={r['batch_size']}); "
             f"best steady {steady[p]:10.0f} rows/s"
         )
-    summary: dict[str, Any] = {"rows": args.rows, "load_average": [load, os.getloadavg()[0]], "runs": results}
+    summary: dict[str, Any] = {
+        "rows": args.rows,
+        "load_average": [load, os.getloadavg()[0]],
+        "runs": results,
+    }
     if "tfbundle" in best and "TF" in best:
         ratio = best["tfbundle"]["rows_per_s"] / best["TF"]["rows_per_s"]
         steady_ratio = steady["tfbundle"] / steady["TF"]
