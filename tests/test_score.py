@@ -274,7 +274,9 @@ def test_on_error_stop_names_file_and_row(tmp_path, model, rows) -> None:
 
 
 @pytest.mark.parametrize(("batch_size", "group_rows"), [(64, None), (7, 20), (1, 3), (300, 1)])
-def test_on_error_skip(tmp_path, model, rows, expected, batch_size, group_rows, monkeypatch) -> None:
+def test_on_error_skip(
+    tmp_path, model, rows, expected, batch_size, group_rows, monkeypatch
+) -> None:
     """Rows that fail to run (137) and to read (250, a null) wherever they fall: in the middle of a
     group of batches handed between the stages, at its edge, or in a group of one batch."""
     from tfbundle.scoring import pipeline
@@ -439,3 +441,28 @@ def test_parquet_without_pyarrow_says_what_to_install(tmp_path, model, monkeypat
     with pytest.raises(tfbundle.FailedPreconditionError, match=r"pip install 'tfbundle\[score\]'"):
         score(model, tmp_path / "in.jsonl", tmp_path / "out.parquet")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_the_bar_library_is_imported_early_only_for_a_bar() -> None:
+    """tqdm's import (tens of ms) starts in a thread before the model loads, when a bar will be
+    drawn: never for the other progress modes."""
+    import subprocess
+    import sys
+
+    from _util import tfbundle_env
+
+    code = (
+        "import sys, threading\n"
+        "from tfbundle.scoring.progress import import_bar_early\n"
+        "import_bar_early(sys.argv[1])\n"
+        "for t in threading.enumerate():\n"
+        "    if t.name == 'tfbundle-import-tqdm':\n"
+        "        t.join()\n"
+        "print('tqdm' in sys.modules)\n"
+    )
+    for mode, imported in (("bar", "True"), ("none", "False"), ("log", "False"), ("auto", "False")):
+        r = subprocess.run(
+            [sys.executable, "-c", code, mode], env=tfbundle_env(), capture_output=True, text=True
+        )
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == imported, (mode, r.stdout, r.stderr)

@@ -13,7 +13,7 @@ from typing import Any
 from .. import errors as _errors
 from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from .pipeline import Job, Options, ScoreError, Stages, output_rows, score_shard
-from .progress import Progress
+from .progress import Progress, import_bar_early
 from .sinks import EXTENSIONS, format_of_output
 from .sources import Shard, expand_inputs, format_of
 
@@ -241,6 +241,8 @@ def score(
         os.makedirs(os.path.dirname(todo[0].output), exist_ok=True)
     for j in todo:
         _remove_stale_temporaries(j)
+    if todo:
+        import_bar_early(progress)  # while the model loads
     # Everything checkable is checked before any row runs: the signature, and each input's columns.
     model_here, owned = (None, False)
     if workers == 1 or len(todo) <= 1:
