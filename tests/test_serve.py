@@ -754,6 +754,26 @@ def test_unexpected_failure_is_a_500_and_the_server_goes_on(
     assert srv.client.get("/nowhere").status_code == 404
 
 
+def test_version_state_over_workers() -> None:
+    """One state per version from each live worker's (--workers N's metrics page)."""
+    from tfbundle.serving.metrics import _STATE_CODES, _reduce
+
+    live = {"1", "2"}
+
+    def one(a: str | None, b: str | None) -> str:
+        by = {pid: _STATE_CODES[s] for pid, s in (("1", a), ("2", b)) if s is not None}
+        return _reduce(by, live)
+
+    assert one("AVAILABLE", "AVAILABLE") == "AVAILABLE"
+    assert one("AVAILABLE", None) == "LOADING"  # a worker has not loaded it yet
+    assert one("AVAILABLE", "LOADING") == "LOADING"
+    assert one("AVAILABLE", "UNLOADING") == "UNLOADING"
+    assert one("END", "UNLOADING") == "UNLOADING"
+    assert one("AVAILABLE", "END") == "END"
+    assert one("END", "END") == "END"
+    assert _reduce({"1": _STATE_CODES["AVAILABLE"], "9": _STATE_CODES["END"]}, {"1"}) == "AVAILABLE"
+
+
 # ------------------------------------------------------------------ JSON codec ---
 
 

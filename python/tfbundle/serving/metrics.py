@@ -9,7 +9,7 @@
 - ``tfbundle_serving_batch_queue{model_name, unit}``: requests and batches waiting now;
 - ``tfbundle_serving_requests_in_flight``: requests being answered now;
 - ``tfbundle_serving_model_version_state{model_name, version, state}``: 1 per version in its
-  state (LOADING, AVAILABLE, END), TF Serving's ``ModelVersionStatus``.
+  state (LOADING, AVAILABLE, UNLOADING, END), TF Serving's ``ModelVersionStatus``.
 
 An app made by :func:`tfbundle.serving.create_app` (and ``tfbundle serve`` with one worker) keeps
 its metrics in a registry of its own: several apps in one process count apart.
@@ -32,8 +32,9 @@ does not keep in this mode):
   state, as with one worker. Each worker writes the state of each of its versions to a gauge of
   its own (mode ``liveall``, one series per worker, never on the page), and the page shows
   ``AVAILABLE`` only when every live worker serves the version (a request may reach any of
-  them); ``END`` when every live worker is done with it, or when any worker has ended it
-  (unloaded it for a newer version, or failed to load it) while others still hold it; else
+  them); ``UNLOADING`` while a worker unloads it (requests still use it there); ``END`` when
+  every live worker is done with it, or when any worker has ended it (unloaded it for a newer
+  version, or failed to load it) while others still hold it; else
   ``LOADING`` (a worker is loading it, or has not loaded it yet). The modes prometheus_client
   offers do not fit: ``livemin`` or ``livemax`` of a 0/1 gauge per state show a version in no
   state, or in two, while the workers disagree, and ``liveall`` adds a ``pid`` label.
@@ -78,7 +79,7 @@ _STATE = "tfbundle_serving_model_version_state"
 _STATE_HELP = "1 for each model version in its state (TF Serving's ModelVersionStatus)."
 # Each worker's version states, as codes, in the shared folder only (the page shows _STATE).
 _WORKER_STATE = "tfbundle_serving_worker_model_version_state"
-_STATE_CODES = {"LOADING": 1, "AVAILABLE": 2, "END": 3}
+_STATE_CODES = {"LOADING": 1, "AVAILABLE": 2, "END": 3, "UNLOADING": 4}
 _STATE_NAMES = {code: name for name, code in _STATE_CODES.items()}
 _LIVE_FILE = re.compile(r"gauge_live[a-z]*_(\d+)\.db")
 
@@ -214,7 +215,7 @@ class _SharedState:
         )
         self._states = Gauge(
             _WORKER_STATE,
-            "A worker's state of each model version (1 LOADING, 2 AVAILABLE, 3 END).",
+            "A worker's state of each model version (1 LOADING, 2 AVAILABLE, 3 END, 4 UNLOADING).",
             ["model_name", "version"],
             registry=None,
             multiprocess_mode="liveall",
@@ -318,6 +319,8 @@ def _reduce(by_worker: Mapping[str, int], live: set[str]) -> str:
     states = [_STATE_NAMES.get(by_worker.get(pid, 0)) for pid in live]
     if all(s == "AVAILABLE" for s in states):
         return "AVAILABLE"
+    if "UNLOADING" in states:
+        return "UNLOADING"
     if "END" in states:
         return "END"
     return "LOADING"
