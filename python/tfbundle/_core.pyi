@@ -361,7 +361,7 @@ def parse_examples(
 
 def scan_records(
     piece: Any, pos: int, max_records: int, check_crc: bool = True
-) -> tuple[list[bytes], int, int, int]: ...
+) -> tuple[list, int, int, int]: ...
 
 # bindings_batching.cc: the Batcher's native queue (cpp/batch_queue.h)
 class NativeBatchSignature(metaclass=_Pybind11Type):
