@@ -145,7 +145,7 @@ class ServedModel:
         self._set(version, LOADING)
         try:
             model = load(os.path.join(self._base(), str(version)), **self._load_kwargs())
-        except Error as e:
+        except Exception as e:  # whatever failed, the status page says it and the others serve on
             self._set(version, END, e)
             if startup:
                 raise
