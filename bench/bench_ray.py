@@ -11,11 +11,13 @@ TensorFlow). One Ray (``ray.init(num_cpus=2)``) runs every configuration, in one
 rows: a dataset of ``--rows`` random float32 rows (column ``x``, materialized in the object store
 before anything is timed), mapped by ``map_batches(Predictor class, concurrency=C,
 batch_size=B, num_cpus=N, batch_format="numpy")`` and consumed with ``iter_batches``, for N
-in ``--cpus-per-actor`` (default 1,2; C * N at most the 2 CPUs). The two predictors:
+in ``--cpus-per-actor`` (default 1,2; C * N at most the 2 CPUs). The predictors:
 
 - ``tfbundle``: ``tfbundle.ray.Predictor`` (``tfbundle.load`` in ``__init__``);
 - ``TF``: Ray's TensorFlow batch-inference example: ``tf.saved_model.load`` in ``__init__``,
-  ``serving_default(x=tf.convert_to_tensor(batch["x"]))`` in ``__call__``, ``.numpy()`` out.
+  ``serving_default(x=tf.convert_to_tensor(batch["x"]))`` in ``__call__``, ``.numpy()`` out;
+- ``noop`` (only when asked, ``--predictors tfbundle,TF,noop``): an actor that loads nothing and
+  returns a slice of its batch, Ray's own cost for the same rows.
 
 Each library runs with its own defaults (threads included). For every (predictor, concurrency,
 batch size) the figures are the best of ``--repeats`` runs (default 2) of:
@@ -62,12 +64,23 @@ class TFPredictor:
         return {"y": out["y"].numpy()}
 
 
+class NoopPredictor:
+    """Ray's own floor: an actor that loads nothing and answers each batch with its first 10
+    columns (``--predictors ...,noop``)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"y": batch["x"][:, :10]}
+
+
 def run_once(
     ds: Any, predictor: str, model: str, concurrency: int, batch_size: int, cpus: int = 1
 ) -> dict[str, float]:
     import tfbundle.ray
 
-    cls: Any = tfbundle.ray.Predictor if predictor == "tfbundle" else TFPredictor
+    cls: Any = {"tfbundle": tfbundle.ray.Predictor, "TF": TFPredictor, "noop": NoopPredictor}[predictor]
     mapped = ds.map_batches(
         cls,
         fn_constructor_kwargs={"model": model},

@@ -83,6 +83,23 @@ def test_truncated(tmp_path: Path, cut: int) -> None:
     assert got == [b"one"]
 
 
+def test_header_claiming_a_huge_length(tmp_path: Path) -> None:
+    """A header whose length checksum is right but whose length no file holds (2**40 bytes, and
+    one so large it would overflow a sum) reads the file in bounded pieces and ends truncated."""
+    from tfbundle._readers.tfrecord import RecordError, masked_crc32c
+
+    for claimed in (1 << 40, (1 << 64) - 4):
+        path = tmp_path / "huge.tfrecord"
+        write_records(path, [b"one"])
+        length = claimed.to_bytes(8, "little")
+        path.write_bytes(path.read_bytes() + length + masked_crc32c(length).to_bytes(4, "little") + b"tail")
+        got: list[bytes] = []
+        with pytest.raises(RecordError, match=r"record 1 at byte 19: truncated record") as e:
+            got.extend(_until_error(iter_records(path), got))
+        assert got == [b"one"]
+        assert (e.value.index, e.value.offset, e.value.available) == (1, 19, 0)
+
+
 def test_truncated_gzip(tmp_path: Path) -> None:
     path = tmp_path / "r.tfrecord.gz"
     write_records(path, [bytes([i % 251]) * 1000 for i in range(3000)], compression="GZIP")

@@ -154,6 +154,17 @@ def wait_until_serving(
         time.sleep(0.2)
 
 
+def stop_server(proc: subprocess.Popen[str]) -> str:
+    """Stops a ``tfbundle serve`` subprocess as Ctrl-C does (killed after 60 s); its output."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
 def error(r: httpx.Response, status: int) -> str:
     assert r.status_code == status, r.text
     body = r.json()
@@ -925,12 +936,7 @@ def test_command_line_workers_batching_and_config_files(
             assert metrics.status_code == 200 and "processed_batch_size" in metrics.text
             assert client.get("/monitoring/prometheus/metrics").status_code == 404
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = stop_server(proc)
     assert proc.returncode == 0, out
 
 
@@ -986,12 +992,7 @@ def test_command_line_workers_share_one_metrics_page(
             assert f"{state} 1.0" in lines, [x for x in lines if "version_state" in x]
             assert not [x for x in lines if "pid=" in x or "worker_model_version_state" in x]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = stop_server(proc)
     assert proc.returncode == 0, out
     assert not list(temp.glob("tfbundle-metrics-*"))
 
@@ -1052,12 +1053,7 @@ def test_command_line_full_batch_queue_answers_429(paths: dict[str, Path], tmp_p
             assert classes(predict(IRIS[:1] * 2)) == want[:1] * 2
             assert queued_batches() == 0
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = stop_server(proc)
     assert proc.returncode == 0, out
 
 

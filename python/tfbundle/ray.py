@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._base.arrow import fixed_size_list_values, numbers_to_arrow, numbers_to_numpy
+from ._base.dtypes import cast_numeric
 from ._base.paths import PathLike
 from ._runtime.model import Model, load
 from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
@@ -117,14 +118,6 @@ def numpy_to_arrow(array: np.ndarray) -> Any:
     for size in reversed(array.shape[1:]):
         flat = pa.FixedSizeListArray.from_arrays(flat, size)
     return flat
-
-
-def cast_numeric(array: np.ndarray, dtype: Any) -> np.ndarray:
-    """``array`` converted to ``dtype`` when both are numeric (bool, int, float) and differ; else
-    ``array`` itself (a dtype of None, strings: the signature's own check reports a mismatch)."""
-    if dtype is None or array.dtype == dtype or array.dtype.kind not in "biuf" or np.dtype(dtype).kind not in "biuf":
-        return array
-    return array.astype(dtype)
 
 
 # ------------------------------------------------------------- predictor ---

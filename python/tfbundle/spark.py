@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from ._base.dtypes import cast_numeric
 from ._base.paths import PathLike, resolve_export_dir
 from ._runtime.model import _INIT_SIGNATURE, DEFAULT_SIGNATURE
 from .errors import InvalidArgumentError, NotFoundError
@@ -120,7 +121,6 @@ def make_predict_fn(
 
     def make() -> Callable[..., Any]:
         from ._runtime.model import load
-        from .ray import cast_numeric
 
         model = load(export_dir, **options)
         sig = model.signatures[signature] if signature is not None else model.default_signature

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
 from .. import _core
 
-__all__ = ["DTYPE_NAMES", "RUNNABLE", "dtype_name", "numpy_dtype", "python_dtype_name"]
+__all__ = ["DTYPE_NAMES", "RUNNABLE", "cast_numeric", "dtype_name", "numpy_dtype", "python_dtype_name"]
 
 _BY_VALUE: Mapping[int, _core.DataType] = MappingProxyType({d.value: d for d in _core.DTYPES})
 
@@ -71,3 +72,12 @@ def python_dtype_name(code: int) -> str:
     if info is None or not info.python_name:
         return f"<DataType {code}>"
     return info.python_name
+
+
+def cast_numeric(array: np.ndarray, dtype: Any) -> np.ndarray:
+    """``array`` converted to ``dtype`` when both are numeric (bool, int, float) and differ; else
+    ``array`` itself (a dtype of None, strings: the signature's own check reports a mismatch).
+    The Ray and Spark helpers feed the columns the engine holds through it."""
+    if dtype is None or array.dtype == dtype or array.dtype.kind not in "biuf" or np.dtype(dtype).kind not in "biuf":
+        return array
+    return array.astype(dtype)

@@ -318,11 +318,9 @@ def score_shard(
 
     def submit(entries: list[tuple[Any, ...]]) -> None:
         """Starts the runs of consecutive converted batches (as one task), queued for writing."""
-        batches = [(e[1], e[3]) for e in entries]
-        ok = [e for e in entries if e[4] is None]
-        if len(ok) == len(entries):
+        if all(e[4] is None for e in entries):
             fut = pool.submit(run_all, [e[2] for e in entries], [e[1].n for e in entries])
-            pending.append((batches, fut))
+            pending.append(([(e[1], e[3]) for e in entries], fut))
         else:  # a batch that did not convert goes row by row, in its place
             for e in entries:
                 f = pool.submit(run_all, [e[2]], [e[1].n]) if e[4] is None else None
