@@ -75,3 +75,23 @@ def test_numbers_to_arrow_keeps_the_numpy_array_alive() -> None:
 
     gc.collect()
     assert arr[999].as_py() == 2997
+
+
+def test_allocator_env_reaches_processes_started_inside(monkeypatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tfbundle._base.arrow import ALLOCATOR_ENV, allocator_env
+
+    (key, value), = ALLOCATOR_ENV.items()
+    monkeypatch.delenv(key, raising=False)
+    show = [sys.executable, "-c", f"import os; print(os.environ.get({key!r}))"]
+    with allocator_env():
+        inside = subprocess.run(show, capture_output=True, text=True, check=True).stdout.strip()
+    assert inside == value
+    assert key not in os.environ  # taken away again
+    monkeypatch.setenv(key, "1")  # the user's own value is kept
+    with allocator_env():
+        assert os.environ[key] == "1"
+    assert os.environ[key] == "1"

@@ -223,3 +223,36 @@ def test_killed_job_resumes_exactly(tmp_path, model_dir) -> None:
     assert events[-1]["rows"] == (6 - len(done)) * 20000
     assert _concat(tmp_path / "out").equals(_concat(tmp_path / "full"))
     assert sorted(os.listdir(tmp_path / "out")) == sorted(os.listdir(tmp_path / "full"))
+
+
+def test_the_allocator_setting_precedes_pyarrow(tmp_path, model_dir) -> None:
+    """The command puts ALLOCATOR_ENV in the environment before anything imports pyarrow (mimalloc
+    reads it only then); a value the user set is kept."""
+    from tfbundle._base.arrow import ALLOCATOR_ENV
+
+    _write_shards(tmp_path / "in", 1, 20)
+    (key, value), = ALLOCATOR_ENV.items()
+    script = (
+        "import os, sys\n"
+        "seen = []\n"
+        "class Hook:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pyarrow' and not seen:\n"
+        f"            seen.append(os.environ.get({key!r}))\n"
+        "sys.meta_path.insert(0, Hook())\n"
+        "from tfbundle.cli import main\n"
+        "rc = main(['score', sys.argv[1], '-i', sys.argv[2], '-o', sys.argv[3], '--progress', 'none'])\n"
+        "print(rc, seen)\n"
+    )
+    for preset, expected in ((None, value), ("7", "7")):
+        env = tfbundle_env()
+        env.pop(key, None)
+        if preset is not None:
+            env[key] = preset
+        out = tmp_path / f"out-{preset}"
+        r = subprocess.run(
+            [sys.executable, "-c", script, model_dir, str(tmp_path / "in"), str(out)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[-1] == f"0 [{expected!r}]"

@@ -9,11 +9,39 @@ helpers view them in place; anything else goes through pyarrow's own converters.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-__all__ = ["fixed_size_list_values", "numbers_to_arrow", "numbers_to_numpy"]
+__all__ = ["ALLOCATOR_ENV", "allocator_env", "fixed_size_list_values", "numbers_to_arrow", "numbers_to_numpy"]
+
+# pyarrow's default allocator (mimalloc 3 in pyarrow 26) asks for transparent huge pages on its 1 GiB
+# arenas (madvise MADV_HUGEPAGE) and gives freed pages back to the OS soon after (MADV_DONTNEED);
+# reading a file batch by batch then faults the same memory in again and again, each fault zeroing
+# 2 MiB. In a scoring process that was up to half the CPU time (perf: clear_page_erms under
+# do_huge_pmd_anonymous_page) and made 2 workers slower than 1; without huge pages the same job
+# takes 1.3-1.65 s instead of 1.4-3.0 s (1M rows from Parquet, bench_score's small model). mimalloc
+# reads its options once, when pyarrow's library is first used, so this must be in the environment
+# before pyarrow is imported: the scoring command and its worker processes set it; a process that
+# imports pyarrow itself can set it at its start. Older mimalloc versions ignore the option.
+ALLOCATOR_ENV = {"MIMALLOC_ALLOW_THP": "0"}
+
+
+@contextlib.contextmanager
+def allocator_env() -> Iterator[None]:
+    """Sets :data:`ALLOCATOR_ENV`'s entries the environment lacks, for processes started inside
+    (they inherit the environment), and takes them away again after. A value already set is kept."""
+    added = [k for k in ALLOCATOR_ENV if k not in os.environ]
+    for k in added:
+        os.environ[k] = ALLOCATOR_ENV[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 # pyarrow's names of the fixed-width number types and their numpy dtypes (Arrow is little-endian).
 _NUMPY_OF = {

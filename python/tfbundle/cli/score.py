@@ -11,6 +11,7 @@ GZIP). Outputs: Parquet (default), JSON lines, CSV, .npy. See ``tfbundle.score``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 __all__ = ["build_parser", "main"]
@@ -167,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     rename: dict[str, str] = {}
     for r in args.rename:
         rename.update(r)
+    from .._base.arrow import ALLOCATOR_ENV
+
+    for key, value in ALLOCATOR_ENV.items():  # before pyarrow is imported (see ALLOCATOR_ENV)
+        os.environ.setdefault(key, value)
     from ..scoring import score
 
     report = score(

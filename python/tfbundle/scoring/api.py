@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors as _errors
+from .._base.arrow import allocator_env
 from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from .pipeline import Job, Options, ScoreError, Stages, output_rows, score_shard
 from .progress import Progress, import_bar_early
@@ -501,8 +502,9 @@ def _score_in_workers(
         )
         for i in range(n)
     ]
-    for p in procs:
-        p.start()
+    with allocator_env():  # the workers inherit it: pyarrow is not imported there yet
+        for p in procs:
+            p.start()
     running = n
     try:
         while running:
