@@ -11,15 +11,19 @@ Where a process serves models it loads and reloads (new versions, autoscaling), 
 - ``tfbundle``: ``tfbundle.load(path)`` (the default restore, ``"auto"``), then one call;
 - ``tfbundle, warm compile cache``: the same with ``compile_cache=DIR`` (a temporary folder,
   its entry written by the untimed load), every load a hit;
-- ``TF C loader``: ``tfbundle.load(path, restore="tf")``, i.e. ``TF_LoadSessionFromSavedModel``
-  (TensorFlow restores the variables and runs the init op) and the first ``TF_SessionRun``,
-  through tfbundle's thin wrapper, alternating with the rows above in the same process;
+- ``TF C loader``: ``tfbundle.load(path, restore="tf", grappler="tensorflow")``, i.e.
+  ``TF_LoadSessionFromSavedModel`` with TensorFlow's default session options (TensorFlow restores
+  the variables and runs the init op) and the first ``TF_SessionRun``, through tfbundle's thin
+  wrapper, alternating with the rows above in the same process;
+- ``TF C loader, tfbundle's grappler``: the same with tfbundle's grappler settings (the default
+  ``grappler="fast"``), to tell the share of those settings from the share of tfbundle's loader;
 - ``TF Python``: ``tf.saved_model.load(path)`` and the first call of its ``serving_default``
   signature, in a separate process that imported TensorFlow first (not timed).
 
 Each row: the median of ``--repeats`` (default 5) loads of the load and of the first call, in
-milliseconds, and the total over the C loader's. The inputs are zeros of batch 1. The tfbundle rows
-are checked to give the C loader's outputs exactly.
+milliseconds, and the total over the C loader's. A last row per model gives the median time of a
+call once loaded with each grappler setting (two models held, their calls alternating). The inputs
+are zeros of batch 1. The tfbundle rows are checked to give the C loader's outputs exactly.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
     import tfbundle
 
     inputs = _inputs(name)
-    modes = ("auto", "cache", "tf")
+    modes = ("auto", "cache", "tf", "tf_fast")
     times: dict[str, dict[str, list[float]]] = {m: {"load": [], "first_call": []} for m in modes}
     outputs: dict[str, dict[str, np.ndarray]] = {}
     chose = ""
@@ -71,6 +75,10 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 if mode == "cache":
                     model = tfbundle.load(path, compile_cache=cache)
+                elif mode == "tf":
+                    model = tfbundle.load(path, restore="tf", compile_cache=False, grappler="tensorflow")
+                elif mode == "tf_fast":
+                    model = tfbundle.load(path, restore="tf", compile_cache=False)
                 else:
                     model = tfbundle.load(path, restore=mode, compile_cache=False)
                 t1 = time.perf_counter()
@@ -83,14 +91,29 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
                 model.close()
                 times[mode]["load"].append(t1 - t0)
                 times[mode]["first_call"].append(t2 - t1)
+        # Steady state: one model per grappler setting, calls alternating between them.
+        steady: dict[str, list[float]] = {"fast": [], "tensorflow": []}
+        held = {g: tfbundle.load(path, compile_cache=False, grappler=g) for g in steady}
+        for m in held.values():
+            m(**inputs)
+        calls = max(20, int(0.5 / max(1e-4, statistics.median(times["auto"]["first_call"]) / 10)))
+        for _ in range(min(calls, 500)):
+            for g, m in held.items():
+                t0 = time.perf_counter()
+                m(**inputs)
+                steady[g].append(time.perf_counter() - t0)
+        for m in held.values():
+            m.close()
     equal = all(
-        np.array_equal(outputs[m][k], outputs["tf"][k]) for m in ("auto", "cache") for k in outputs["tf"]
+        np.array_equal(outputs[m][k], outputs["tf"][k]) for m in ("auto", "cache", "tf_fast") for k in outputs["tf"]
     )
     return {
         "tfbundle": {k: statistics.median(v) for k, v in times["auto"].items()},
         "tfbundle, warm compile cache": {k: statistics.median(v) for k, v in times["cache"].items()},
         "TF C loader": {k: statistics.median(v) for k, v in times["tf"].items()},
+        "TF C loader, tfbundle's grappler": {k: statistics.median(v) for k, v in times["tf_fast"].items()},
         "restore": chose,
+        "steady_call": {g: statistics.median(v) for g, v in steady.items()},
         "compile_cache": sorted(cache_states),
         "outputs_equal": equal,
     }
@@ -166,7 +189,13 @@ def main(argv: list[str] | None = None) -> int:
             row["TF Python"] = tf_python
         results[name] = row
         base = row["TF C loader"]["load"] + row["TF C loader"]["first_call"]
-        for loader in ("tfbundle", "tfbundle, warm compile cache", "TF C loader", "TF Python"):
+        for loader in (
+            "tfbundle",
+            "tfbundle, warm compile cache",
+            "TF C loader",
+            "TF C loader, tfbundle's grappler",
+            "TF Python",
+        ):
             if loader not in row:
                 continue
             t = row[loader]
@@ -174,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             label = f"{loader} (restore={row['restore']})" if loader.startswith("tfbundle") else loader
             print(f"| {name} | {label} | {1e3 * t['load']:.0f} | {1e3 * t['first_call']:.0f} | {1e3 * total:.0f} | "
                   f"{total / base:.2f} |", flush=True)  # fmt: skip
+        per = row["steady_call"]
+        print(f"| {name} | steady-state call, grappler fast / tensorflow | {1e3 * per['fast']:.3f} / "
+              f"{1e3 * per['tensorflow']:.3f} ms | | | {per['fast'] / per['tensorflow']:.2f} |")  # fmt: skip
         if row["compile_cache"] != ["hit"]:
             print(f"warning: {name}: the warm compile cache's loads said {row['compile_cache']}", file=sys.stderr)
         if not row["outputs_equal"]:

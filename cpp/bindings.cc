@@ -69,7 +69,7 @@ class NativeModel {
                           std::vector<std::pair<std::string, std::string>> assets, std::optional<std::string> init_op,
                           bool init_local_variables, const std::string& restore, int intra, int inter,
                           std::optional<bool> growth, std::optional<std::string> visible,
-                          std::string compile_cache) {
+                          std::string compile_cache, const std::string& grappler) {
     LoadRequest r;
     r.compile_cache_dir = std::move(compile_cache);
     r.tfbundle_version = TFBUNDLE_VERSION;
@@ -86,6 +86,10 @@ class NativeModel {
     r.config.inter_op_threads = inter;
     r.config.gpu_memory_growth = growth;
     r.config.visible_devices = std::move(visible);
+    if (grappler != "fast" && grappler != "tensorflow") {
+      throw Error(kInvalidArgument, "grappler must be \"fast\" or \"tensorflow\", got \"" + grappler + "\"");
+    }
+    r.config.tensorflow_grappler = grappler == "tensorflow";
     std::shared_ptr<Session> s = without_gil([&] { return Session::load(std::move(r)); });
     return NativeModel(std::move(s));
   }
@@ -433,11 +437,13 @@ PYBIND11_MODULE(_core, m) {
                   py::arg("restore") = "tensorflow", py::arg("intra_op_threads") = 0,
                   py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
                   py::arg("visible_devices") = py::none(), py::arg("compile_cache") = "",
+                  py::arg("grappler") = "fast",
                   "Loads a model (Session::load): a SavedModel folder (export_dir + tags) or a serialized "
                   "MetaGraphDef (meta_graph), restoring its variables as `restore` says: \"tensorflow\" "
                   "(TF_LoadSessionFromSavedModel), \"graph\" (the SaverDef's restore op), \"mmap\" (from the "
                   "memory-mapped checkpoint), \"auto\" (\"mmap\" where it fits the model, else \"tensorflow\") "
-                  "or \"none\"; `compile_cache`: the compile cache's folder (empty: none). The GIL is released "
+                  "or \"none\"; `compile_cache`: the compile cache's folder (empty: none); `grappler`: \"fast\" "
+                  "(tfbundle's settings) or \"tensorflow\" (TensorFlow's defaults). The GIL is released "
                   "while loading.")
       .def_property_readonly("tags", [](const NativeModel& n) { return n.meta_graph().tags; })
       .def_property_readonly("tensorflow_version", [](const NativeModel& n) { return n.meta_graph().tensorflow_version; })

@@ -483,6 +483,22 @@ namespace VariableDef {
 inline constexpr uint32_t kInitializerName = 2;
 }  // namespace VariableDef
 
+namespace RewriterConfig {
+inline constexpr uint32_t kMemoryOptimization = 4;
+inline constexpr uint32_t kMetaOptimizerIterations = 12;
+inline constexpr uint32_t kDisableTfgOptimizer = 32;
+enum NumIterationsType : int32_t { DEFAULT_NUM_ITERS = 0, ONE = 1, TWO = 2 };
+enum MemOptType : int32_t {
+  DEFAULT_MEM_OPT = 0,
+  NO_MEM_OPT = 1,
+  MANUAL = 2,
+  SWAPPING_HEURISTICS = 4,
+  RECOMPUTATION_HEURISTICS = 5,
+  SCHEDULING_HEURISTICS = 6,
+  HEURISTICS = 3,
+};
+}  // namespace RewriterConfig
+
 namespace GPUOptions {
 inline constexpr uint32_t kAllowGrowth = 4;
 inline constexpr uint32_t kVisibleDeviceList = 5;
@@ -493,7 +509,12 @@ inline constexpr uint32_t kIntraOpParallelismThreads = 2;
 inline constexpr uint32_t kInterOpParallelismThreads = 5;
 inline constexpr uint32_t kGpuOptions = 6;
 inline constexpr uint32_t kAllowSoftPlacement = 7;
+inline constexpr uint32_t kGraphOptions = 10;
 }  // namespace ConfigProto
+
+namespace GraphOptions {
+inline constexpr uint32_t kRewriteOptions = 10;
+}  // namespace GraphOptions
 
 namespace RunOptions {
 inline constexpr uint32_t kTraceLevel = 1;

@@ -83,6 +83,27 @@ constexpr char kClosedMessage[] = "this model was closed; load it again to use i
 
 }  // namespace
 
+// The grappler settings of a tfbundle load (RewriterConfig). The first call of a signature builds
+// its executor: grappler optimizes the graph (the functions the call reaches inlined), and that
+// was 40-50% of a Keras model's load plus first call here. Three of TensorFlow's defaults cost
+// time and change nothing for inference on the measured models (bench/bench_load.py; the outputs
+// are equal to the last bit, and steady-state call times are unchanged):
+// - meta_optimizer_iterations ONE: TensorFlow runs every optimizer twice by default;
+// - disable_tfg_optimizer: the MLIR (TFG) hook, which TensorFlow's meta_optimizer.cc says runs no
+//   optimization yet, converts the graph to MLIR and back;
+// - memory_optimization NO_MEM_OPT: its default heuristics swap tensors to host memory and
+//   reorder AddN nodes to lower the peak memory of training graphs on GPUs.
+// Constant folding, the arithmetic, remapper (fused kernels), layout, function and dependency
+// optimizers all still run.
+std::string fast_rewrite_options() {
+  namespace rc = pb::RewriterConfig;
+  wire::Writer w;
+  w.varint_field(rc::kMemoryOptimization, rc::NO_MEM_OPT);
+  w.varint_field(rc::kMetaOptimizerIterations, rc::ONE);
+  w.varint_field(rc::kDisableTfgOptimizer, 1);
+  return w.data();
+}
+
 std::string serialize_config(const SessionConfig& config) {
   namespace cp = pb::ConfigProto;
   wire::Writer w;
@@ -98,6 +119,11 @@ std::string serialize_config(const SessionConfig& config) {
   if (config.visible_devices.has_value()) gpu.bytes_field(pb::GPUOptions::kVisibleDeviceList, *config.visible_devices);
   if (!gpu.data().empty()) w.bytes_field(cp::kGpuOptions, gpu.data());
   if (config.allow_soft_placement) w.varint_field(cp::kAllowSoftPlacement, 1);
+  if (!config.tensorflow_grappler) {
+    wire::Writer graph;
+    graph.bytes_field(pb::GraphOptions::kRewriteOptions, fast_rewrite_options());
+    w.bytes_field(cp::kGraphOptions, graph.data());
+  }
   return w.data();
 }
 

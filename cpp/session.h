@@ -36,6 +36,10 @@ struct SessionConfig {
   std::optional<bool> gpu_memory_growth;
   std::optional<std::string> visible_devices;  // "0,1"; "" hides every GPU
   bool allow_soft_placement = true;            // as TensorFlow's Python loaders do
+  // true: grappler with TensorFlow's own defaults. false (tfbundle's default): the same optimizers
+  // with the settings of fast_rewrite_options() in session.cc, which halve the time of a first call
+  // and change no output.
+  bool tensorflow_grappler = false;
 };
 
 // The serialized ConfigProto for these options.

@@ -86,6 +86,35 @@ def test_mapped_restore_matches_tensorflow(models: ModelZoo, model: str) -> None
     assert checked > 0
 
 
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_grappler_settings_change_no_output(models: ModelZoo, model: str) -> None:
+    """tfbundle's grappler settings (the default, "fast") and TensorFlow's own ("tensorflow") give
+    the same outputs to the last bit, and TensorFlow's."""
+    checked = 0
+    for case_id in CASE_IDS:
+        case = models.case(case_id)
+        if case.model != model:
+            continue
+        got = {}
+        for grappler in ("fast", "tensorflow"):
+            with tfbundle.load(models.folder(model), tags=list(case.tags), grappler=grappler) as m:
+                got[grappler] = m.signatures[case.signature](**case.inputs)
+            assert_outputs_match(got[grappler], case.expected, f"{case_id} grappler={grappler!r}")
+        assert sorted(got["fast"]) == sorted(got["tensorflow"])
+        for key, fast in got["fast"].items():
+            slow = got["tensorflow"][key]
+            assert fast.dtype == slow.dtype and fast.shape == slow.shape, (case_id, key)
+            same = np.array_equal(fast, slow, equal_nan=fast.dtype.kind in "fc")
+            assert same, f"{case_id} {key!r}: grappler='fast' differs from grappler='tensorflow'"
+        checked += 1
+    assert checked > 0
+
+
+def test_grappler_setting_must_be_known(models: ModelZoo) -> None:
+    with pytest.raises(errors.InvalidArgumentError, match=r'grappler must be "fast" or "tensorflow", got "off"'):
+        tfbundle.load(models.folder(MODEL_NAMES[0]), grappler="off")
+
+
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_signature_run_matches_tensorflow(models: ModelZoo, loaded: LoadFn, case_id: str) -> None:
     case = models.case(case_id)

@@ -43,7 +43,9 @@ def test_model_and_signature_pickle_by_reference(demo: tfbundle.Model) -> None:
 
 
 def test_pickle_keeps_tags_and_load_options_and_lands_in_another_process(tmp_path: Path) -> None:
-    model = tfbundle.load(demo_model_path(), "serve", intra_op_threads=1, restore="tf", allowed_ops=iter(()))
+    model = tfbundle.load(
+        demo_model_path(), "serve", intra_op_threads=1, restore="tf", allowed_ops=iter(()), grappler="tensorflow"
+    )
     model.close()  # a closed model pickles too (a reference), and is loaded open
     blob = tmp_path / "model.pickle"
     blob.write_bytes(pickle.dumps((model, model.signatures["serving_default"])))
@@ -54,6 +56,7 @@ def test_pickle_keeps_tags_and_load_options_and_lands_in_another_process(tmp_pat
         assert not model.closed and model.restore == "tf", model.restore
         options = dict(model._reference.options)
         assert options["intra_op_threads"] == 1 and options["allowed_ops"] == (), options
+        assert options["grappler"] == "tensorflow", options
         print(sorted(model.tags), sig.name, model(x=np.ones((1, 4), np.float32))["class_ids"].tolist())
         """
     )

@@ -102,6 +102,7 @@ class NativeModel(metaclass=_Pybind11Type):
         gpu_memory_growth: bool | None = None,
         visible_devices: str | None = None,
         compile_cache: str = "",
+        grappler: str = "fast",
     ) -> NativeModel: ...
     @property
     def tags(self) -> list[str]: ...

@@ -581,6 +581,7 @@ def _native_from_meta(meta: bytes, what: str, options: dict[str, Any], **request
             inter_op_threads=inter,
             gpu_memory_growth=growth,
             visible_devices=visible,
+            grappler=options.get("grappler", "fast"),
             **request,
         )
     except NotFoundError as e:
@@ -618,6 +619,7 @@ def load_checkpoint_graph(
     inter_op_threads: int | None = None,
     gpu_memory_growth: bool | None = None,
     visible_devices: str | Sequence[int] | None = None,
+    grappler: str = "fast",
 ) -> GraphModel:
     """Loads a TF1 training checkpoint (or a legacy SessionBundle) with its graph.
 
@@ -642,7 +644,7 @@ def load_checkpoint_graph(
         clear_devices: drop the device placements recorded in the graph (as
             ``import_meta_graph(clear_devices=True)``); soft placement already
             moves ops pinned to absent GPUs onto the CPU.
-        intra_op_threads, inter_op_threads, gpu_memory_growth, visible_devices:
+        intra_op_threads, inter_op_threads, gpu_memory_growth, visible_devices, grappler:
             session options, as for :func:`tfbundle.load`.
 
     Returns:
@@ -735,6 +737,7 @@ def load_checkpoint_graph(
             "inter_op_threads": inter_op_threads,
             "gpu_memory_growth": gpu_memory_growth,
             "visible_devices": visible_devices,
+            "grappler": grappler,
         },
         restore="graph",
         checkpoint_prefix=prefix,
@@ -802,6 +805,7 @@ def load_graph(
     inter_op_threads: int | None = None,
     gpu_memory_growth: bool | None = None,
     visible_devices: str | Sequence[int] | None = None,
+    grappler: str = "fast",
 ) -> GraphModel:
     """Loads a frozen GraphDef (variables turned into constants), binary or text.
 
@@ -816,7 +820,7 @@ def load_graph(
         signature_name: the key of the signature built (``model(**inputs)``
             calls it).
         clear_devices: drop the graph's device placements.
-        intra_op_threads, inter_op_threads, gpu_memory_growth, visible_devices:
+        intra_op_threads, inter_op_threads, gpu_memory_growth, visible_devices, grappler:
             session options, as for :func:`tfbundle.load`.
 
     When ``inputs`` or ``outputs`` is None, what was chosen is in
@@ -898,6 +902,7 @@ def load_graph(
         "inter_op_threads": inter_op_threads,
         "gpu_memory_growth": gpu_memory_growth,
         "visible_devices": visible_devices,
+        "grappler": grappler,
     }
     native = _native_from_meta(
         meta.SerializeToString(), f"could not load the graph of {what}", options, restore="none"

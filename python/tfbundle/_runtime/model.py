@@ -485,6 +485,7 @@ def load(
     allowed_ops: Iterable[str] | str | None = None,
     restore: str = "auto",
     compile_cache: PathLike | bool | None = None,
+    grappler: str = "fast",
 ) -> Model:
     """Loads a SavedModel through TensorFlow's C API.
 
@@ -546,6 +547,13 @@ def load(
             imports the graph itself). None (default): the folder in
             ``$TFBUNDLE_COMPILE_CACHE`` when set, else no cache; False or
             ``""``: no cache.
+        grappler: how TensorFlow's graph optimizer (grappler) runs when a
+            signature's first call builds its executor. ``"fast"``
+            (default): every optimizer once, without the MLIR hook and the
+            GPU memory heuristics, which roughly halves a Keras model's
+            load plus first call and changes no output;
+            ``"tensorflow"``: TensorFlow's own defaults (each optimizer
+            twice).
 
     Returns:
         The loaded :class:`Model`. The GIL is released while loading.
@@ -589,6 +597,7 @@ def load(
             gpu_memory_growth=growth,
             visible_devices=visible,
             compile_cache=cache_dir,
+            grappler=grappler,
         )
     except NotFoundError as e:
         raise _explain_missing_op(e) from None
@@ -604,6 +613,7 @@ def load(
             ("allowed_ops", allowed_ops),
             ("restore", restore),
             ("compile_cache", compile_cache),
+            ("grappler", grappler),
         ),
     )
     model = Model(native, export_dir, chosen, reference=reference)
