@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -185,7 +186,8 @@ def score(
             when complete, so a rerun after a kill writes exactly the missing ones).
         overwrite: replace existing outputs (without it, and without ``resume``, an existing
             output is an error).
-        workers: processes (``spawn``), each loading the model; the files are shared among them.
+        workers: processes scoring at once, each with its own model: this one and ``workers - 1``
+            started with ``spawn``; the files are shared among them.
         inflight: runs in flight at once in each process.
         prefetch: batches read and converted ahead of the runs.
         progress: ``"auto"``, ``"bar"``, ``"log"``, ``"json"`` or ``"none"`` (default; see
@@ -493,6 +495,16 @@ def _score_in_workers(
     if isinstance(target, str) and "intra_op_threads" not in load_kwargs:
         # The cores shared among the workers, rather than each worker's TensorFlow taking them all.
         load_kwargs = {**load_kwargs, "intra_op_threads": max(1, (os.cpu_count() or 1) // n)}
+    # This process is one of the n workers (a thread that loads the model and scores from the same
+    # queue): it starts scoring while the others start up (about 0.5 s each: the interpreter, the
+    # imports, TensorFlow's library, the load), so that more workers never make a small job slower.
+    here = threading.Thread(
+        target=_worker,
+        args=(model, signature, opts, load_kwargs, tasks, events),
+        name="tfbundle-score-0",
+        daemon=True,
+    )
+    here.start()
     procs = [
         ctx.Process(
             target=_worker,
@@ -500,7 +512,7 @@ def _score_in_workers(
             name=f"tfbundle-score-{i}",
             daemon=True,
         )
-        for i in range(n)
+        for i in range(1, n)
     ]
     with allocator_env():  # the workers inherit it: pyarrow is not imported there yet
         for p in procs:
@@ -534,10 +546,18 @@ def _score_in_workers(
             elif kind == "error":
                 raise ev[1]
     finally:
+        if running:  # an error: no worker takes another shard (the thread ends after its own)
+            with contextlib.suppress(queue_mod.Empty, OSError, ValueError):
+                while True:
+                    tasks.get_nowait()
+            for _ in range(n):
+                with contextlib.suppress(OSError, ValueError):
+                    tasks.put(None)
         for p in procs:
             if p.is_alive() and running:
                 p.terminate()
         for p in procs:
             p.join(timeout=10)
+        here.join()  # its shard finishes (written whole, or not at all) before the error is raised
         tasks.close()
         events.close()
