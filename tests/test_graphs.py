@@ -465,3 +465,16 @@ def test_2016_v1_checkpoint_saved_model_output(testdata: Path) -> None:
             "Identity:0", {"tf_example:0": examples({"x": [1.0]}, {"x": [2.0]}, {"x": [5.0]})}
         )
         _same(out, Y3)
+
+
+def test_graph_loaders_take_the_grappler_setting(graphs: Path, oracle: dict) -> None:
+    """The checkpoint and frozen-graph loaders take ``grappler`` as :func:`tfbundle.load` does:
+    both settings give the same outputs, and an unknown one is refused."""
+    x = oracle["X"]
+    for grappler in ("fast", "tensorflow"):
+        with load_checkpoint_graph(graphs / "train", grappler=grappler) as m:
+            _same(m.run("y:0", {"x:0": x}), oracle["train2_y"])
+        with load_graph(graphs / "frozen.pb", "x", "probs", grappler=grappler) as m:
+            _same(m(x=x)["probs"], oracle["frozen_probs"])
+    with pytest.raises(tfbundle.InvalidArgumentError, match="grappler must be"):
+        load_graph(graphs / "frozen.pb", "x", "probs", grappler="none")
