@@ -195,6 +195,7 @@ def test_bench_cli_inputs_file_and_parser(
     assert args.func(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["inputs_from"] == str(tmp_path / "in.npz")
+    assert data["grappler"] == "fast"  # the default
     assert data["inputs"]["x"] == ["float32", list(case.inputs["x"].shape)]
     assert 1 <= len(data["top_ops"]) <= 2 and all(0 <= o["share"] <= 1 for o in data["top_ops"])
 
@@ -238,3 +239,14 @@ def test_bench_cli_checkpoint_and_frozen_graph(
         and "signature 'serving_default'" in out
         and "x: float32[1, 3]" in out
     )
+
+
+def test_bench_takes_the_grappler_setting(models, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tfbundle.cli.bench import main
+
+    case = models.case("tf1_simple/serving_default")
+    assert main([str(case.folder), "--runs", "2", "--top", "0", "--json", "--grappler", "tensorflow"]) == 0
+    assert json.loads(capsys.readouterr().out)["grappler"] == "tensorflow"
+    with pytest.raises(SystemExit) as exited:
+        main([str(case.folder), "--grappler", "off"])
+    assert exited.value.code == 2 and "invalid choice: 'off'" in capsys.readouterr().err

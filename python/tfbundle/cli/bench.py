@@ -111,6 +111,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tags", help="the SavedModel tag-set, e.g. 'serve' or 'serve,gpu'")
     parser.add_argument("--threads", type=int, help="intra- and inter-op threads of the session")
+    parser.add_argument(
+        "--grappler",
+        choices=("fast", "tensorflow"),
+        default="fast",
+        help="graph optimizer settings of the load (default fast: tfbundle's; tensorflow: TensorFlow's)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--load",
@@ -145,7 +151,7 @@ def _load_any(path: str, args: argparse.Namespace) -> tuple[Any, str]:
     from .._runtime.graphs import load_checkpoint_graph, load_graph
     from .._runtime.model import load
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"grappler": args.grappler}
     if args.threads is not None:
         options.update(intra_op_threads=args.threads, inter_op_threads=args.threads)
     p = Path(path).expanduser()
@@ -261,6 +267,7 @@ def bench(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, Any]:
     model, kind = _load_any(args.path, args)
     result["load_s"] = time.perf_counter() - start
     result["kind"] = kind
+    result["grappler"] = args.grappler
     with model:
         if getattr(model, "warmup", None) is not None:
             result["warmup"] = {
@@ -474,12 +481,17 @@ def bench_load(args: argparse.Namespace, err: TextIO = sys.stderr) -> dict[str, 
                 "tfbundle bench also times frozen graphs and TF1 checkpoints)"
             ) from None
         raise e from None
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"grappler": args.grappler}
     if args.threads is not None:
         options.update(intra_op_threads=args.threads, inter_op_threads=args.threads)
     if getattr(args, "compile_cache", None):
         options["compile_cache"] = os.path.abspath(args.compile_cache)
-    result: dict[str, Any] = {"path": export_dir, "kind": "SavedModel", "repeats": args.repeats}
+    result: dict[str, Any] = {
+        "path": export_dir,
+        "kind": "SavedModel",
+        "repeats": args.repeats,
+        "grappler": args.grappler,
+    }
     # Here, once: the model loads at all, the signature exists, and its inputs are chosen.
     result["tensorflow"] = _library.ensure_loaded()
     with load(export_dir, args.tags, **options) as model:
