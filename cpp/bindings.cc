@@ -480,5 +480,6 @@ PYBIND11_MODULE(_core, m) {
   bind_checkpoint(m);
   bind_example(m);
   bind_tfrecord(m);
+  bind_json(m);
   bind_batching(m);
 }

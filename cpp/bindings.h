@@ -16,6 +16,7 @@ void bind_checkpoint(pybind11::module_& m);  // bindings_checkpoint.cc: TensorBu
 void bind_example(pybind11::module_& m);     // bindings_example.cc: the tf.Example batch parser
 void bind_batching(pybind11::module_& m);    // bindings_batching.cc: the Batcher's native queue
 void bind_tfrecord(pybind11::module_& m);    // bindings_tfrecord.cc: TFRecord framing
+void bind_json(pybind11::module_& m);        // bindings_json.cc: numeric tensors as TF Serving's JSON
 
 class Session;
 struct ResolvedSignature;

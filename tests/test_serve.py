@@ -31,7 +31,12 @@ import pytest
 import tfbundle
 from _util import free_port, tfbundle_env
 from tfbundle import tf_example
-from tfbundle.errors import DeadlineExceededError, ResourceExhaustedError, UnimplementedError
+from tfbundle.errors import (
+    DeadlineExceededError,
+    InvalidArgumentError,
+    ResourceExhaustedError,
+    UnimplementedError,
+)
 from tfbundle.serving import ModelConfig, ServerConfig, create_app, tfs_json
 from tfbundle.serving.errors import http_status
 
@@ -786,6 +791,101 @@ def test_version_state_over_workers() -> None:
 
 
 # ------------------------------------------------------------------ JSON codec ---
+
+
+def _python_tensor_json(arr: np.ndarray) -> bytes:
+    """The pure-Python writer (the rules _core.json_tensor implements in C++)."""
+    return tfs_json._nest(tfs_json._tokens("y", arr, None), arr.shape).encode()
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        # every float32 bit pattern class: normals, subnormals, NaNs, infinities, both zeros
+        np.random.default_rng(1)
+        .integers(0, 2**32, 60000, dtype=np.uint64)
+        .astype(np.uint32)
+        .view(np.float32)
+        .reshape(-1, 6),
+        np.array(
+            [
+                0,
+                -0.0,
+                1,
+                0.1,
+                1e10,
+                1e-5,
+                1e-45,
+                3.4028235e38,
+                1.17549435e-38,
+                123456,
+                1234567,
+                2**24 + 1,
+            ],
+            np.float32,
+        ),
+        np.random.default_rng(2).standard_normal(20000)
+        * 10.0 ** np.random.default_rng(3).integers(-300, 300, 20000),
+        np.array(
+            [
+                0.1,
+                1 / 3,
+                5e-324,
+                1.7976931348623157e308,
+                2.0**53 + 1,
+                1e22,
+                1e21,
+                -0.0,
+                np.nan,
+                -np.inf,
+            ]
+        ),
+        np.random.default_rng(4).integers(-(2**63), 2**63 - 1, (4, 3), dtype=np.int64),
+        np.array([0, 2**64 - 1], np.uint64),
+        np.arange(-128, 128, dtype=np.int8).reshape(2, 2, 64),
+        np.arange(6, dtype=np.int16),
+        np.arange(6, dtype=np.uint8),
+        np.arange(6, dtype=np.int32),
+        np.arange(6, dtype=np.uint32),
+        np.array([[True], [False]]),
+        np.zeros((2, 0, 3), np.float32),
+        np.zeros((0, 4)),
+        np.array(2.5, np.float32),
+        np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2],  # not contiguous: copied first
+        np.asfortranarray(np.arange(12, dtype=np.float64).reshape(3, 4) / 7),
+    ],
+    ids=lambda a: f"{a.dtype}{list(a.shape)}",
+)
+def test_native_json_writer_equals_the_python_rules(arr: np.ndarray) -> None:
+    from tfbundle import _core
+
+    want = _python_tensor_json(arr)
+    assert tfs_json._tensor_json("y", arr, None) == want
+    if arr.flags.c_contiguous:  # the C++ writer itself, not a fallback
+        assert _core.json_tensor(arr) == want
+
+
+def test_native_json_writer_leaves_other_types_to_python() -> None:
+    from tfbundle import _core
+
+    # Types TF Serving writes no JSON for keep its error; those the C++ writer does not take
+    # (foreign byte order, ml_dtypes' types) are answered None and written by Python.
+    for arr in (np.zeros(2, np.float16), np.zeros(2, np.uint16)):
+        with pytest.raises(
+            InvalidArgumentError, match="Failed to write JSON value for tensor type"
+        ):
+            tfs_json.row_response({"y": arr})
+    assert _core.json_tensor(np.arange(3, dtype=">f4")) is None
+    assert _core.json_tensor(np.arange(3, dtype=np.complex64)) is None
+    assert _core.json_tensor(np.zeros(2, np.float16)) is None
+    assert _core.json_tensor(np.arange(6).reshape(2, 3)[:, ::2]) is None
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    assert _core.json_tensor(np.zeros(2, ml_dtypes.bfloat16)) is None
+    # Strings go through Python, in the same nesting as numbers.
+    assert (
+        tfs_json.row_response({"s": np.array([[b"a"], [b"b"]], object)})
+        == b'{"predictions":[["a"],["b"]]}'
+    )
 
 
 def test_json_codec_follows_tf_serving() -> None:

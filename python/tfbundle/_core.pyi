@@ -364,6 +364,10 @@ def scan_records(
     piece: Any, pos: int, max_records: int, check_crc: bool = True
 ) -> tuple[list, int, int, int]: ...
 
+# bindings_json.cc: numeric tensors as TF Serving's JSON (cpp/json_numbers.h)
+
+def json_tensor(array: np.ndarray) -> bytes | None: ...
+
 # bindings_batching.cc: the Batcher's native queue (cpp/batch_queue.h)
 class NativeBatchSignature(metaclass=_Pybind11Type):
     # shapes: input key -> the spec's shape (None for an unknown rank)

@@ -546,6 +546,26 @@ def _float64_token(value: float) -> str:
     return _float_tokens(np.array([value], np.float64), np.float64, ".17g")[0]
 
 
+# The integer types TF Serving writes to JSON (not uint16: its writer has no case for DT_UINT16).
+_INTEGERS = tuple(
+    np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32, np.uint64)
+)
+# The dtypes _core.json_tensor writes (the same rules as _tokens, in C++).
+_NATIVE = frozenset((np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.bool_), *_INTEGERS))
+
+
+def _tensor_json(name: str, arr: np.ndarray, tf_dtype: str | None) -> bytes:
+    """``arr`` as nested JSON lists of its shape, each element as TF Serving writes it."""
+    if arr.dtype in _NATIVE:
+        from .._core import json_tensor
+
+        # (not np.ascontiguousarray, which makes a 0-d array 1-d)
+        text = json_tensor(arr if arr.flags.c_contiguous else arr.copy(order="C"))
+        if text is not None:
+            return text
+    return _nest(_tokens(name, arr, tf_dtype), arr.shape).encode("utf-8")
+
+
 def _tokens(name: str, arr: np.ndarray, tf_dtype: str | None) -> list[str]:
     """Each element of ``arr`` (flattened) as JSON text, as TF Serving writes it."""
     import orjson
@@ -558,7 +578,7 @@ def _tokens(name: str, arr: np.ndarray, tf_dtype: str | None) -> list[str]:
         return _float_tokens(flat, np.float64, ".17g")
     if kind == "b":
         return ["true" if v else "false" for v in flat.tolist()]
-    if flat.dtype in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32, np.uint64):
+    if flat.dtype in _INTEGERS:
         return [str(v) for v in flat.tolist()]
     if kind in "OSU" and (tf_dtype in (None, "DT_STRING")):
         items = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in flat.tolist()]
@@ -605,26 +625,26 @@ def row_response(
                 f"Tensor name: {name} has inconsistent batch size: {arr.shape[0]} expecting: {batch}"
             )
         batch = arr.shape[0]
-    rows_by_name = {}
-    for name in names:
-        arr = np.asarray(outputs[name])
-        tokens = _tokens(name, arr, (dtypes or {}).get(name))
-        inner = arr.shape[1:]
-        per_row = int(np.prod(inner, dtype=np.int64))
-        rows_by_name[name] = [
-            _nest(tokens[i * per_row : (i + 1) * per_row], inner) for i in range(batch)
-        ]
+    types = dtypes or {}
     if len(names) == 1:
-        rows = rows_by_name[names[0]]
-    else:
-        import orjson
+        # The rows of dim 0 are the whole tensor's outer list.
+        name = names[0]
+        return (
+            b'{"predictions":'
+            + _tensor_json(name, np.asarray(outputs[name]), types.get(name))
+            + b"}"
+        )
+    import orjson
 
-        keys = {name: orjson.dumps(name).decode("utf-8") for name in names}
-        rows = [
-            "{" + ",".join(f"{keys[n]}:{rows_by_name[n][i]}" for n in names) + "}"
-            for i in range(batch)
-        ]
-    return ('{"predictions":[' + ",".join(rows) + "]}").encode("utf-8")
+    arrays = {name: np.asarray(outputs[name]) for name in names}
+    keys = {name: orjson.dumps(name) + b":" for name in names}
+    rows = [
+        b"{"
+        + b",".join(keys[n] + _tensor_json(n, arrays[n][i, ...], types.get(n)) for n in names)
+        + b"}"
+        for i in range(batch)
+    ]
+    return b'{"predictions":[' + b",".join(rows) + b"]}"
 
 
 def columnar_response(
@@ -634,15 +654,15 @@ def columnar_response(
     import orjson
 
     names = sorted(outputs)
-    values = {}
-    for name in names:
-        arr = np.asarray(outputs[name])
-        values[name] = _nest(_tokens(name, arr, (dtypes or {}).get(name)), arr.shape)
+    values = {
+        name: _tensor_json(name, np.asarray(outputs[name]), (dtypes or {}).get(name))
+        for name in names
+    }
     if len(names) == 1:
         body = values[names[0]]
     else:
-        body = "{" + ",".join(f"{orjson.dumps(n).decode('utf-8')}:{values[n]}" for n in names) + "}"
-    return ('{"outputs":' + body + "}").encode("utf-8")
+        body = b"{" + b",".join(orjson.dumps(n) + b":" + values[n] for n in names) + b"}"
+    return b'{"outputs":' + body + b"}"
 
 
 def predict_response(
