@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import shutil
 import threading
 import time
@@ -414,6 +415,63 @@ def test_cancelling_awaiting_tasks_breaks_nothing(model: tfbundle.Model) -> None
 
     asyncio.run(main())
     assert problems == []
+
+
+def test_acall_threads_skip_a_job_cancelled_before_it_starts() -> None:
+    from tfbundle._runtime import offloop
+
+    ran: list[str] = []
+    release = threading.Event()
+
+    def block() -> str:
+        release.wait(WAIT)
+        return "blocked"
+
+    async def main() -> None:
+        busy = [offloop.submit(block) for _ in range(offloop._THREADS)]  # every thread taken
+        late = offloop.submit(ran.append, "late")
+        failing = offloop.submit(int, "not a number")
+        late.cancel()
+        release.set()
+        assert await asyncio.gather(*busy) == ["blocked"] * offloop._THREADS
+        with pytest.raises(ValueError, match="not a number"):
+            await failing  # an error reaches the awaiting task as it is
+        assert await offloop.submit(ran.append, "after") is None
+
+    asyncio.run(main())
+    assert ran == ["after"]
+
+
+def _submit_in_child(out: Any) -> None:
+    from tfbundle._runtime import offloop
+
+    async def main() -> int:
+        return await asyncio.wait_for(offloop.submit(pow, 2, 10), WAIT)
+
+    out.put(asyncio.run(main()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_acall_threads_start_anew_in_a_forked_child() -> None:
+    # A child has none of its parent's threads: it starts its own rather than queueing jobs
+    # that no thread takes (a model cannot run in such a child, but the pool must not hang it).
+    import multiprocessing
+
+    from tfbundle._runtime import offloop
+
+    async def warm() -> int:
+        return await offloop.submit(pow, 2, 3)
+
+    assert asyncio.run(warm()) == 8  # the parent's threads are running
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_submit_in_child, args=(out,))
+    child.start()
+    try:
+        assert out.get(timeout=WAIT) == 1024
+    finally:
+        child.join(WAIT)
+    assert child.exitcode == 0
 
 
 def test_acall_deadline(model: tfbundle.Model) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -381,27 +380,15 @@ def _tensor_key(name: str) -> str:
 
 # ------------------------------------------------------------------ asyncio ---
 
-_executor: Any = None  # the threads of acall/arun, made at the first use
-_executor_lock = threading.Lock()
-
-
 async def _off_loop(fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` in tfbundle's thread pool, awaited without blocking the event loop.
+    """``fn(*args)`` in tfbundle's threads, awaited without blocking the event loop.
 
     Cancelling the awaiting task cancels a run not yet started; one already running
     finishes in its thread and its result (or error) is dropped, never logged.
     """
-    import asyncio
+    from .offloop import submit
 
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                workers = min(32, (os.cpu_count() or 1) + 4)
-                _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tfbundle-async")
-    return await asyncio.get_running_loop().run_in_executor(_executor, fn, *args)
+    return await submit(fn, *args)
 
 
 # ------------------------------------------------------------------ loading ---

@@ -68,6 +68,8 @@ _OFF_LOOP_BYTES = 64 * 1024
 
 _JSON = "application/json"
 
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+
 
 class _TooLargeError(Error):
     code = 8
@@ -128,16 +130,26 @@ class _Server:
             raise _TooLargeError(
                 f"the request body of {length} bytes is larger than the server's limit of {limit} bytes"
             )
+        # The ASGI messages read as they come (Request.stream's async generator costs more than
+        # the small body it usually carries).
         chunks = []
         size = 0
-        async for chunk in request.stream():
+        receive = request.receive
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect: nobody waits for an answer
+                from starlette.requests import ClientDisconnect
+
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise _TooLargeError(
                     f"the request body is larger than the server's limit of {limit} bytes"
                 )
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def off_loop(self, size: int, fn: Any, *args: Any) -> Any:
         if size < _OFF_LOOP_BYTES:
@@ -153,7 +165,11 @@ class _Server:
         if batcher is not None and _facts(signature).batchable:
             return await batcher.acall(inputs, signature=signature.name, timeout=timeout)
         try:
-            return await asyncio.wait_for(signature.acall(**inputs), timeout)
+            if _timeout is None or timeout is None:
+                return await asyncio.wait_for(signature.acall(**inputs), timeout)
+            # asyncio.timeout (3.11) awaits the call in this task; wait_for makes a task of it.
+            async with _timeout(timeout):
+                return await signature.acall(**inputs)
         except asyncio.TimeoutError:
             raise DeadlineExceededError(
                 f"the request took more than the server's timeout of {timeout} s"

@@ -137,6 +137,8 @@ class Metrics:
             registry=own,
             multiprocess_mode="livesum",
         )
+        self._counts: dict[tuple[str, str], Any] = {}
+        self._latencies: dict[tuple[str, str, str], Any] = {}
         self._shared: _SharedState | None = None
         if path is None:
             self.registry.register(_ModelCollector(models))
@@ -148,9 +150,17 @@ class Metrics:
     def observe(self, model: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
         if self._shared is not None:
             self._shared.sync_batches(model)
-        self.requests.labels(model, status).inc()
+        # The labelled children, looked up once: labels() validates and locks at every call.
+        count = self._counts.get((model, status))
+        if count is None:
+            count = self._counts[(model, status)] = self.requests.labels(model, status)
+        count.inc()
         if status == "OK":
-            self.latency.labels(model, api, entrypoint).observe(seconds * 1e6)
+            key = (model, api, entrypoint)
+            latency = self._latencies.get(key)
+            if latency is None:
+                latency = self._latencies[key] = self.latency.labels(model, api, entrypoint)
+            latency.observe(seconds * 1e6)
 
     def page(self) -> tuple[bytes, str]:
         """The text exposition (body, content type)."""
