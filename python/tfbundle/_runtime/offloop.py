@@ -43,6 +43,7 @@ def _work(jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
         loop, fut, fn, args = jobs.get()
         if fut.cancelled():
             continue
+        answer: Callable[[asyncio.Future[Any], Any], None]
         try:
             answer, arg = _set_result, fn(*args)
         except BaseException as e:  # handed to the awaiting task, as run_in_executor does
