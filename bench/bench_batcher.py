@@ -15,7 +15,11 @@ one row. For each number of client threads, for ``--seconds`` (default 3) each:
 - ``batcher tN idle``: the same with ``run_when_idle=True`` (a batch starts as soon as the slot is
   free; the timeout applies while it is busy), for N in ``--idle-timeouts`` (default 500; "" for none);
 - with ``--python``, ``... py`` rows: the same Batchers on the Python path (the native queue off), to
-  compare the two.
+  compare the two;
+- ``handoff floor``: no model and no batcher: each thread hands its request (a lock) to one
+  answering thread, which releases up to 64 at a time, and waits for it. What any batcher of
+  Python threads costs at the least (each answer is a blocked thread woken up, which then takes
+  the GIL back): its requests/s bound every batcher row's.
 
 Reports requests per second, p50 and p99 latency per request (us), and the mean batch size; and
 the two figures of issue 12: the batcher's p50 minus the direct p50 at 1 thread, and the batcher's
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import statistics
 import sys
 import threading
@@ -73,6 +78,43 @@ def _drive(call: Any, x: np.ndarray, threads: int, seconds: float) -> dict[str, 
     }
 
 
+class HandoffFloor:
+    """A batcher that does nothing: requests handed to one thread, answered up to 64 at a time."""
+
+    def __init__(self) -> None:
+        self.requests: queue.SimpleQueue[threading.Lock | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._answer, daemon=True)
+        self.thread.start()
+
+    def _answer(self) -> None:
+        while True:
+            first = self.requests.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < 64:
+                try:
+                    nxt = self.requests.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.requests.put(None)
+                    break
+                batch.append(nxt)
+            for lock in batch:
+                lock.release()
+
+    def __call__(self, _: Any) -> None:
+        done = threading.Lock()
+        done.acquire()
+        self.requests.put(done)
+        done.acquire()  # released by the answering thread
+
+    def close(self) -> None:
+        self.requests.put(None)
+        self.thread.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path)
@@ -108,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     calls: dict[str, Any] = {"direct": lambda a: sig(**{key: a})}
     for name, b in batchers.items():
         calls[name] = lambda a, b=b: b({key: a})
+    floor = HandoffFloor()
+    calls["handoff floor"] = floor
     for call in calls.values():
         for _ in range(50):
             call(x)
@@ -142,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         gain = table[f"{most}/{name}"]["requests_per_s"] / table[f"{most}/direct"]["requests_per_s"]
         print(f"{name}: p50 added at {one} thread(s) {added:+.0f} us (goal <= 50); "
               f"requests/s at {most} threads {gain:.2f}x direct (goal >= 3)")  # fmt: skip
+    floor_gain = table[f"{most}/handoff floor"]["requests_per_s"] / table[f"{most}/direct"]["requests_per_s"]
+    print(f"handoff floor (no model): requests/s at {most} threads {floor_gain:.2f}x direct: "
+          "the most a batcher of Python threads reaches here")  # fmt: skip
+    floor.close()
     for b in batchers.values():
         b.close()
     model.close()
