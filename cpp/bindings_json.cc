@@ -1,15 +1,18 @@
-// Bindings of the JSON number writer (json_numbers.h): _core.json_tensor, the text of a numeric
-// tensor in a TF Serving REST answer (python/tfbundle/serving/tfs_json.py).
+// Bindings of TF Serving's JSON numbers (python/tfbundle/serving/tfs_json.py): _core.json_tensor,
+// the text of a numeric tensor in an answer (json_numbers.h), and _core.parse_predict_json, the
+// common predict request read straight into a float64 array (json_predict.h).
 #include <Python.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "bindings.h"
 #include "json_numbers.h"
+#include "json_predict.h"
 #include "without_gil.h"
 
 namespace py = pybind11;
@@ -72,6 +75,27 @@ void bind_json(py::module_& m) {
       py::arg("array"),
       "The JSON text of a C-contiguous numeric array (nested lists, TF Serving's number forms), or\n"
       "None for an array it does not take (another dtype, a foreign byte order, not C-contiguous).");
+  m.def(
+      "parse_predict_json",
+      [](const py::bytes& body) -> py::object {
+        std::string_view text = body;  // pybind11: a view of the bytes object's buffer
+        std::optional<json::PredictBody> parsed;
+        const auto parse = [&] { parsed = json::parse_predict_body(text); };
+        if (text.size() > 64 * 1024) {
+          without_gil(parse);  // the body is immutable and kept alive by the caller
+        } else {
+          parse();
+        }
+        if (!parsed) return py::none();
+        py::array_t<double> values(parsed->shape);
+        if (!parsed->values.empty()) {
+          std::memcpy(values.mutable_data(), parsed->values.data(), parsed->values.size() * sizeof(double));
+        }
+        return py::make_tuple(parsed->signature_name, parsed->row, values);
+      },
+      py::arg("body"),
+      "(signature_name, row, values): a predict body of the simple form ({\"signature_name\"?, \"instances\"\n"
+      "or \"inputs\": regular nested lists of numbers}) with its tensor as float64, or None for any other body.");
 }
 
 }  // namespace tfbundle

@@ -888,6 +888,96 @@ def test_native_json_writer_leaves_other_types_to_python() -> None:
     )
 
 
+def _simple_bodies() -> list[bytes]:
+    rng = np.random.default_rng(5)
+    floats = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    bodies = [
+        json.dumps({"instances": floats.tolist()}).encode(),
+        json.dumps({"inputs": floats.tolist(), "signature_name": "serving_default"}).encode(),
+        json.dumps(
+            {"signature_name": "", "instances": (floats * 1e30).tolist()}, indent=2
+        ).encode(),
+        json.dumps({"instances": rng.integers(-(2**53), 2**53, (5, 3)).tolist()}).encode(),
+        json.dumps({"instances": rng.integers(-(2**24) - 9, 2**24 + 9, (64,)).tolist()}).encode(),
+        b'{"instances": [[1, 2.5, -0, -0.0, 0e0, 1E2, 1e-2, 1.5e+3, 123456789.123456789]]}',
+        b'\t{ "inputs" : [ [ 5e-324 , 1.7976931348623157e308 ] ] }\r\n',
+        b'{"instances": [3.4028235e38, 3.4028236e38, 1e39, 1.401298464e-45, 7e-46]}',
+    ]
+    # every float32 bit pattern class, written as Python's shortest repr of the float64 value
+    bits = rng.integers(0, 2**32, 4000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    finite = bits[np.isfinite(bits)].astype(np.float64)
+    bodies.append(
+        json.dumps({"instances": finite[: len(finite) // 4 * 4].reshape(-1, 4).tolist()}).encode()
+    )
+    return bodies
+
+
+@pytest.mark.parametrize("dtype", ["DT_FLOAT", "DT_DOUBLE"])
+def test_simple_predict_bodies_read_as_the_full_rules_read_them(dtype: str) -> None:
+    for body in _simple_bodies():
+        simple = tfs_json.parse_simple_predict(body)
+        assert simple is not None, body[:80]
+        name, row, values = simple
+        doc = tfs_json.parse_json(body)
+        assert name == tfs_json.signature_name(doc)
+        want, want_row = tfs_json.inputs_from_request(doc, {"x": dtype})
+        got = tfs_json.simple_inputs(values, {"x": dtype})
+        assert got is not None and row == want_row
+        assert got["x"].dtype == want["x"].dtype and got["x"].shape == want["x"].shape
+        # bit for bit (NaN-free; -0.0 and 0.0 told apart)
+        assert got["x"].tobytes() == want["x"].tobytes(), body[:80]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"[1]",
+        b'{"instances": []}',
+        b'{"instances": [[]]}',
+        b'{"instances": [[1, 2], [3]]}',
+        b'{"instances": [[1], 2]}',
+        b'{"instances": [1, [2]]}',
+        b'{"instances": [1], "inputs": [2]}',
+        b'{"instances": [1], "instances": [2]}',
+        b'{"instances": [NaN, Infinity]}',
+        b'{"instances": [true]}',
+        b'{"instances": [null]}',
+        b'{"instances": ["a"]}',
+        b'{"instances": [{"b64": "AA=="}]}',
+        b'{"instances": [{"x": 1}]}',
+        b'{"inputs": {"x": [1]}}',
+        b'{"inputs": 1.5}',
+        b'{"instances": [01]}',
+        b'{"instances": [1.]}',
+        b'{"instances": [.5]}',
+        b'{"instances": [+1]}',
+        b'{"instances": [1e400]}',
+        b'{"instances": [9007199254740993]}',
+        b'{"instances": [1,]}',
+        b'{"instances": [1]} trailing',
+        b'{"instances": [1]',
+        b'{"signature_name": 3, "instances": [1]}',
+        b'{"signature_name": "s\\u0041", "instances": [1]}',
+        b'{"signature_name": "caf\xc3\xa9", "instances": [1]}',
+        b'{"other": 1, "instances": [1]}',
+        b'{"signature_name": "x"}',
+        b"{" + b'"instances": ' + b"[" * 40 + b"1" + b"]" * 40 + b"}",
+    ],
+)
+def test_other_predict_bodies_are_left_to_the_full_rules(body: bytes) -> None:
+    assert tfs_json.parse_simple_predict(body) is None
+
+
+def test_simple_bodies_fit_only_single_float_inputs() -> None:
+    values = np.arange(4.0)
+    assert tfs_json.simple_inputs(values, {"x": "DT_INT64"}) is None
+    assert tfs_json.simple_inputs(values, {"x": "DT_FLOAT", "y": "DT_FLOAT"}) is None
+    assert tfs_json.simple_inputs(values, {"x": "DT_HALF"}) is None
+    got = tfs_json.simple_inputs(values, {"x": "DT_FLOAT"})
+    assert got is not None and got["x"].dtype == np.float32
+
+
 def test_json_codec_follows_tf_serving() -> None:
     # Floats: six digits when they read back the same, else full precision; ".0" on whole numbers.
     out = tfs_json.columnar_response(

@@ -367,6 +367,7 @@ def scan_records(
 # bindings_json.cc: numeric tensors as TF Serving's JSON (cpp/json_numbers.h)
 
 def json_tensor(array: np.ndarray) -> bytes | None: ...
+def parse_predict_json(body: bytes) -> tuple[str, bool, np.ndarray] | None: ...
 
 # bindings_batching.cc: the Batcher's native queue (cpp/batch_queue.h)
 class NativeBatchSignature(metaclass=_Pybind11Type):

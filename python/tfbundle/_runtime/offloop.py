@@ -14,6 +14,7 @@ finishes in its thread and its result (or error) is dropped, never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
@@ -46,12 +47,10 @@ def _work(jobs: queue.SimpleQueue[tuple[Any, ...]]) -> None:
         answer: Callable[[asyncio.Future[Any], Any], None]
         try:
             answer, arg = _set_result, fn(*args)
-        except BaseException as e:  # handed to the awaiting task, as run_in_executor does
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting task, as run_in_executor does
             answer, arg = _set_exception, e
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile: nobody waits
             loop.call_soon_threadsafe(answer, fut, arg)
-        except RuntimeError:  # the loop was closed meanwhile: nobody waits for it
-            pass
         del loop, fut, fn, args, arg  # drop inputs and outputs now, not at the next job
 
 

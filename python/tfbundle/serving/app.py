@@ -355,9 +355,18 @@ def _resolve(
 async def _tfs_post(
     server: _Server, api: str, name: str, version: int | None, label: str | None, body: bytes
 ) -> bytes:
-    doc = await server.off_loop(len(body), tfs_json.parse_json, body)
-    signature_name = tfs_json.signature_name(doc)
-    examples = None if api == "predict" else tfs_json.examples_from_request(doc)
+    # The common predict body (nested lists of numbers) is read in C++; any other body, and any
+    # signature it does not fit, by the full rules, which also word the errors.
+    simple = None
+    if api == "predict":
+        simple = await server.off_loop(len(body), tfs_json.parse_simple_predict, body)
+    doc: dict[str, Any] | None = None
+    if simple is not None:
+        signature_name, row, values = simple
+    else:
+        doc = await server.off_loop(len(body), tfs_json.parse_json, body)
+        signature_name = tfs_json.signature_name(doc)
+    examples = None if doc is None or api == "predict" else tfs_json.examples_from_request(doc)
     served, version = _resolve(server, name, version, label)
     with served.acquire(version) as (_, model, batcher):
         sig = _signature(model, signature_name, api)
@@ -368,9 +377,13 @@ async def _tfs_post(
                 raise InvalidArgumentError(
                     f"Failed to get input map for signature: {signature_name or 'DEFAULT'}"
                 )
-            inputs, row = await server.off_loop(
-                len(body), tfs_json.inputs_from_request, doc, dtypes
-            )
+            inputs = None if simple is None else tfs_json.simple_inputs(values, dtypes)
+            if inputs is None:
+                if doc is None:
+                    doc = await server.off_loop(len(body), tfs_json.parse_json, body)
+                inputs, row = await server.off_loop(
+                    len(body), tfs_json.inputs_from_request, doc, dtypes
+                )
             outputs = await server.run(sig, inputs, batcher)
             size = sum(a.nbytes for a in outputs.values())
             return await server.off_loop(

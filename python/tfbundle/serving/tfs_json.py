@@ -45,9 +45,11 @@ __all__ = [
     "examples_from_request",
     "inputs_from_request",
     "parse_json",
+    "parse_simple_predict",
     "predict_response",
     "regress_response",
     "row_response",
+    "simple_inputs",
 ]
 
 _B64 = "b64"
@@ -423,6 +425,40 @@ def inputs_from_request(
     if has_inputs:
         return _from_inputs(doc["inputs"], kinds), False
     raise InvalidArgumentError("Missing 'inputs' or 'instances' key")
+
+
+def parse_simple_predict(body: bytes) -> tuple[str, bool, np.ndarray] | None:
+    """(signature_name, row format, float64 tensor) of a predict body of the common form, else None.
+
+    The common form is ``{"signature_name"?: "...", "instances" or "inputs": regular nested lists
+    of JSON numbers}``, read in C++ without a Python object per number (``_core.parse_predict_json``).
+    For any other body (None) use :func:`parse_json` and :func:`inputs_from_request`, which also
+    word the errors.
+    """
+    from .._core import parse_predict_json
+
+    return parse_predict_json(body)
+
+
+# The input types a simple body's float64 tensor converts to as inputs_from_request converts them.
+_SIMPLE_TYPES: dict[str, np.dtype[Any]] = {
+    "DT_FLOAT": np.dtype(np.float32),
+    "DT_DOUBLE": np.dtype(np.float64),
+}
+
+
+def simple_inputs(
+    values: np.ndarray, input_dtypes: Mapping[str, str]
+) -> dict[str, np.ndarray] | None:
+    """The inputs of a simple body (:func:`parse_simple_predict`) for a signature of one float
+    input; None for other signatures (use :func:`inputs_from_request`)."""
+    if len(input_dtypes) != 1:
+        return None
+    ((name, tf_dtype),) = input_dtypes.items()
+    dtype = _SIMPLE_TYPES.get(tf_dtype)
+    if dtype is None:
+        return None
+    return {name: values.astype(dtype, copy=False)}
 
 
 def signature_name(doc: dict[str, Any]) -> str:
