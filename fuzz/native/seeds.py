@@ -36,6 +36,7 @@ MAX_LEN = {
     "bundle": 128 << 10,
     "example": 4 << 10,
     "tfrecord": 4 << 10,
+    "json": 4 << 10,
 }
 MAX_SEEDS = 200
 MAX_SHARD = 1 << 16
@@ -80,6 +81,20 @@ def feature(kind: str, values: Iterable[float | int | bytes]) -> bytes:
     if kind == "float":
         return w.f_bytes(2, w.f_bytes(1, struct.pack(f"<{len(values)}f", *values)))
     return w.f_bytes(3, w.f_bytes(1, b"".join(w.varint(v & (2**64 - 1)) for v in values)))  # type: ignore[operator]
+
+
+def json_seeds() -> list[bytes]:
+    """Predict bodies for fuzz_json: the simple forms, and near misses the reader must refuse."""
+    return [
+        b'{"instances": [[1.5, -2, 3e-7], [0, -0.0, 1E+2]]}',
+        b'{"signature_name": "serving_default", "inputs": [[[1], [2]], [[3], [4]]]}',
+        b' { "inputs" : [ 5e-324 , 1.7976931348623157e308 , 123456789012345 ] } ',
+        b'{"instances": [[1, 2], [3]]}',
+        b'{"instances": [NaN, 1e400, 01, 1.]}',
+    ]
+
+
+JSON_TOKENS = [b'{"instances": ', b'{"inputs": ', b'"signature_name": ', b"[", b"]", b",", b"-0", b"e-", b"E+", b".5"]
 
 
 def tfrecord_frame(data: bytes) -> bytes:
@@ -323,6 +338,7 @@ def main() -> None:
         "text_format": [SAMPLE_PBTXT],
         "example": example_seeds(),
         "tfrecord": tfrecord_seeds(),
+        "json": json_seeds(),
     }
     found = {
         "wire": [*files("fingerprint.pb"), *saved_models],
@@ -330,6 +346,7 @@ def main() -> None:
         "text_format": pbtxts,
         "example": [],
         "tfrecord": [],
+        "json": [],
     }
     counts = {
         target: write_corpus(
@@ -344,6 +361,7 @@ def main() -> None:
         out / "text_format.dict", TEXT_TOKENS + SAVED_MODEL_TOKENS + pbtxt_identifiers(pbtxts[:50])
     )
     write_dict(out / "bundle.dict", BUNDLE_TOKENS)
+    write_dict(out / "json.dict", JSON_TOKENS)
     for target, max_len in MAX_LEN.items():
         (out / f"{target}.max_len").write_text(f"{max_len}\n")
     print("seeds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
