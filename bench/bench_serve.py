@@ -271,8 +271,10 @@ def bench_latency(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
 
 def bench_memory(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     rows = []
-    script = tmp / "post.lua"
-    script.write_text(LUA)
+    # A new connection per request: the workers share one listening socket, and connections kept
+    # open would leave the requests with the workers that happened to accept them.
+    script = tmp / "post-close.lua"
+    script.write_text(LUA + 'wrk.headers["Connection"] = "close"\n')
     for model in ("dense", "large"):
         body_file = tmp / f"{model}.json"
         body = body_for(model)
@@ -322,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     args.workers = [int(w) for w in args.workers.split(",")]
     if shutil.which("wrk") is None:
         print("bench_serve: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    try:
+        import fastapi  # noqa: F401 - the service every figure compares with
+    except ImportError:
+        print("bench_serve: FastAPI is not installed (pip install '.[bench]')", file=sys.stderr)
         return 2
     need = set(args.models) | ({"dense", "large"} if args.memory else set())
     make_models.make(
