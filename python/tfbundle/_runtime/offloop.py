@@ -2,8 +2,9 @@
 
 A plain pool rather than ``loop.run_in_executor``: that wraps each call in a
 ``concurrent.futures.Future`` chained to an asyncio future (a lock, a condition, two callbacks
-and a task step per call), which cost about 40 us of the event loop's time per request of the
-server on the bench's small model, more than the model's own run. Here a job is one tuple on a
+and a task step per call). With the task ``wait_for`` added around it, that cost the server about
+75 us of event-loop CPU per request of the bench's small model (``bench/bench_asgi.py``: 245 us
+before, 170 us after), more than the model's own run. Here a job is one tuple on a
 ``SimpleQueue`` and its answer one ``call_soon_threadsafe``.
 
 Semantics are those of ``run_in_executor``: cancelling the awaiting task cancels the future; a
