@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -748,6 +749,23 @@ def test_metrics_page(srv: Running) -> None:
         'tfbundle_serving_model_version_state{model_name="warm",state="AVAILABLE",version="1"} 1.0'
         in text
     )
+
+
+def test_metrics_keep_a_bounded_number_of_unknown_model_names(
+    srv: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tfbundle.serving import metrics
+
+    monkeypatch.setattr(metrics, "MAX_UNKNOWN_MODELS", 3)
+    for i in range(6):
+        assert post(srv, f"/v1/models/made-up-{i}:predict", {"instances": IRIS}).status_code == 404
+    assert post(srv, "/v1/models/iris:predict", {"instances": IRIS}).status_code == 200
+    text = srv.client.get("/monitoring/prometheus/metrics").text
+    named = set(re.findall(r'request_count_total\{model_name="(made-up-\d)"', text))
+    # the module fixture's earlier requests may have used some of the three places ("nope")
+    assert len(named) <= 3 and "made-up-5" not in named
+    assert ':tensorflow:serving:request_count_total{model_name="",status="NOT_FOUND"}' in text
+    assert ':tensorflow:serving:request_count_total{model_name="iris",status="OK"}' in text
 
 
 def test_unexpected_failure_is_a_500_and_the_server_goes_on(

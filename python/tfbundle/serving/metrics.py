@@ -82,6 +82,11 @@ _WORKER_STATE = "tfbundle_serving_worker_model_version_state"
 _STATE_CODES = {"LOADING": 1, "AVAILABLE": 2, "END": 3, "UNLOADING": 4}
 _STATE_NAMES = {code: name for name, code in _STATE_CODES.items()}
 _LIVE_FILE = re.compile(r"gauge_live[a-z]*_(\d+)\.db")
+#: Request metrics keep the names of this many models the server does not serve (TF Serving
+#: labels a request with the name it asked for); requests for further unknown names are counted
+#: under the model name "", so that clients cannot grow the page (and the memory behind it)
+#: without bound by asking for made-up names.
+MAX_UNKNOWN_MODELS = 64
 
 
 def shared_dir() -> str | None:
@@ -139,6 +144,8 @@ class Metrics:
         )
         self._counts: dict[tuple[str, str], Any] = {}
         self._latencies: dict[tuple[str, str, str], Any] = {}
+        self._served = models
+        self._unknown: set[str] = set()
         self._shared: _SharedState | None = None
         if path is None:
             self.registry.register(_ModelCollector(models))
@@ -151,6 +158,7 @@ class Metrics:
         if self._shared is not None:
             self._shared.sync_batches(model)
         # The labelled children, looked up once: labels() validates and locks at every call.
+        model = self._label(model)
         count = self._counts.get((model, status))
         if count is None:
             count = self._counts[(model, status)] = self.requests.labels(model, status)
@@ -161,6 +169,15 @@ class Metrics:
             if latency is None:
                 latency = self._latencies[key] = self.latency.labels(model, api, entrypoint)
             latency.observe(seconds * 1e6)
+
+    def _label(self, model: str) -> str:
+        """The model_name label of a request for ``model`` (see MAX_UNKNOWN_MODELS)."""
+        if model in self._served or model in self._unknown:
+            return model
+        if len(self._unknown) < MAX_UNKNOWN_MODELS:
+            self._unknown.add(model)
+            return model
+        return ""
 
     def page(self) -> tuple[bytes, str]:
         """The text exposition (body, content type)."""
