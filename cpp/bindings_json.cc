@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "bindings_tensor.h"
 #include "json_numbers.h"
 #include "json_predict.h"
 #include "without_gil.h"
@@ -18,53 +19,22 @@
 namespace py = pybind11;
 
 namespace tfbundle {
-namespace {
-
-std::optional<json::Number> number_kind(const py::dtype& dtype) {
-  // numpy's own types only: a user-defined one (ml_dtypes' bfloat16, ...) is not an IEEE
-  // float32/float64 or an integer whatever its kind says.
-  constexpr int kFirstUserType = 256;  // NPY_USERDEF
-  if (dtype.num() >= kFirstUserType) return std::nullopt;
-  const char order = dtype.byteorder();  // '=' native, '|' not applicable, '<' or '>' explicit
-  constexpr char kForeign = PY_BIG_ENDIAN ? '<' : '>';
-  if (order == kForeign) return std::nullopt;
-  const size_t size = static_cast<size_t>(dtype.itemsize());
-  switch (dtype.kind()) {
-    case 'f':
-      if (size == 4) return json::Number::kFloat32;
-      if (size == 8) return json::Number::kFloat64;
-      return std::nullopt;
-    case 'i':
-      if (size == 1) return json::Number::kInt8;
-      if (size == 2) return json::Number::kInt16;
-      if (size == 4) return json::Number::kInt32;
-      if (size == 8) return json::Number::kInt64;
-      return std::nullopt;
-    case 'u':
-      if (size == 1) return json::Number::kUInt8;
-      if (size == 2) return json::Number::kUInt16;
-      if (size == 4) return json::Number::kUInt32;
-      if (size == 8) return json::Number::kUInt64;
-      return std::nullopt;
-    case 'b':
-      return json::Number::kBool;
-    default:
-      return std::nullopt;
-  }
-}
-
-}  // namespace
 
 void bind_json(py::module_& m) {
   m.def(
       "json_tensor",
-      [](const py::array& arr) -> py::object {
-        const std::optional<json::Number> kind = number_kind(arr.dtype());
-        if (!kind || !(arr.flags() & py::array::c_style)) return py::none();
+      [](const py::array& arr, int dtype) -> py::object {
+        // The array must hold `dtype`'s elements as they are: its numpy dtype (native byte
+        // order), C-contiguous.
+        PyObject* want = json::writes_json(dtype) ? numpy_dtype_or_null(dtype, true) : nullptr;
+        if (want == nullptr || !(arr.flags() & py::array::c_style)) return py::none();
+        const int same = PyObject_RichCompareBool(arr.dtype().ptr(), want, Py_EQ);
+        if (same < 0) throw py::error_already_set();
+        if (same == 0) return py::none();
         std::vector<int64_t> shape(arr.shape(), arr.shape() + arr.ndim());
         std::string out;
         const void* data = arr.data();
-        const auto write = [&] { json::append_tensor(out, data, *kind, shape.data(), shape.size()); };
+        const auto write = [&] { json::append_tensor(out, data, dtype, shape.data(), shape.size()); };
         if (arr.size() > 4096) {
           without_gil(write);
         } else {
@@ -72,9 +42,10 @@ void bind_json(py::module_& m) {
         }
         return py::bytes(out);
       },
-      py::arg("array"),
-      "The JSON text of a C-contiguous numeric array (nested lists, TF Serving's number forms), or\n"
-      "None for an array it does not take (another dtype, a foreign byte order, not C-contiguous).");
+      py::arg("array"), py::arg("dtype"),
+      "The JSON text of an array holding DataType `dtype`'s elements (nested lists, TF Serving's\n"
+      "number forms), or None when it does not (another numpy dtype, a foreign byte order, not\n"
+      "C-contiguous) or TF Serving writes no JSON for the type.");
   m.def(
       "parse_predict_json",
       [](const py::bytes& body) -> py::object {

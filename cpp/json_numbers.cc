@@ -5,6 +5,9 @@
 #include <cstring>
 #include <system_error>
 
+#include "dtypes.h"
+#include "status.h"
+
 namespace tfbundle::json {
 namespace {
 
@@ -31,74 +34,52 @@ void append_integer(std::string& out, T value) {
   out.append(buf, static_cast<size_t>(end - buf));
 }
 
-void append_element(std::string& out, const unsigned char* p, Number kind) {
-  switch (kind) {
-    case Number::kFloat32: {
-      float v;
-      std::memcpy(&v, p, sizeof v);
-      append_float(out, v, true);
-      return;
-    }
-    case Number::kFloat64: {
-      double v;
-      std::memcpy(&v, p, sizeof v);
-      append_float(out, v, false);
-      return;
-    }
-#define TFB_INTEGER(K, T)     \
-  case Number::K: {           \
-    T v;                      \
-    std::memcpy(&v, p, sizeof v); \
-    append_integer(out, v);   \
-    return;                   \
-  }
-      TFB_INTEGER(kInt8, int8_t)
-      TFB_INTEGER(kInt16, int16_t)
-      TFB_INTEGER(kInt32, int32_t)
-      TFB_INTEGER(kInt64, int64_t)
-      TFB_INTEGER(kUInt8, uint8_t)
-      TFB_INTEGER(kUInt16, uint16_t)
-      TFB_INTEGER(kUInt32, uint32_t)
-      TFB_INTEGER(kUInt64, uint64_t)
-#undef TFB_INTEGER
-    case Number::kBool:
-      out.append(*p ? "true" : "false");
-      return;
-  }
+template <class T>
+T load(const unsigned char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
 
-size_t element_size(Number kind) {
-  switch (kind) {
-    case Number::kInt8:
-    case Number::kUInt8:
-    case Number::kBool:
-      return 1;
-    case Number::kInt16:
-    case Number::kUInt16:
-      return 2;
-    case Number::kFloat32:
-    case Number::kInt32:
-    case Number::kUInt32:
-      return 4;
-    case Number::kFloat64:
-    case Number::kInt64:
-    case Number::kUInt64:
-      return 8;
+void append_element(std::string& out, const unsigned char* p, int dtype) {
+  switch (dtype) {
+    case pb::DT_FLOAT:
+      return append_float(out, load<float>(p), true);
+    case pb::DT_DOUBLE:
+      return append_float(out, load<double>(p), false);
+    case pb::DT_INT8:
+      return append_integer(out, load<int8_t>(p));
+    case pb::DT_INT16:
+      return append_integer(out, load<int16_t>(p));
+    case pb::DT_INT32:
+      return append_integer(out, load<int32_t>(p));
+    case pb::DT_INT64:
+      return append_integer(out, load<int64_t>(p));
+    case pb::DT_UINT8:
+      return append_integer(out, load<uint8_t>(p));
+    case pb::DT_UINT32:
+      return append_integer(out, load<uint32_t>(p));
+    case pb::DT_UINT64:
+      return append_integer(out, load<uint64_t>(p));
+    case pb::DT_BOOL:
+      out.append(*p ? "true" : "false");
+      return;
+    default:
+      return;  // not reached: append_tensor takes only what writes_json() takes
   }
-  return 1;
 }
 
 struct Writer {
   std::string& out;
   const unsigned char* p;
-  Number kind;
+  int dtype;
   size_t item;
   const int64_t* shape;
   size_t ndim;
 
   void level(size_t d) {
     if (d == ndim) {
-      append_element(out, p, kind);
+      append_element(out, p, dtype);
       p += item;
       return;
     }
@@ -122,19 +103,39 @@ void append_float(std::string& out, double value, bool float32) {
     out.append(value < 0 ? "-Infinity" : "Infinity");
     return;
   }
-  char buf[40];
+  char buf[40];  // "-1.2345678901234567e-308" at the longest
   size_t n = general(buf, sizeof buf, value, 6);
-  if (n == 0 || !reads_back(buf, n, value, float32)) n = general(buf, sizeof buf, value, float32 ? 9 : 17);
+  if (!reads_back(buf, n, value, float32)) n = general(buf, sizeof buf, value, float32 ? 9 : 17);
   out.append(buf, n);
   if (std::memchr(buf, '.', n) == nullptr && std::memchr(buf, 'e', n) == nullptr) out.append(".0");
 }
 
-void append_tensor(std::string& out, const void* data, Number kind, const int64_t* shape, size_t ndim) {
+bool writes_json(int dtype) {
+  switch (dtype) {
+    case pb::DT_FLOAT:
+    case pb::DT_DOUBLE:
+    case pb::DT_INT8:
+    case pb::DT_INT16:
+    case pb::DT_INT32:
+    case pb::DT_INT64:
+    case pb::DT_UINT8:
+    case pb::DT_UINT32:
+    case pb::DT_UINT64:
+    case pb::DT_BOOL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void append_tensor(std::string& out, const void* data, int dtype, const int64_t* shape, size_t ndim) {
+  if (!writes_json(dtype)) throw Error(kInvalidArgument, "TF Serving writes no JSON for " + dtype_name(dtype));
   size_t count = 1;
   for (size_t d = 0; d < ndim; ++d) count *= static_cast<size_t>(shape[d] > 0 ? shape[d] : 0);
   // About the longest float form ("-1.23456789e-38") and a separator per element.
-  out.reserve(out.size() + count * (kind == Number::kFloat64 ? 25 : 16) + 2 * ndim + 2);
-  Writer w{out, static_cast<const unsigned char*>(data), kind, element_size(kind), shape, ndim};
+  out.reserve(out.size() + count * (dtype == pb::DT_DOUBLE ? 25 : 16) + 2 * ndim + 2);
+  const auto item = static_cast<size_t>(find_data_type(dtype)->element_size);
+  Writer w{out, static_cast<const unsigned char*>(data), dtype, item, shape, ndim};
   w.level(0);
 }
 

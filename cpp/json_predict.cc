@@ -1,7 +1,6 @@
 #include "json_predict.h"
 
 #include <charconv>
-#include <cstdlib>
 #include <system_error>
 
 namespace tfbundle::json {

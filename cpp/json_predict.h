@@ -3,9 +3,9 @@
 //   {"signature_name": "...", "instances": [[...], ...]}   or   {"inputs": [[...], ...]}
 //
 // (signature_name optional; one of instances/inputs) where the tensor is regular nested lists of
-// JSON numbers. Through orjson and numpy, a MobileNetV2 image (150,528 floats, 3 MB of JSON)
-// took about 35 ms to become an array: a Python float per number and a list per row; here it
-// is one pass over the bytes.
+// JSON numbers. Through orjson and numpy a MobileNetV2 image (150,528 floats, 3 MB of JSON)
+// takes 38-80 ms to become an array, a Python float per number and a list per row; here it is
+// one pass over the bytes, 8-11 ms (`python bench/bench_json.py` times both).
 //
 // Anything else (strings, booleans, null, NaN, objects, other keys, escapes, empty or ragged
 // lists, numbers that would round differently) is not this form: the parse answers nullopt and

@@ -442,6 +442,59 @@ def test_acall_threads_skip_a_job_cancelled_before_it_starts() -> None:
     assert ran == ["after"]
 
 
+def test_acall_threads_survive_a_loop_closed_before_the_answer() -> None:
+    # A job still running when its event loop closes: its answer has nowhere to go (the loop
+    # refuses call_soon_threadsafe), and the thread goes on to the next job.
+    from tfbundle._runtime import offloop
+
+    release = threading.Event()
+    failures: list[Any] = []
+    old_hook = threading.excepthook
+    threading.excepthook = failures.append
+
+    def slow() -> str:
+        release.wait(WAIT)
+        return "late"
+
+    async def leave_it_running() -> None:
+        offloop.submit(slow)
+
+    try:
+        asyncio.run(leave_it_running())  # the loop closes with the job still running
+        release.set()
+
+        async def more() -> list[int]:
+            return list(await asyncio.gather(*(offloop.submit(pow, 2, i) for i in range(2 * offloop._THREADS))))
+
+        assert asyncio.run(more()) == [2**i for i in range(2 * offloop._THREADS)]
+    finally:
+        threading.excepthook = old_hook
+    assert failures == []
+
+
+def test_within_puts_a_deadline_on_an_answer() -> None:
+    from tfbundle._runtime.offloop import within
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.call_soon(ready.set_result, 7)
+        assert await within(ready, 5.0, "late") == 7
+        never = loop.create_future()
+        with pytest.raises(errors.DeadlineExceededError, match=r"^too late$"):
+            await within(never, 0.01, "too late")
+        assert never.cancelled()  # what timed out is cancelled
+        own = loop.create_future()
+        own.set_exception(errors.DeadlineExceededError("the queue's own deadline"))
+        with pytest.raises(errors.DeadlineExceededError, match="the queue's own deadline"):
+            await within(own, 5.0, "not this one")
+        unbounded = loop.create_future()
+        loop.call_later(0.01, unbounded.set_result, "done")
+        assert await within(unbounded, None, "no limit") == "done"
+
+    asyncio.run(main())
+
+
 def _submit_in_child(out: Any) -> None:
     from tfbundle._runtime import offloop
 

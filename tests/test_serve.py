@@ -32,6 +32,7 @@ import pytest
 import tfbundle
 from _util import free_port, tfbundle_env
 from tfbundle import tf_example
+from tfbundle._base.dtypes import DTYPE_NAMES
 from tfbundle.errors import (
     DeadlineExceededError,
     InvalidArgumentError,
@@ -307,6 +308,14 @@ def test_predict_strings_b64_and_several_inputs(
         float("inf"),
         -3.0,
     ]
+    # A DT_DOUBLE input from a body of plain numbers (the C++ reader's float64 tensor as it is).
+    values = [0.1, -1.5, 2, 1e-300]
+    want = tf2.signatures["unknown_rank"](anything=np.array(values, np.float64))
+    plain = ok_json(
+        post(srv, "/v1/models/tf2:predict", {"signature_name": "unknown_rank", "inputs": values})
+    )
+    assert plain["outputs"]["doubled"] == want["doubled"].tolist()
+    assert plain["outputs"]["count"] == int(want["count"])
 
 
 def test_classify_and_regress(srv: Running, local: dict[str, tfbundle.Model]) -> None:
@@ -412,6 +421,12 @@ def test_classify_and_regress(srv: Running, local: dict[str, tfbundle.Model]) ->
             "'signature_name' key must be a string",
         ),
         ("/v1/models/iris:predict", {"rows": IRIS}, 400, "Missing 'inputs' or 'instances' key"),
+        (  # a body of numbers the C++ reader takes, for a signature it does not fit: the full rules
+            "/v1/models/tf2:predict",
+            {"signature_name": "multiply", "instances": [1, 2]},
+            400,
+            "instances is a plain list, but expecting list of objects",
+        ),
         (
             "/v1/models/tt:predict",
             {"signature_name": "ints", "inputs": {"n": [[1.5, 2], [3, 4]], "flag": True}},
@@ -768,6 +783,41 @@ def test_metrics_keep_a_bounded_number_of_unknown_model_names(
     assert ':tensorflow:serving:request_count_total{model_name="iris",status="OK"}' in text
 
 
+def test_a_client_gone_while_its_body_is_read_is_not_answered_ok(srv: Running) -> None:
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/models/iris:predict",
+        "raw_path": b"/v1/models/iris:predict",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    parts = iter(
+        [
+            {"type": "http.request", "body": b'{"instances": ', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(parts)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(srv.app(scope, receive, send), 30))
+    assert all(m.get("status", 500) != 200 for m in sent)
+    assert post(srv, "/v1/models/iris:predict", {"instances": IRIS}).status_code == 200
+
+
 def test_unexpected_failure_is_a_500_and_the_server_goes_on(
     srv: Running, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -880,7 +930,7 @@ def test_native_json_writer_equals_the_python_rules(arr: np.ndarray) -> None:
     want = _python_tensor_json(arr)
     assert tfs_json._tensor_json("y", arr, None) == want
     if arr.flags.c_contiguous:  # the C++ writer itself, not a fallback
-        assert _core.json_tensor(arr) == want
+        assert _core.json_tensor(arr, tfs_json._WRITTEN[arr.dtype]) == want
 
 
 def test_native_json_writer_leaves_other_types_to_python() -> None:
@@ -893,12 +943,17 @@ def test_native_json_writer_leaves_other_types_to_python() -> None:
             InvalidArgumentError, match="Failed to write JSON value for tensor type"
         ):
             tfs_json.row_response({"y": arr})
-    assert _core.json_tensor(np.arange(3, dtype=">f4")) is None
-    assert _core.json_tensor(np.arange(3, dtype=np.complex64)) is None
-    assert _core.json_tensor(np.zeros(2, np.float16)) is None
-    assert _core.json_tensor(np.arange(6).reshape(2, 3)[:, ::2]) is None
+    code = {name: value for value, name in DTYPE_NAMES.items()}
+    assert _core.json_tensor(np.arange(3, dtype=">f4"), code["DT_FLOAT"]) is None
+    assert _core.json_tensor(np.arange(3, dtype=np.complex64), code["DT_COMPLEX64"]) is None
+    assert _core.json_tensor(np.zeros(2, np.float16), code["DT_HALF"]) is None
+    assert _core.json_tensor(np.zeros(2, np.uint16), code["DT_UINT16"]) is None
+    assert _core.json_tensor(np.arange(6).reshape(2, 3)[:, ::2], code["DT_INT64"]) is None
+    # an array that does not hold the DataType's elements is never read as if it did
+    assert _core.json_tensor(np.zeros(2, np.float32), code["DT_DOUBLE"]) is None
+    assert _core.json_tensor(np.zeros(2, np.int8), code["DT_INT64"]) is None
     ml_dtypes = pytest.importorskip("ml_dtypes")
-    assert _core.json_tensor(np.zeros(2, ml_dtypes.bfloat16)) is None
+    assert _core.json_tensor(np.zeros(2, ml_dtypes.bfloat16), code["DT_BFLOAT16"]) is None
     # Strings go through Python, in the same nesting as numbers.
     assert (
         tfs_json.row_response({"s": np.array([[b"a"], [b"b"]], object)})

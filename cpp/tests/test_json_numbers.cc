@@ -9,12 +9,13 @@
 #include <vector>
 
 #include "check.h"
+#include "proto_fields.h"
 
 namespace {
 
 using tfbundle::json::append_float;
 using tfbundle::json::append_tensor;
-using tfbundle::json::Number;
+namespace pb = tfbundle::pb;
 
 std::string f32(float v) {
   std::string out;
@@ -55,39 +56,43 @@ void test_tensors() {
   const std::vector<float> six = {1, 2.5f, -3, 0.1f, 0, 7};
   const int64_t shape23[] = {2, 3};
   std::string out;
-  append_tensor(out, six.data(), Number::kFloat32, shape23, 2);
+  append_tensor(out, six.data(), pb::DT_FLOAT, shape23, 2);
   CHECK(out == "[[1.0,2.5,-3.0],[0.1,0.0,7.0]]");
   out.clear();
-  append_tensor(out, six.data(), Number::kFloat32, shape23, 0);  // a scalar: the value alone
+  append_tensor(out, six.data(), pb::DT_FLOAT, shape23, 0);  // a scalar: the value alone
   CHECK(out == "1.0");
   const int64_t empty_inner[] = {2, 0, 3};
   out.clear();
-  append_tensor(out, nullptr, Number::kFloat32, empty_inner, 3);
+  append_tensor(out, nullptr, pb::DT_FLOAT, empty_inner, 3);
   CHECK(out == "[[],[]]");
   const int64_t empty_outer[] = {0, 4};
   out.clear();
-  append_tensor(out, nullptr, Number::kInt64, empty_outer, 2);
+  append_tensor(out, nullptr, pb::DT_INT64, empty_outer, 2);
   CHECK(out == "[]");
   const std::vector<int64_t> ints = {std::numeric_limits<int64_t>::min(), -1, std::numeric_limits<int64_t>::max()};
   const int64_t three[] = {3};
   out.clear();
-  append_tensor(out, ints.data(), Number::kInt64, three, 1);
+  append_tensor(out, ints.data(), pb::DT_INT64, three, 1);
   CHECK(out == "[-9223372036854775808,-1,9223372036854775807]");
   const std::vector<uint64_t> big = {0, std::numeric_limits<uint64_t>::max()};
   const int64_t two[] = {2};
   out.clear();
-  append_tensor(out, big.data(), Number::kUInt64, two, 1);
+  append_tensor(out, big.data(), pb::DT_UINT64, two, 1);
   CHECK(out == "[0,18446744073709551615]");
   const std::vector<int8_t> small = {-128, 127};
   out.clear();
-  append_tensor(out, small.data(), Number::kInt8, two, 1);
+  append_tensor(out, small.data(), pb::DT_INT8, two, 1);
   CHECK(out == "[-128,127]");
   const std::vector<uint8_t> flags = {1, 0};
   out.clear();
-  append_tensor(out, flags.data(), Number::kBool, two, 1);
+  append_tensor(out, flags.data(), pb::DT_BOOL, two, 1);
   CHECK(out == "[true,false]");
+  // A type TF Serving writes no JSON for (its writer has no DT_UINT16 case) is refused.
+  const std::vector<uint16_t> shorts = {1, 2};
+  EXPECT_ERROR(tfbundle::kInvalidArgument, "DT_UINT16", append_tensor(out, shorts.data(), pb::DT_UINT16, two, 1));
+  EXPECT_ERROR(tfbundle::kInvalidArgument, "DT_STRING", append_tensor(out, shorts.data(), pb::DT_STRING, two, 1));
   out = "prefix:";  // appends
-  append_tensor(out, flags.data(), Number::kUInt8, two, 1);
+  append_tensor(out, flags.data(), pb::DT_UINT8, two, 1);
   CHECK(out == "prefix:[1,0]");
 }
 

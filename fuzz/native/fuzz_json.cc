@@ -12,6 +12,7 @@
 #include "fuzz_common.h"
 #include "json_numbers.h"
 #include "json_predict.h"
+#include "proto_fields.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace json = tfbundle::json;
@@ -26,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(count == body->values.size());
   for (double v : body->values) FUZZ_CHECK(std::isfinite(v));
   std::string text = "{\"inputs\": ";
-  json::append_tensor(text, body->values.data(), json::Number::kFloat64, body->shape.data(), body->shape.size());
+  json::append_tensor(text, body->values.data(), tfbundle::pb::DT_DOUBLE, body->shape.data(), body->shape.size());
   text += "}";
   const auto again = json::parse_predict_body(text);
   FUZZ_CHECK(again.has_value());

@@ -899,31 +899,12 @@ class Batcher:
         """
         import asyncio
 
+        from .offloop import within
+
         future = self._s.submit_future(signature, self._inputs(inputs, kw_inputs), timeout)
-        waiter = asyncio.wrap_future(future)
-        if timeout is None:
-            return await waiter
-        expired = False
-        if hasattr(asyncio, "timeout"):  # Python 3.11+: a timer, where asyncio.wait adds a task
-            try:
-                async with asyncio.timeout(timeout):
-                    return await waiter
-            except DeadlineExceededError:  # the request's own deadline, from the queue
-                raise
-            except TimeoutError:
-                expired = True
-        else:
-            try:
-                done, _ = await asyncio.wait((waiter,), timeout=timeout)
-            except BaseException:
-                waiter.cancel()
-                raise
-            if done:
-                return waiter.result()
-            waiter.cancel()
-            expired = True
-        assert expired
-        raise DeadlineExceededError(f"the request took more than its timeout of {timeout} s")
+        return await within(
+            asyncio.wrap_future(future), timeout, f"the request took more than its timeout of {timeout} s"
+        )
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The threads that run ``Signature.acall``/``arun`` off the event loop.
+"""The threads that run ``Signature.acall``/``arun`` off the event loop, and the deadline that
+the server's calls and ``Batcher.acall`` put on an awaited answer (:func:`within`).
 
 A plain pool rather than ``loop.run_in_executor``: that wraps each call in a
 ``concurrent.futures.Future`` chained to an asyncio future (a lock, a condition, two callbacks
@@ -19,10 +20,15 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-__all__ = ["submit"]
+from ..errors import DeadlineExceededError
+
+__all__ = ["submit", "within"]
+
+T = TypeVar("T")
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 _THREADS = min(32, (os.cpu_count() or 1) + 4)
 
@@ -86,3 +92,19 @@ def submit(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
     fut = loop.create_future()
     (_jobs or _start()).put((loop, fut, fn, args))
     return fut
+
+
+async def within(answer: Awaitable[T], timeout: float | None, message: str) -> T:
+    """``await answer``; past ``timeout`` seconds (None: no limit) it is cancelled and
+    ``DeadlineExceededError(message)`` raised. A ``DeadlineExceededError`` of the answer itself
+    passes through as it is."""
+    try:
+        if timeout is None or _timeout is None:
+            return await asyncio.wait_for(answer, timeout)
+        # asyncio.timeout awaits in this task; wait_for makes a task of a coroutine.
+        async with _timeout(timeout):
+            return await answer
+    except DeadlineExceededError:
+        raise
+    except asyncio.TimeoutError:
+        raise DeadlineExceededError(message) from None

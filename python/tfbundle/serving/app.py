@@ -34,8 +34,8 @@ from urllib.parse import unquote
 import numpy as np
 
 from .._core import __version__
+from .._runtime.offloop import within
 from ..errors import (
-    DeadlineExceededError,
     Error,
     FailedPreconditionError,
     InvalidArgumentError,
@@ -67,8 +67,6 @@ _V2_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(?:/(ready|infe
 _OFF_LOOP_BYTES = 64 * 1024
 
 _JSON = "application/json"
-
-_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 class _TooLargeError(Error):
@@ -164,16 +162,11 @@ class _Server:
         timeout = self.config.timeout
         if batcher is not None and _facts(signature).batchable:
             return await batcher.acall(inputs, signature=signature.name, timeout=timeout)
-        try:
-            if _timeout is None or timeout is None:
-                return await asyncio.wait_for(signature.acall(**inputs), timeout)
-            # asyncio.timeout (3.11) awaits the call in this task; wait_for makes a task of it.
-            async with _timeout(timeout):
-                return await signature.acall(**inputs)
-        except asyncio.TimeoutError:
-            raise DeadlineExceededError(
-                f"the request took more than the server's timeout of {timeout} s"
-            ) from None
+        return await within(
+            signature.acall(**inputs),
+            timeout,
+            f"the request took more than the server's timeout of {timeout} s",
+        )
 
     def begin(self) -> float:
         if self.metrics is not None:

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _core
+from .._base.dtypes import DTYPE_NAMES, numpy_dtype
 from ..errors import Error, InvalidArgumentError, UnimplementedError
 
 __all__ = [
@@ -435,9 +437,7 @@ def parse_simple_predict(body: bytes) -> tuple[str, bool, np.ndarray] | None:
     For any other body (None) use :func:`parse_json` and :func:`inputs_from_request`, which also
     word the errors.
     """
-    from .._core import parse_predict_json
-
-    return parse_predict_json(body)
+    return _core.parse_predict_json(body)
 
 
 # The input types a simple body's float64 tensor converts to as inputs_from_request converts them.
@@ -582,21 +582,26 @@ def _float64_token(value: float) -> str:
     return _float_tokens(np.array([value], np.float64), np.float64, ".17g")[0]
 
 
-# The integer types TF Serving writes to JSON (not uint16: its writer has no case for DT_UINT16).
-_INTEGERS = tuple(
-    np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32, np.uint64)
-)
-# The dtypes _core.json_tensor writes (the same rules as _tokens, in C++).
-_NATIVE = frozenset((np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.bool_), *_INTEGERS))
+# numpy dtype -> DataType value of the types TF Serving writes to JSON as numbers (not DT_UINT16:
+# its writer has no case for it). _core.json_tensor writes them; _tokens is the same rules in Python.
+_WRITTEN: dict[np.dtype[Any], int] = {
+    numpy_dtype(code): code  # type: ignore[misc]
+    for code, name in DTYPE_NAMES.items()
+    if name
+    in (
+        "DT_FLOAT", "DT_DOUBLE", "DT_BOOL", "DT_INT8", "DT_INT16", "DT_INT32", "DT_INT64",
+        "DT_UINT8", "DT_UINT32", "DT_UINT64",
+    )
+}  # fmt: skip
+_INTEGERS = tuple(d for d in _WRITTEN if d.kind in "iu")
 
 
 def _tensor_json(name: str, arr: np.ndarray, tf_dtype: str | None) -> bytes:
     """``arr`` as nested JSON lists of its shape, each element as TF Serving writes it."""
-    if arr.dtype in _NATIVE:
-        from .._core import json_tensor
-
+    code = _WRITTEN.get(arr.dtype)
+    if code is not None:
         # (not np.ascontiguousarray, which makes a 0-d array 1-d)
-        text = json_tensor(arr if arr.flags.c_contiguous else arr.copy(order="C"))
+        text = _core.json_tensor(arr if arr.flags.c_contiguous else arr.copy(order="C"), code)
         if text is not None:
             return text
     return _nest(_tokens(name, arr, tf_dtype), arr.shape).encode("utf-8")
