@@ -461,6 +461,14 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("compile_cache", [](const NativeModel& n) { return n.session()->compile_cache(); },
                              "What the compile cache did: \"hit\", \"miss: <why>\", \"unused: <why>\", or \"\" "
                              "when none was asked for.")
+      .def_property_readonly(
+          "compiled_calls",
+          [](const NativeModel& n) {
+            const Session& s = *n.session();
+            return py::make_tuple(s.compiled_calls(), s.compiled_active(), s.compiled_note());
+          },
+          "The compile cache's compiled calls: (how many the load took from the cache, whether they "
+          "still serve, why calls are not compiled or stored: \"\" when nothing went wrong).")
       .def("run", &NativeModel::run, py::arg("fetches"), py::arg("feeds"), py::arg("targets"),
            py::arg("run_options") = py::none())
       .def("devices", &NativeModel::devices)

@@ -486,6 +486,7 @@ inline constexpr uint32_t kInitializerName = 2;
 namespace RewriterConfig {
 inline constexpr uint32_t kMemoryOptimization = 4;
 inline constexpr uint32_t kMetaOptimizerIterations = 12;
+inline constexpr uint32_t kDisableMetaOptimizer = 19;
 inline constexpr uint32_t kDisableTfgOptimizer = 32;
 enum NumIterationsType : int32_t { DEFAULT_NUM_ITERS = 0, ONE = 1, TWO = 2 };
 enum MemOptType : int32_t {
@@ -518,11 +519,13 @@ inline constexpr uint32_t kRewriteOptions = 10;
 
 namespace RunOptions {
 inline constexpr uint32_t kTraceLevel = 1;
+inline constexpr uint32_t kOutputPartitionGraphs = 5;
 enum TraceLevel : int32_t { NO_TRACE = 0, SOFTWARE_TRACE = 1, HARDWARE_TRACE = 2, FULL_TRACE = 3 };
 }  // namespace RunOptions
 
 namespace RunMetadata {
 inline constexpr uint32_t kStepStats = 1;
+inline constexpr uint32_t kPartitionGraphs = 3;
 }  // namespace RunMetadata
 
 namespace FingerprintDef {

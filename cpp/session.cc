@@ -119,9 +119,15 @@ std::string serialize_config(const SessionConfig& config) {
   if (config.visible_devices.has_value()) gpu.bytes_field(pb::GPUOptions::kVisibleDeviceList, *config.visible_devices);
   if (!gpu.data().empty()) w.bytes_field(cp::kGpuOptions, gpu.data());
   if (config.allow_soft_placement) w.varint_field(cp::kAllowSoftPlacement, 1);
-  if (!config.tensorflow_grappler) {
+  if (!config.tensorflow_grappler || config.grappler_off) {
+    std::string rewrite = fast_rewrite_options();
+    if (config.grappler_off) {
+      wire::Writer off;
+      off.varint_field(pb::RewriterConfig::kDisableMetaOptimizer, 1);
+      rewrite += off.data();
+    }
     wire::Writer graph;
-    graph.bytes_field(pb::GraphOptions::kRewriteOptions, fast_rewrite_options());
+    graph.bytes_field(pb::GraphOptions::kRewriteOptions, rewrite);
     w.bytes_field(cp::kGraphOptions, graph.data());
   }
   return w.data();
@@ -345,6 +351,10 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
     const std::string failed = write_cache_file(s->cache_use_->path, s->cache_use_->key, s->cache_use_->payload);
     if (!failed.empty()) s->compile_cache_ += "; not written: " + failed;
   }
+  if (s->cache_use_ && s->cache_use_->compilable && !s->cache_use_->entry_path.empty()) {
+    const std::optional<CompiledGraph>& found = s->cache_use_->compiled;
+    s->start_capture(found && s->compiled_active_.load() ? &*found : nullptr, s->cache_use_->restored);
+  }
   s->cache_use_.reset();
   s->loaded_.store(true);
   return s;
@@ -397,22 +407,40 @@ std::string_view Session::graph_to_import(const char* kind, const std::set<std::
              std::to_string(crc32c::value(omitted.data(), omitted.size()));
   use.key.options = options;
   const std::string path = cache_file_path(use.dir, use.export_dir, use.tags, kind);
+  use.entry_path = path;
   CacheLookup found = read_cache_file(path, use.key);
   if (found.payload) {
-    // The payload: field 1, the pruned GraphDef; or field 2 = 1, the MetaGraph's own GraphDef.
+    // The payload: field 1, the pruned GraphDef; or field 2 = 1, the MetaGraph's own GraphDef;
+    // field 3, the compiled calls (compiled_graph.h), when calls have been stored.
     std::optional<std::string_view> graph;
+    wire::Writer graph_fields;
+    std::optional<std::string_view> compiled;
     try {
       wire::Reader r(*found.payload, "compile cache payload");
       wire::Field f;
       while (r.next(&f)) {
         if (f.number == 1 && f.type == wire::kLengthDelimited) graph = f.bytes;
         if (f.number == 2 && f.type == wire::kVarint && f.value == 1) graph = meta_graph_.graph_def;
+        if (f.number == 3 && f.type == wire::kLengthDelimited) {
+          compiled = f.bytes;
+        } else {
+          graph_fields.field(f);
+        }
       }
     } catch (const Error&) {
       graph.reset();
     }
     if (graph) {
       compile_cache_ = "hit";
+      use.graph_payload = graph_fields.data();
+      if (compiled) {
+        CompiledGraph calls;
+        if (decode_compiled_graph(*compiled, &calls)) {
+          use.compiled = std::move(calls);
+        } else {
+          compiled_note_ = "the cache entry's compiled calls are malformed";
+        }
+      }
       if (graph->data() == meta_graph_.graph_def.data()) return meta_graph_.graph_def;
       *storage = std::string(*graph);
       return *storage;
@@ -429,6 +457,7 @@ std::string_view Session::graph_to_import(const char* kind, const std::set<std::
   }
   use.path = path;
   use.payload = payload.data();
+  use.graph_payload = payload.data();
   return graph;
 }
 
@@ -438,14 +467,16 @@ std::string_view Session::pruned_graph(const std::set<std::string, std::less<>>&
   return storage->empty() ? meta_graph_.graph_def : std::string_view(*storage);
 }
 
-void Session::new_session(const SessionConfig& config) {
-  const TfApi& api = tf_api();
+TF_Session* Session::open_session(TF_Graph* graph, const SessionConfig& config) {
   SessionOptionsPtr opts(config);
   TfStatus status;
-  session_ = api.NewSession(graph_, opts.opts, status);
-  if (!status.ok()) session_ = nullptr;
+  TF_Session* session = tf_api().NewSession(graph, opts.opts, status);
+  if (!status.ok()) session = nullptr;
   status.throw_if_error("could not create a session");
+  return session;
 }
+
+void Session::new_session(const SessionConfig& config) { session_ = open_session(graph_, config); }
 
 void Session::import_graph_def(std::string_view bytes, const std::set<std::string, std::less<>>& present,
                                const char* what) {
@@ -500,10 +531,32 @@ void Session::load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan,
       }
     }
     import_graph_def(only_handles.data(), {}, "could not import the variables' handles");
-    restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
   }
   std::string storage;
-  import_graph_def(graph_to_import("tf2-mapped", drop, handles, &storage), handles, "could not import the graph");
+  const std::string_view graph = graph_to_import("tf2-mapped", drop, handles, &storage);
+  // Compiled calls: on a CPU-only session whose load runs nothing after the restore.
+  const bool compilable = !handles.empty() && init_does_nothing(plan);
+  if (cache_use_) {
+    cache_use_->compilable = compilable;
+    cache_use_->restored = handles;
+  }
+  bool compiled = false;
+  if (cache_use_ && cache_use_->compiled) {
+    if (!compilable) {
+      compiled_note_ = "this load cannot run compiled calls (a GPU, or an init op that does something)";
+    } else {
+      compiled = use_compiled(config, *cache_use_->compiled, variables, checkpoint(plan));
+      if (compiled) deferred_checkpoint_ = plan.checkpoint_prefix;
+    }
+  }
+  if (!handles.empty() && !compiled) {
+    restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
+  }
+  import_graph_def(graph, handles, "could not import the graph");
+  if (compiled && !index_compiled(*cache_use_->compiled)) {
+    free_compiled();
+    restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
+  }
   if (handles.empty()) restore_stats_ = assign_from_checkpoint(session_, graph_, variables, checkpoint(plan), true);
 }
 
@@ -637,6 +690,11 @@ bool is_lone_noop(std::string_view graph_def, std::string_view name) {
 
 }  // namespace
 
+bool Session::init_does_nothing(const LoadPlan& plan) const {
+  if (!plan.asset_feeds.empty() || !plan.init_targets.empty()) return false;
+  return plan.init_op.empty() || is_lone_noop(meta_graph_.graph_def, plan.init_op);
+}
+
 void Session::run_init(const LoadPlan& plan) {
   if (!plan.init_op.empty()) {
     if (is_lone_noop(meta_graph_.graph_def, plan.init_op)) return;
@@ -733,6 +791,10 @@ void Session::cancel_calls_in_flight() {
   cancelled_at_exit_.store(true);
   TfStatus status;
   tf_api().CloseSession(session_, status);  // cancels the steps in flight; TF_SessionRun is safe beside it
+  if (compiled_session_ != nullptr) {
+    TfStatus compiled_status;
+    tf_api().CloseSession(compiled_session_, compiled_status);
+  }
 }
 
 bool Session::closed() const { return closing_.load(); }
@@ -762,6 +824,7 @@ void Session::close() {
     api.DeleteGraph(graph_);
     graph_ = nullptr;
   }
+  free_compiled();
 }
 
 TF_Operation* Session::resolve_operation(const std::string& name) {
@@ -840,15 +903,41 @@ void Session::resolve_signatures() {
 std::vector<TensorPtr> Session::run(const std::vector<TF_Output>& feeds, const std::vector<TF_Tensor*>& feed_values,
                                     const std::vector<TF_Output>& fetches, const std::vector<TF_Operation*>& targets,
                                     const std::string* run_options, std::string* run_metadata) {
-  const TfApi& api = tf_api();
   Entry entry(*this);
+  if (compiled_active_.load() || capturing_.load()) {
+    const std::vector<uintptr_t> key = call_key(feeds, fetches, targets);
+    if (compiled_active_.load()) {
+      auto it = compiled_runs_.find(key);
+      // A profiled call (run_options) runs the model's own graph, whose node names it reports.
+      if (it != compiled_runs_.end() && run_options == nullptr) {
+        const CompiledRun& c = it->second;
+        return run_in(compiled_session_, c.feeds, feed_values, c.fetches, c.targets, nullptr, nullptr);
+      }
+      leave_compiled();
+    }
+    if (capturing_.load() && run_options == nullptr && first_call(key)) {
+      const std::string options = partition_graph_options();
+      std::string metadata;
+      std::vector<TensorPtr> result = run_in(session_, feeds, feed_values, fetches, targets, &options, &metadata);
+      capture_call(feeds, fetches, targets, metadata);
+      return result;
+    }
+  }
+  return run_in(session_, feeds, feed_values, fetches, targets, run_options, run_metadata);
+}
+
+std::vector<TensorPtr> Session::run_in(TF_Session* session, const std::vector<TF_Output>& feeds,
+                                       const std::vector<TF_Tensor*>& feed_values, const std::vector<TF_Output>& fetches,
+                                       const std::vector<TF_Operation*>& targets, const std::string* run_options,
+                                       std::string* run_metadata) {
+  const TfApi& api = tf_api();
   std::vector<TF_Tensor*> outputs(fetches.size(), nullptr);
   TfStatus status;
   TF_Buffer options_buf{run_options ? run_options->data() : nullptr, run_options ? run_options->size() : 0, nullptr};
   TF_Buffer* metadata = run_metadata ? api.NewBuffer() : nullptr;
   {
     AsyncSignalsBlocked no_signals;
-    api.SessionRun(session_, run_options ? &options_buf : nullptr, feeds.data(), feed_values.data(),
+    api.SessionRun(session, run_options ? &options_buf : nullptr, feeds.data(), feed_values.data(),
                    static_cast<int>(feeds.size()), fetches.data(), outputs.data(), static_cast<int>(fetches.size()),
                    targets.data(), static_cast<int>(targets.size()), metadata, status);
   }

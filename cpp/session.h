@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "compile_cache.h"
+#include "compiled_graph.h"
 #include "mmap_restore.h"
 #include "model_files.h"
 #include "saved_model.h"
@@ -40,6 +41,9 @@ struct SessionConfig {
   // with the settings of fast_rewrite_options() in session.cc, which halve the time of a first call
   // and change no output.
   bool tensorflow_grappler = false;
+  // true: no grappler at all (the session of a compile cache's compiled calls, whose graphs
+  // grappler has optimized already).
+  bool grappler_off = false;
 };
 
 // The serialized ConfigProto for these options.
@@ -169,6 +173,12 @@ class Session {
   // What the compile cache did for this load: "hit", "miss: <why>" (with "; not written: <why>"
   // when the new entry could not be written), "unused: <why>", or empty when none was asked for.
   const std::string& compile_cache() const { return compile_cache_; }
+  // The compile cache's compiled calls (session_compiled.cc): how many this load took from the
+  // cache, whether they still serve (no other call has been made), and why a load that found
+  // some could not use them, or why the session's calls are not being stored (empty when they are).
+  size_t compiled_calls() const { return compiled_runs_.size(); }
+  bool compiled_active() const { return compiled_active_.load(); }
+  std::string compiled_note() const;
 
   // "op:1" or "op" (output 0). Throws NOT_FOUND naming the tensor.
   Endpoint resolve_tensor(const std::string& name);
@@ -245,6 +255,7 @@ class Session {
   std::string_view pruned_graph(const std::set<std::string, std::less<>>& drop,
                                 const std::set<std::string, std::less<>>& omit, std::string* storage) const;
   void new_session(const SessionConfig& config);
+  static TF_Session* open_session(TF_Graph* graph, const SessionConfig& config);
   // Imports `bytes` (a GraphDef) into graph_; references to the nodes of `present` (in graph_
   // already, left out of `bytes`) are mapped to them. Throws with `what` and TensorFlow's error.
   void import_graph_def(std::string_view bytes, const std::set<std::string, std::less<>>& present,
@@ -263,7 +274,41 @@ class Session {
   // the object graph (tf2_restore.h); FAILED_PRECONDITION naming any it cannot find.
   void restore_what_tensorflow_left(const LoadPlan& plan);
   void run_init(const LoadPlan& plan);
+  // True when the load runs no init op (none, or a lone NoOp) and feeds no asset: a compiled
+  // call, which holds no init op, then needs nothing the load would have run.
+  bool init_does_nothing(const LoadPlan& plan) const;
   void resolve_signatures();
+
+  // The compile cache's compiled calls (session_compiled.cc). A load that found calls in its cache
+  // entry imports their graphs into a graph of their own, run by a session with grappler off, and
+  // restores the variables there; the model's own session is restored only when a call that is
+  // not compiled comes (leave_compiled), and every call goes to it from then on. A load whose
+  // calls can be compiled stores each new call's optimized graph in the entry (capture_call).
+  // Imports `compiled` and restores `variables` into it; false (with compiled_note_ saying why)
+  // when the compiled graph does not fit this load.
+  bool use_compiled(const SessionConfig& config, const CompiledGraph& compiled,
+                    const std::vector<VariableSource>& variables, const std::shared_ptr<BundleReader>& checkpoint);
+  // Resolves the compiled calls against the model's graph (imported by then); false when one
+  // does not resolve (nothing is then compiled: the caller restores the model's session).
+  bool index_compiled(const CompiledGraph& compiled);
+  void free_compiled();
+  void leave_compiled();
+  std::vector<TensorPtr> run_in(TF_Session* session, const std::vector<TF_Output>& feeds,
+                                const std::vector<TF_Tensor*>& feed_values, const std::vector<TF_Output>& fetches,
+                                const std::vector<TF_Operation*>& targets, const std::string* run_options,
+                                std::string* run_metadata);
+  // The key of a call in compiled_runs_ and Capture::seen: its feeds, fetches and targets in order.
+  static std::vector<uintptr_t> call_key(const std::vector<TF_Output>& feeds, const std::vector<TF_Output>& fetches,
+                                         const std::vector<TF_Operation*>& targets);
+  // True the first time a call of `key` is made while calls are stored (it is then stored).
+  bool first_call(const std::vector<uintptr_t>& key);
+  // A serialized RunOptions that asks for the run's partition graphs.
+  static std::string partition_graph_options();
+  // After a load that can compile its calls: from now on each new call's optimized graph is
+  // added to the cache entry (`found`: the calls the entry held, when this load runs them).
+  void start_capture(const CompiledGraph* found, const std::set<std::string, std::less<>>& restored);
+  void capture_call(const std::vector<TF_Output>& feeds, const std::vector<TF_Output>& fetches,
+                    const std::vector<TF_Operation*>& targets, std::string_view run_metadata);
   void leave() const;
   void cancel_calls_in_flight();
 
@@ -297,11 +342,42 @@ class Session {
     std::vector<std::string> tags;
     CompileCacheKey key;
     std::string path, payload;  // set on a miss: written at the end of the load
+    std::string entry_path;     // the entry's file, hit or miss
+    std::string graph_payload;  // the entry's graph fields (payload fields 1-2), hit or miss
+    std::optional<CompiledGraph> compiled;  // a hit's compiled calls
+    bool compilable = false;    // this load's calls can be compiled and stored
+    std::set<std::string, std::less<>> restored;  // the variables the load assigns
   };
   std::optional<CompileCacheUse> cache_use_;
   std::string compile_cache_;
   std::mutex cache_mu_;
   std::map<std::string, Endpoint> endpoint_cache_;
+
+  // Compiled calls (session_compiled.cc). compiled_runs_ is written by the load only.
+  struct CompiledRun {
+    std::vector<TF_Output> feeds, fetches;
+    std::vector<TF_Operation*> targets;
+  };
+  TF_Graph* compiled_graph_ = nullptr;
+  TF_Session* compiled_session_ = nullptr;
+  std::map<std::vector<uintptr_t>, CompiledRun> compiled_runs_;  // by call_key of the model's graph
+  std::atomic<bool> compiled_active_{false};
+  std::mutex leave_mu_;
+  std::vector<VariableSource> deferred_variables_;  // restored into session_ by leave_compiled
+  std::string deferred_checkpoint_;
+  std::string compiled_note_;
+  // Storing new calls: the entry's file and key, its graph fields, the calls so far.
+  struct Capture {
+    std::string path;
+    CompileCacheKey key;
+    std::string graph_payload;
+    CompiledGraph graph;
+    std::set<std::string, std::less<>> restored;
+    std::set<std::vector<uintptr_t>> seen;
+  };
+  std::optional<Capture> capture_;
+  std::atomic<bool> capturing_{false};
+  mutable std::mutex capture_mu_;
 };
 
 }  // namespace tfbundle
