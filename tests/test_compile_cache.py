@@ -65,6 +65,21 @@ def _build(fields: dict[int, bytes], payload: bytes, fmt: int = 1) -> bytes:
     return body + _mask(_core.crc32c(body)).to_bytes(4, "little")
 
 
+def _payload_fields(payload: bytes) -> list[tuple[int, bytes | int]]:
+    """The payload's fields in order: (1, pruned GraphDef) or (2, 1), then (3, compiled calls)."""
+    out: list[tuple[int, bytes | int]] = []
+    pos = 0
+    while pos < len(payload):
+        tag, pos = read_varint(payload, pos)
+        value, pos = read_varint(payload, pos)
+        if tag & 7 == 2:
+            out.append((tag >> 3, payload[pos : pos + value]))
+            pos += value
+        else:
+            out.append((tag >> 3, value))
+    return out
+
+
 def _entries(cache: Path) -> list[Path]:
     return sorted(cache.glob("*.tfbcache"))
 
@@ -237,7 +252,12 @@ def test_damaged_entry_is_ignored(
     got, m = _outputs(folder, cases[0], compile_cache=cache)
     assert m.compile_cache == why
     assert_outputs_match(got, cases[0].expected, f"{damage}: the load ignores the entry")
-    assert entry.read_bytes() == data  # rewritten whole
+    # Rewritten whole: the same key and graph, and the call's compiled graph again (whose node
+    # names TensorFlow numbers per process, so its bytes may differ).
+    fields_after, payload_after = _parse(entry.read_bytes())
+    assert fields_after == fields
+    assert _payload_fields(payload_after)[:1] == _payload_fields(payload)[:1]
+    assert 3 in dict(_payload_fields(payload_after))
     _, m = _outputs(folder, cases[0], compile_cache=cache)
     assert m.compile_cache == "hit"
 
@@ -342,3 +362,179 @@ def test_cpu_features_are_in_the_key(one_model: tuple[Path, list], tmp_path: Pat
     assert fields[HEADER_FIELDS["tfbundle"]].decode() == tfbundle.__version__
     assert fields[HEADER_FIELDS["tensorflow"]].decode()
     assert fields[HEADER_FIELDS["model"]].decode().startswith("meta_graph=")
+
+
+# ----------------------------------------------------------------------------- compiled calls
+# A load whose calls can be compiled stores the graph TensorFlow optimized for each new call in
+# the entry; a later load runs those graphs in a session of its own, and restores the model's
+# session when another call comes (cpp/compiled_graph.h, cpp/session_compiled.cc).
+
+
+def _compiled(m: tfbundle.Model) -> tuple[int, bool, str]:
+    return m._native.compiled_calls
+
+
+def _stored_calls(cache: Path) -> int:
+    """How many compiled calls the (one) entry holds."""
+    (entry,) = _entries(cache)
+    _, payload = _parse(entry.read_bytes())
+    compiled = dict(_payload_fields(payload)).get(3)
+    if compiled is None:
+        return 0
+    assert isinstance(compiled, bytes)
+    return sum(1 for number, _ in _payload_fields(compiled) if number == 2)
+
+
+@pytest.fixture(scope="module")
+def stateful(tf_models) -> tuple[Path, dict[str, np.ndarray]]:
+    folder = tf_models("compiled_calls")
+    with np.load(folder / "expected.npz") as z:
+        return folder / "stateful", dict(z)
+
+
+def test_compiled_call_is_stored_then_run(one_model: tuple[Path, list], tmp_path: Path) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    first = cases[0]
+    other = next(c for c in cases if c.signature != first.signature)
+    _, m = _outputs(folder, first, compile_cache=cache)
+    assert _compiled(m) == (0, False, "")
+    assert _stored_calls(cache) == 1
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert m.compile_cache == "hit"
+        assert _compiled(m) == (1, True, "")
+        for i in range(3):
+            got = m.signatures[first.signature](**first.inputs)
+            assert_outputs_match(got, first.expected, f"compiled call {i}")
+        assert _compiled(m)[1], "the compiled graph still serves"
+        # A call the entry does not hold: the model's own session is restored and takes every call.
+        assert_outputs_match(m.signatures[other.signature](**other.inputs), other.expected, "another call")
+        assert _compiled(m) == (1, False, "")
+        got = m.signatures[first.signature](**first.inputs)
+        assert_outputs_match(got, first.expected, "the first call, in the model's session")
+    assert _stored_calls(cache) == 2, "the other call was added to the entry"
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert _compiled(m) == (2, True, "")
+        for case in (first, other):
+            assert_outputs_match(m.signatures[case.signature](**case.inputs), case.expected, case.id)
+        assert _compiled(m)[1]
+
+
+def test_every_zoo_call_compiled_matches_tensorflow(models: ModelZoo, tmp_path: Path) -> None:
+    """Each case's call stored, then every case run from a load holding all of them."""
+    ran_compiled = []
+    for model in MODEL_NAMES:
+        cache = tmp_path / model
+        cases = _cases(models, model)
+        for case in cases:
+            _outputs(models.folder(model), case, compile_cache=cache)
+        for case in cases:
+            with tfbundle.load(models.folder(model), tags=list(case.tags), compile_cache=cache) as m:
+                active = _compiled(m)[1]
+                got = m.signatures[case.signature](**case.inputs)
+                if active and _compiled(m)[1]:
+                    ran_compiled.append(case.id)
+            assert_outputs_match(got, case.expected, f"{case.id} from the compiled entry")
+    assert any(c.startswith("tf2_module/") for c in ran_compiled), ran_compiled
+    assert any(c.startswith("keras_export/") for c in ran_compiled), ran_compiled
+
+
+def test_raw_and_profiled_calls_leave_the_compiled_graph(
+    one_model: tuple[Path, list], tmp_path: Path
+) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    case = cases[0]
+    _outputs(folder, case, compile_cache=cache)
+    sig_name = case.signature
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        sig = m.signatures[sig_name]
+        feeds = {sig.inputs[k].tensor_name: v for k, v in case.inputs.items()}
+        fetches = {k: sig.outputs[k].tensor_name for k in case.expected}
+        got = m.run(fetches, feeds)  # the signature's tensors by name: the same call
+        assert_outputs_match(got, case.expected, "raw run of the same tensors")
+        assert _compiled(m)[1], "a run of the same feeds and fetches is the compiled call"
+        name = next(iter(fetches.values()))
+        twice = m.run([name, name], feeds)  # another fetch list: another call
+        key = next(iter(fetches))
+        for got_one in twice:
+            assert_outputs_match({key: got_one}, {key: case.expected[key]}, "raw run, another call")
+        assert _compiled(m)[1] is False
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert _compiled(m)[1]
+        m.profile(case.inputs, sig_name)
+        assert _compiled(m)[1] is False, "a profile reports the model's own graph"
+        got = m.signatures[sig_name](**case.inputs)
+        assert_outputs_match(got, case.expected, "after the profile")
+
+
+def test_calls_in_threads_while_the_model_session_takes_over(
+    one_model: tuple[Path, list], tmp_path: Path
+) -> None:
+    import threading
+
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    first = cases[0]
+    other = next(c for c in cases if c.signature != first.signature)
+    _outputs(folder, first, compile_cache=cache)
+    errors: list[BaseException] = []
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert _compiled(m)[1]
+        start = threading.Barrier(5)
+
+        def call(case, n: int) -> None:
+            try:
+                start.wait()
+                for _ in range(n):
+                    assert_outputs_match(m.signatures[case.signature](**case.inputs), case.expected, case.id)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=call, args=(first, 200)) for _ in range(4)]
+        threads.append(threading.Thread(target=call, args=(other, 20)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not _compiled(m)[1]
+    assert not errors, errors[0]
+
+
+def test_stateful_calls_are_not_compiled(stateful, tmp_path: Path) -> None:
+    folder, expected = stateful
+    cache = tmp_path / "cache"
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        np.testing.assert_array_equal(m.signatures["predict"](x=expected["x"])["y"], expected["y"])
+        for name in ("count", "noisy"):
+            m.signatures[name](**({"x": np.zeros(3, np.float32)} if name == "noisy" else {}))
+            note = _compiled(m)[2]
+            assert note.startswith("a call was not compiled: the optimized graph holds a stateful op ("), note
+    assert _stored_calls(cache) == 1, "only the pure call is stored"
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert _compiled(m)[:2] == (1, True)
+        np.testing.assert_array_equal(m.signatures["predict"](x=expected["x"])["y"], expected["y"])
+        # The counter: its updates happen in the model's own session, which every call then uses.
+        m.signatures["count"]()
+        assert _compiled(m)[1] is False
+        m.signatures["count"]()
+        np.testing.assert_array_equal(m.signatures["read"]()["calls"], expected["calls"])
+        np.testing.assert_array_equal(m.signatures["predict"](x=expected["x"])["y"], expected["y"])
+
+
+def test_malformed_compiled_calls_are_ignored(one_model: tuple[Path, list], tmp_path: Path) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    case = cases[0]
+    _outputs(folder, case, compile_cache=cache)
+    (entry,) = _entries(cache)
+    fields, payload = _parse(entry.read_bytes())
+    graph_fields = b"".join(
+        _field(n, v) if isinstance(v, bytes) else bytes([n << 3, v]) for n, v in _payload_fields(payload) if n != 3
+    )
+    for bad in (b"\xff\xff", _field(2, _field(4, b"no_such_node:0")), _field(1, b"")):
+        entry.write_bytes(_build(fields, graph_fields + _field(3, bad)))
+        got, m = _outputs(folder, case, compile_cache=cache)
+        assert m.compile_cache == "hit"
+        assert _compiled(m) == (0, False, "the cache entry's compiled calls are malformed")
+        assert_outputs_match(got, case.expected, "compiled calls ignored")
