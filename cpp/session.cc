@@ -811,20 +811,24 @@ void Session::close() {
   }
   if (freed_) return;
   freed_ = true;
-  const TfApi& api = tf_api();
   AsyncSignalsBlocked no_signals;
-  if (session_ != nullptr) {
-    TfStatus status;
-    api.CloseSession(session_, status);
-    TfStatus status2;
-    api.DeleteSession(session_, status2);
-    session_ = nullptr;
-  }
-  if (graph_ != nullptr) {
-    api.DeleteGraph(graph_);
-    graph_ = nullptr;
-  }
+  release(&session_, &graph_);
   free_compiled();
+}
+
+void Session::release(TF_Session** session, TF_Graph** graph) {
+  const TfApi& api = tf_api();
+  if (*session != nullptr) {
+    TfStatus status;
+    api.CloseSession(*session, status);  // TensorFlow's close status is dropped: the session goes anyway
+    TfStatus status2;
+    api.DeleteSession(*session, status2);
+    *session = nullptr;
+  }
+  if (*graph != nullptr) {
+    api.DeleteGraph(*graph);
+    *graph = nullptr;
+  }
 }
 
 TF_Operation* Session::resolve_operation(const std::string& name) {

@@ -256,6 +256,8 @@ class Session {
                                 const std::set<std::string, std::less<>>& omit, std::string* storage) const;
   void new_session(const SessionConfig& config);
   static TF_Session* open_session(TF_Graph* graph, const SessionConfig& config);
+  // Closes and deletes `*session`, then deletes `*graph` (either may be null); both set to null.
+  static void release(TF_Session** session, TF_Graph** graph);
   // Imports `bytes` (a GraphDef) into graph_; references to the nodes of `present` (in graph_
   // already, left out of `bytes`) are mapped to them. Throws with `what` and TensorFlow's error.
   void import_graph_def(std::string_view bytes, const std::set<std::string, std::less<>>& present,

@@ -164,20 +164,9 @@ bool Session::index_compiled(const CompiledGraph& compiled) {
 }
 
 void Session::free_compiled() {
-  const TfApi& api = tf_api();
   compiled_active_.store(false);
   compiled_runs_.clear();
-  if (compiled_session_ != nullptr) {
-    TfStatus status;
-    api.CloseSession(compiled_session_, status);
-    TfStatus status2;
-    api.DeleteSession(compiled_session_, status2);
-    compiled_session_ = nullptr;
-  }
-  if (compiled_graph_ != nullptr) {
-    api.DeleteGraph(compiled_graph_);
-    compiled_graph_ = nullptr;
-  }
+  release(&compiled_session_, &compiled_graph_);
 }
 
 void Session::leave_compiled() {

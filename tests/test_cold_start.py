@@ -313,3 +313,20 @@ def test_bench_without_load_keeps_its_options() -> None:
 
     with pytest.raises(SystemExit):
         main(["--help"])
+
+
+@pytest.mark.needs_tensorflow
+def test_bench_load_reports_compiled_calls(tmp_path) -> None:
+    """With a compile cache, the bench's untimed first process stores the call's optimized graph;
+    every timed load, fresh process or warm, runs the call from it."""
+    cache = tmp_path / "cache"
+    proc = _bench(DEMO, "--load", "--repeats", "2", "--no-tensorflow", "--compile-cache", str(cache), "--json")
+    assert proc.returncode == 0, proc.stderr
+    states = json.loads(proc.stdout)["tfbundle"]["compile_cache"]
+    assert states == {
+        "compile_cache": {"hit, 1 compiled call(s)": 2},
+        "warm_compile_cache": {"hit, 1 compiled call(s)": 2},
+    }, states
+    text = _bench(DEMO, "--load", "--repeats", "1", "--no-tensorflow", "--compile-cache", str(cache))
+    assert text.returncode == 0, text.stderr
+    assert "compile cache, load: hit, 1 compiled call(s) (1/1)" in text.stdout, text.stdout

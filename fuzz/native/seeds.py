@@ -37,6 +37,7 @@ MAX_LEN = {
     "example": 4 << 10,
     "tfrecord": 4 << 10,
     "json": 4 << 10,
+    "compiled": 8 << 10,
 }
 MAX_SEEDS = 200
 MAX_SHARD = 1 << 16
@@ -149,6 +150,28 @@ def example_seeds() -> list[bytes]:
 
 def node(name: bytes, op: bytes, inputs: Iterable[bytes] = (), attrs: bytes = b"") -> bytes:
     return w.f_bytes(1, name) + w.f_bytes(2, op) + b"".join(w.f_bytes(3, i) for i in inputs) + attrs
+
+
+def compiled_seeds() -> list[bytes]:
+    """RunMetadata partition graphs for fuzz_compiled: the call {x:0} -> {y:0} as DirectSession
+    writes it (y = x * ReadVariableOp(w)), one with a stateful op, and two partitions."""
+
+    def attr(key: bytes, field: int, value: int) -> bytes:
+        return w.f_bytes(5, w.f_bytes(1, key) + w.f_bytes(2, w.f_varint(field, value)))
+
+    cpu = w.f_bytes(4, b"/job:localhost/replica:0/task:0/device:CPU:0")
+    frame = attr(b"T", 6, 1) + attr(b"index", 3, 0)
+    nodes = [
+        node(b"w", b"VarHandleOp", attrs=cpu + attr(b"dtype", 6, 1)),
+        node(b"_arg_x_0_0", b"_Arg", attrs=cpu + frame),
+        node(b"read", b"ReadVariableOp", [b"w"], cpu + attr(b"dtype", 6, 1)),
+        node(b"y", b"Mul", [b"_arg_x_0_0", b"read:0", b"^w"], cpu + attr(b"T", 6, 1)),
+        node(b"_retval_y_0_0", b"_Retval", [b"y"], cpu + frame),
+    ]
+    versions = w.f_bytes(4, w.f_varint(1, 1766))
+    graph = b"".join(w.f_bytes(1, n) for n in nodes) + versions
+    stateful = graph + w.f_bytes(1, node(b"r", b"RandomUniform", [b"y"], cpu))
+    return [w.f_bytes(3, graph), w.f_bytes(3, stateful), w.f_bytes(3, graph) * 2, graph]
 
 
 def tensor_info(name: bytes, dtype: int, dims: Iterable[int]) -> bytes:
@@ -339,6 +362,7 @@ def main() -> None:
         "example": example_seeds(),
         "tfrecord": tfrecord_seeds(),
         "json": json_seeds(),
+        "compiled": compiled_seeds(),
     }
     found = {
         "wire": [*files("fingerprint.pb"), *saved_models],
@@ -347,6 +371,7 @@ def main() -> None:
         "example": [],
         "tfrecord": [],
         "json": [],
+        "compiled": [],
     }
     counts = {
         target: write_corpus(

@@ -193,6 +193,19 @@ class Model:
         self._default: Signature | None = None  # default_signature, found on the first call
 
     @property
+    def compiled_calls(self) -> int:
+        """How many calls run from the optimized graphs stored in the compile cache.
+
+        A load that finds calls in its compile cache entry (a signature's call, with the same
+        inputs and outputs, made by an earlier load) runs them from the graph TensorFlow
+        optimized then, skipping that optimization at the first call. The first other call
+        (another signature, a raw :meth:`run`, a :meth:`profile`) restores the model's own
+        session, which takes every call from then on: this is then 0.
+        """
+        count, active, _note = self._native.compiled_calls
+        return count if active else 0
+
+    @property
     def default_signature(self) -> Signature:
         """``serving_default``, or the only signature.
 
@@ -527,7 +540,13 @@ def load(
             later loads use it. An entry that does not match (the model
             rewritten, another TensorFlow or CPU, a truncated or corrupt
             file) is ignored and rewritten; a folder that cannot be read or
-            written never fails the load. ``model.compile_cache`` says what
+            written never fails the load. The optimized graph of each call
+            (a signature's first call, where TensorFlow optimizes the graph)
+            is stored too, where the model allows it (a CPU, the default
+            mapped restore of a TF2 export, no init op that does something,
+            no stateful op in the call but variable reads): a later load runs
+            those calls without optimizing them again (:attr:`Model.compiled_calls`).
+            ``model.compile_cache`` says what
             happened: ``"hit"``, ``"miss: <why>"`` (``"; not written:
             <why>"`` appended when the entry could not be stored) or
             ``"unused: <why>"`` (``restore="tf"``: TensorFlow's loader

@@ -352,9 +352,13 @@ m2 = tfbundle.load(req["path"], req["tags"], **opts)
 t7 = time.monotonic()
 m2.signatures[req["signature"]].run(inputs)
 t8 = time.monotonic()
+def cache_state(model):
+    n = model.compiled_calls
+    return model.compile_cache and model.compile_cache + (f", {n} compiled call(s)" if n else "")
+states = cache_state(m), cache_state(m2)
 m.close(); m2.close()
 print(json.dumps({
-    "compile_cache": m.compile_cache, "warm_compile_cache": m2.compile_cache,
+    "compile_cache": states[0], "warm_compile_cache": states[1],
     "interpreter_s": t_first - req["spawned"], "import_numpy_s": t1 - t0, "import_s": t2 - t1,
     "libraries_s": t3 - t2, "load_s": t4 - t3, "first_call_s": t6 - t5,
     "total_s": (t6 - req["spawned"]) - (t5 - t4) - (t0 - t_first),
