@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include <set>
@@ -330,6 +331,7 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
     use.key.tensorflow = tf_api().Version();
     use.key.cpu = cpu_features();
     use.key.model = model_fingerprint(request.export_dir, s->meta_graph_bytes_, plan.checkpoint_prefix);
+    use.tensorflow_grappler = request.config.tensorflow_grappler;
   }
   if (tf2 && tf2->tf2 && request.restore == RestoreMode::kMapped) {
     s->load_tf2_mapped(request.config, plan, *tf2);
@@ -405,6 +407,13 @@ std::string_view Session::graph_to_import(const char* kind, const std::set<std::
   for (const std::string& name : omit) omitted += name + '\n';
   options += ";omit=" + std::to_string(omit.size()) + "/" +
              std::to_string(crc32c::value(omitted.data(), omitted.size()));
+  // What changes the optimized graphs of compiled calls: the grappler settings, and the
+  // environment that switches TensorFlow's oneDNN rewrites and XLA's auto-clustering.
+  options += std::string(";grappler=") + (use.tensorflow_grappler ? "tensorflow" : "fast");
+  for (const char* var : {"TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS"}) {
+    const char* value = std::getenv(var);
+    options += std::string(";") + var + (value ? "=" + std::string(value) : std::string(" unset"));
+  }
   use.key.options = options;
   const std::string path = cache_file_path(use.dir, use.export_dir, use.tags, kind);
   use.entry_path = path;

@@ -151,6 +151,21 @@ struct ResolvedSignature {
   std::map<std::string, std::string> unsupported;
 };
 
+// The compile cache during a load: the folder, the key's parts the load knows, and the entry to
+// write once the load succeeds.
+struct CompileCacheUse {
+  std::string dir, export_dir;
+  std::vector<std::string> tags;
+  CompileCacheKey key;
+  std::string path, payload;  // set on a miss: written at the end of the load
+  std::string entry_path;     // the entry's file, hit or miss
+  std::string graph_payload;  // the entry's graph fields (payload fields 1-2), hit or miss
+  std::optional<CompiledGraph> compiled;  // a hit's compiled calls
+  bool compilable = false;    // this load's calls can be compiled and stored
+  bool tensorflow_grappler = false;  // the load's grappler setting, part of the key
+  std::set<std::string, std::less<>> restored;  // the variables the load assigns
+};
+
 class Session {
  public:
   // The one way to load a model, for every loader: builds the session from
@@ -337,19 +352,6 @@ class Session {
   RestoreMode restore_used_ = RestoreMode::kTensorFlow;
   std::string restore_fallback_;
   std::map<std::string, ResolvedSignature> signatures_;
-  // The compile cache during a load: the folder, the key's parts the load knows, and the entry to
-  // write once the load succeeds.
-  struct CompileCacheUse {
-    std::string dir, export_dir;
-    std::vector<std::string> tags;
-    CompileCacheKey key;
-    std::string path, payload;  // set on a miss: written at the end of the load
-    std::string entry_path;     // the entry's file, hit or miss
-    std::string graph_payload;  // the entry's graph fields (payload fields 1-2), hit or miss
-    std::optional<CompiledGraph> compiled;  // a hit's compiled calls
-    bool compilable = false;    // this load's calls can be compiled and stored
-    std::set<std::string, std::less<>> restored;  // the variables the load assigns
-  };
   std::optional<CompileCacheUse> cache_use_;
   std::string compile_cache_;
   std::mutex cache_mu_;

@@ -538,3 +538,21 @@ def test_malformed_compiled_calls_are_ignored(one_model: tuple[Path, list], tmp_
         assert m.compile_cache == "hit"
         assert _compiled(m) == (0, False, "the cache entry's compiled calls are malformed")
         assert_outputs_match(got, case.expected, "compiled calls ignored")
+
+
+def test_grappler_setting_and_onednn_switch_are_in_the_key(
+    one_model: tuple[Path, list], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiled calls hold what grappler and oneDNN's rewrites made: an entry made under other
+    settings is not used."""
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    _outputs(folder, cases[0], compile_cache=cache)
+    _, m = _outputs(folder, cases[0], compile_cache=cache, grappler="tensorflow")
+    assert m.compile_cache == "miss: written for other load options"
+    _, m = _outputs(folder, cases[0], compile_cache=cache, grappler="tensorflow")
+    assert m.compile_cache == "hit"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    got, m = _outputs(folder, cases[0], compile_cache=cache, grappler="tensorflow")
+    assert m.compile_cache == "miss: written for other load options"
+    assert_outputs_match(got, cases[0].expected, "another oneDNN setting")
