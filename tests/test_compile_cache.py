@@ -556,3 +556,19 @@ def test_grappler_setting_and_onednn_switch_are_in_the_key(
     got, m = _outputs(folder, cases[0], compile_cache=cache, grappler="tensorflow")
     assert m.compile_cache == "miss: written for other load options"
     assert_outputs_match(got, cases[0].expected, "another oneDNN setting")
+
+
+def test_compiled_call_takes_other_batch_sizes(stateful, tmp_path: Path) -> None:
+    """The stored graph is the session's executor graph, which serves every batch size."""
+    folder, expected = stateful
+    cache = tmp_path / "cache"
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        np.testing.assert_array_equal(m.signatures["predict"](x=expected["x"])["y"], expected["y"])
+    rng = np.random.default_rng(5)
+    with tfbundle.load(folder, compile_cache=cache) as m, tfbundle.load(folder) as plain:
+        for rows in (1, 7, 0, 2):
+            x = rng.normal(size=(rows, 4)).astype(np.float32)
+            got = m.signatures["predict"](x=x)["y"]
+            assert got.shape == (rows, 3)
+            np.testing.assert_array_equal(got, plain.signatures["predict"](x=x)["y"])
+        assert m.compiled_calls == 1
