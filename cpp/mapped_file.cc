@@ -95,6 +95,11 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = path;
   file->size_ = size;
+  struct stat st;
+  if (::fstat(fd.fd, &st) == 0) {
+    file->dev_ = static_cast<uint64_t>(st.st_dev);
+    file->ino_ = static_cast<uint64_t>(st.st_ino);
+  }
   if (size == 0) {
     file->data_ = "";  // mmap refuses length 0; an empty file is a valid (empty) shard
   } else {
@@ -115,6 +120,12 @@ std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string bytes, std:
   file->size_ = file->owned_.size();
   g_live.fetch_add(1, std::memory_order_relaxed);
   return file;
+}
+
+bool MappedFile::same_file(int fd) const {
+  if (!owned_.empty() || ino_ == 0) return false;
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_dev) == dev_ && static_cast<uint64_t>(st.st_ino) == ino_;
 }
 
 MappedFile::~MappedFile() {

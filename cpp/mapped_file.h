@@ -49,6 +49,9 @@ class MappedFile {
   size_t size() const { return size_; }
   std::string_view view() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
+  // Whether the open file `fd` is the file this maps (same device and inode): a path can name
+  // another file by now (replaced by a rename). False for bytes in memory.
+  bool same_file(int fd) const;
 
   // Hints that [offset, offset + n) will be read once, front to back (e.g.
   // by a checksum pass). Best effort; never fails.
@@ -68,6 +71,7 @@ class MappedFile {
   void* map_ = nullptr;   // non-null when data_ came from mmap
   std::string owned_;     // used by from_bytes
   std::string path_;
+  uint64_t dev_ = 0, ino_ = 0;  // the mapped file's identity (open only)
 };
 
 }  // namespace tfbundle

@@ -27,9 +27,14 @@ namespace {
 // faulting on a read-only one; untouched pages stay shared page-cache pages.
 class PrivateMapping {
  public:
-  static std::shared_ptr<PrivateMapping> open(const std::string& path) {
+  // Null when `path` is no longer the file `checked` maps (replaced since the reader checked it).
+  static std::shared_ptr<PrivateMapping> open(const std::string& path, const MappedFile& checked) {
     size_t size = 0;
     const int fd = open_regular_file(path, &size);  // a FIFO in place of a shard is refused, never waited on
+    if (!checked.same_file(fd)) {
+      ::close(fd);
+      return nullptr;
+    }
     auto m = std::shared_ptr<PrivateMapping>(new PrivateMapping());
     m->size_ = size;
     if (m->size_ > 0) {
@@ -243,11 +248,17 @@ class ShardTensors {
     }
     const size_t offset = static_cast<size_t>(bytes.data - bytes.owner->data());
     // The address a tensor gets in a page-aligned mapping is 64-aligned exactly when its offset in
-    // the file is.
-    if (zero_copy && !swap_ && !sparse && offset % kTensorAlignment == 0) {
-      const std::string path = reader_->shard_path(entry.shard_id);
-      auto& mapping = mappings_[entry.shard_id];
-      if (!mapping) mapping = PrivateMapping::open(path);
+    // the file is. The shard is mapped again, privately: the very file whose bytes were just
+    // checked; when its path names another file by now (replaced by a rename since the reader
+    // read it), the tensor is copied from the checked bytes below.
+    std::shared_ptr<PrivateMapping> mapping;
+    const std::string path = reader_->shard_path(entry.shard_id);
+    if (zero_copy && !swap_ && !sparse && offset % kTensorAlignment == 0 && replaced_.count(entry.shard_id) == 0) {
+      mapping = mappings_[entry.shard_id];
+      if (!mapping) mapping = mappings_[entry.shard_id] = PrivateMapping::open(path, *bytes.owner);
+      if (!mapping) replaced_.insert(entry.shard_id);
+    }
+    if (mapping) {
       if (offset + bytes.size > mapping->size()) throw Error(kDataLoss, "the shard " + path + " changed while it was read");
       stats_->zero_copy_tensors += 1;
       stats_->zero_copy_bytes += static_cast<int64_t>(bytes.size);
@@ -314,6 +325,7 @@ class ShardTensors {
   bool swap_;
   MappedRestoreStats* stats_;
   std::map<int32_t, std::shared_ptr<PrivateMapping>> mappings_;  // the tensors keep what they use
+  std::set<int32_t> replaced_;  // shards whose path names another file than the one checked
 };
 
 }  // namespace

@@ -555,7 +555,6 @@ void Session::load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan,
       compiled_note_ = "this load cannot run compiled calls (a GPU, or an init op that does something)";
     } else {
       compiled = use_compiled(config, *cache_use_->compiled, variables, checkpoint(plan));
-      if (compiled) deferred_checkpoint_ = plan.checkpoint_prefix;
     }
   }
   if (!handles.empty() && !compiled) {

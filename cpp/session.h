@@ -368,7 +368,7 @@ class Session {
   std::atomic<bool> compiled_active_{false};
   std::mutex leave_mu_;
   std::vector<VariableSource> deferred_variables_;  // restored into session_ by leave_compiled
-  std::string deferred_checkpoint_;
+  std::shared_ptr<BundleReader> deferred_reader_;  // the load's checkpoint reader, kept for it
   std::string compiled_note_;
   // Storing new calls: the entry's file and key, its graph fields, the calls so far.
   struct Capture {

@@ -116,6 +116,7 @@ bool Session::use_compiled(const SessionConfig& config, const CompiledGraph& com
   compiled_session_ = open_session(compiled_graph_, off);
   restore_stats_ = assign_from_checkpoint(compiled_session_, compiled_graph_, used, checkpoint, true);
   deferred_variables_ = variables;
+  deferred_reader_ = checkpoint;
   return true;
 }
 
@@ -166,6 +167,7 @@ bool Session::index_compiled(const CompiledGraph& compiled) {
 void Session::free_compiled() {
   compiled_active_.store(false);
   compiled_runs_.clear();
+  deferred_reader_.reset();
   release(&compiled_session_, &compiled_graph_);
 }
 
@@ -174,9 +176,12 @@ void Session::leave_compiled() {
   if (!compiled_active_.load()) return;  // another call restored the model's session first
   // The compiled calls change no variable (compiled_graph.h), so the checkpoint is still what
   // the variables hold. The compiled session stays until close(): calls may be running in it.
-  std::shared_ptr<BundleReader> reader = BundleReader::open(deferred_checkpoint_);
-  assign_from_checkpoint(session_, graph_, deferred_variables_, reader, true);
+  // The load's own reader: the same index and mapped shards the compiled session was restored
+  // from, whatever has happened to the files since.
+  AsyncSignalsBlocked no_signals;  // TensorFlow runs the restore in this thread (lifecycle.h)
+  assign_from_checkpoint(session_, graph_, deferred_variables_, deferred_reader_, true);
   compiled_active_.store(false);
+  deferred_reader_.reset();  // the variables hold what they need of the mapping
 }
 
 bool Session::first_call(const std::vector<uintptr_t>& key) {

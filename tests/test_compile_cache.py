@@ -572,3 +572,27 @@ def test_compiled_call_takes_other_batch_sizes(stateful, tmp_path: Path) -> None
             assert got.shape == (rows, 3)
             np.testing.assert_array_equal(got, plain.signatures["predict"](x=x)["y"])
         assert m.compiled_calls == 1
+
+
+def test_leaving_the_compiled_graph_restores_what_the_load_read(
+    one_model: tuple[Path, list], tmp_path: Path
+) -> None:
+    """The model's session is restored from the load's own reading of the checkpoint: a data shard
+    replaced since (here by a damaged copy) changes nothing."""
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    first = cases[0]
+    other = next(c for c in cases if c.signature != first.signature)
+    _outputs(folder, first, compile_cache=cache)
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert m.compiled_calls == 1
+        (shard,) = (folder / "variables").glob("variables.data-*")
+        damaged = bytearray(shard.read_bytes())
+        for i in range(len(damaged)):
+            damaged[i] ^= 0xFF
+        replacement = shard.with_name(shard.name + ".new")
+        replacement.write_bytes(bytes(damaged))
+        os.replace(replacement, shard)
+        assert_outputs_match(m.signatures[other.signature](**other.inputs), other.expected, "after the shard changed")
+        assert m.compiled_calls == 0
+        assert_outputs_match(m.signatures[first.signature](**first.inputs), first.expected, "the first call again")
