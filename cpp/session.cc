@@ -917,7 +917,8 @@ std::vector<TensorPtr> Session::run(const std::vector<TF_Output>& feeds, const s
                                     const std::string* run_options, std::string* run_metadata) {
   Entry entry(*this);
   if (compiled_active_.load() || capturing_.load()) {
-    const std::vector<uintptr_t> key = call_key(feeds, fetches, targets);
+    thread_local std::vector<uintptr_t> key;
+    call_key(feeds, fetches, targets, &key);
     if (compiled_active_.load()) {
       auto it = compiled_runs_.find(key);
       // A profiled call (run_options) runs the model's own graph, whose node names it reports.

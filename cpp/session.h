@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -315,8 +316,9 @@ class Session {
                                 const std::vector<TF_Operation*>& targets, const std::string* run_options,
                                 std::string* run_metadata);
   // The key of a call in compiled_runs_ and Capture::seen: its feeds, fetches and targets in order.
-  static std::vector<uintptr_t> call_key(const std::vector<TF_Output>& feeds, const std::vector<TF_Output>& fetches,
-                                         const std::vector<TF_Operation*>& targets);
+  // Filled into `key` (a thread's reused buffer on the call path: no allocation per call).
+  static void call_key(const std::vector<TF_Output>& feeds, const std::vector<TF_Output>& fetches,
+                       const std::vector<TF_Operation*>& targets, std::vector<uintptr_t>* key);
   // True the first time a call of `key` is made while calls are stored (it is then stored).
   bool first_call(const std::vector<uintptr_t>& key);
   // A serialized RunOptions that asks for the run's partition graphs.
@@ -377,8 +379,10 @@ class Session {
     std::string graph_payload;
     CompiledGraph graph;
     std::set<std::string, std::less<>> restored;
-    std::set<std::vector<uintptr_t>> seen;
   };
+  // The calls made since calls are stored (a shared lock on the call path, a unique one to add).
+  std::set<std::vector<uintptr_t>> seen_;
+  std::shared_mutex seen_mu_;
   std::optional<Capture> capture_;
   std::atomic<bool> capturing_{false};
   mutable std::mutex capture_mu_;

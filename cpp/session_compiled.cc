@@ -57,20 +57,18 @@ std::string tensor_name(TF_Output out) {
 
 }  // namespace
 
-std::vector<uintptr_t> Session::call_key(const std::vector<TF_Output>& feeds, const std::vector<TF_Output>& fetches,
-                                         const std::vector<TF_Operation*>& targets) {
-  std::vector<uintptr_t> key;
-  key.reserve(3 + 2 * (feeds.size() + fetches.size()) + targets.size());
+void Session::call_key(const std::vector<TF_Output>& feeds, const std::vector<TF_Output>& fetches,
+                       const std::vector<TF_Operation*>& targets, std::vector<uintptr_t>* key) {
+  key->clear();
   for (const auto* side : {&feeds, &fetches}) {
-    key.push_back(side->size());
+    key->push_back(side->size());
     for (const TF_Output& o : *side) {
-      key.push_back(reinterpret_cast<uintptr_t>(o.oper));
-      key.push_back(static_cast<uintptr_t>(o.index));
+      key->push_back(reinterpret_cast<uintptr_t>(o.oper));
+      key->push_back(static_cast<uintptr_t>(o.index));
     }
   }
-  key.push_back(targets.size());
-  for (TF_Operation* t : targets) key.push_back(reinterpret_cast<uintptr_t>(t));
-  return key;
+  key->push_back(targets.size());
+  for (TF_Operation* t : targets) key->push_back(reinterpret_cast<uintptr_t>(t));
 }
 
 std::string Session::partition_graph_options() {
@@ -157,7 +155,9 @@ bool Session::index_compiled(const CompiledGraph& compiled) {
       compiled_note_ = "a compiled call names a tensor the model's graph does not have";
       return false;
     }
-    runs.emplace(call_key(feeds, fetches, targets), std::move(run));
+    std::vector<uintptr_t> key;
+    call_key(feeds, fetches, targets, &key);
+    runs.emplace(std::move(key), std::move(run));
   }
   compiled_runs_ = std::move(runs);
   compiled_active_.store(true);
@@ -185,9 +185,16 @@ void Session::leave_compiled() {
 }
 
 bool Session::first_call(const std::vector<uintptr_t>& key) {
-  std::lock_guard<std::mutex> lock(capture_mu_);
-  if (!capture_ || capture_->graph.calls.size() >= kMaxCompiledCalls) return false;
-  return capture_->seen.insert(key).second;
+  {
+    std::shared_lock<std::shared_mutex> lock(seen_mu_);
+    if (seen_.count(key) > 0) return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(capture_mu_);
+    if (!capture_ || capture_->graph.calls.size() >= kMaxCompiledCalls) return false;
+  }
+  std::unique_lock<std::shared_mutex> lock(seen_mu_);
+  return seen_.insert(key).second;
 }
 
 void Session::start_capture(const CompiledGraph* found, const std::set<std::string, std::less<>>& restored) {
@@ -199,7 +206,8 @@ void Session::start_capture(const CompiledGraph* found, const std::set<std::stri
   c.restored = restored;
   if (found != nullptr) {
     c.graph = *found;
-    for (const auto& [key, run] : compiled_runs_) c.seen.insert(key);
+    std::unique_lock<std::shared_mutex> seen_lock(seen_mu_);
+    for (const auto& [key, run] : compiled_runs_) seen_.insert(key);
   }
   capturing_.store(true);
 }
