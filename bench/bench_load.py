@@ -12,6 +12,8 @@ Where a process serves models it loads and reloads (new versions, autoscaling), 
 - ``tfbundle, warm compile cache``: the same with ``compile_cache=DIR`` (a temporary folder,
   its entry written by the untimed load and call), every load a hit whose call runs the stored
   optimized graph (``hit, compiled``);
+- ``tfbundle, empty compile cache``: the same with a new empty folder each time, every load a
+  miss whose call's optimized graph is stored (what storing costs);
 - ``TF C loader``: ``tfbundle.load(path, restore="tf", grappler="tensorflow")``, i.e.
   ``TF_LoadSessionFromSavedModel`` with TensorFlow's default session options (TensorFlow restores
   the variables and runs the init op) and the first ``TF_SessionRun``, through tfbundle's thin
@@ -23,8 +25,8 @@ Where a process serves models it loads and reloads (new versions, autoscaling), 
 
 Each row: the median of ``--repeats`` (default 5) loads of the load and of the first call, in
 milliseconds, and the total over the C loader's. A last row per model gives the median time of a
-call once loaded with each grappler setting and from the warm compile cache (three models held,
-their calls alternating). The inputs
+call once loaded with each grappler setting, from the warm compile cache, and with an empty one
+(four models held, their calls alternating). The inputs
 are zeros of batch 1. The tfbundle rows are checked to give the C loader's outputs exactly.
 """
 
@@ -64,7 +66,7 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
     import tfbundle
 
     inputs = _inputs(name)
-    modes = ("auto", "cache", "tf", "tf_fast")
+    modes = ("auto", "cache", "store", "tf", "tf_fast")
     times: dict[str, dict[str, list[float]]] = {m: {"load": [], "first_call": []} for m in modes}
     outputs: dict[str, dict[str, np.ndarray]] = {}
     chose = ""
@@ -79,6 +81,8 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 if mode == "cache":
                     model = tfbundle.load(path, compile_cache=cache)
+                elif mode == "store":
+                    model = tfbundle.load(path, compile_cache=tempfile.mkdtemp(dir=cache))
                 elif mode == "tf":
                     model = tfbundle.load(path, restore="tf", compile_cache=False, grappler="tensorflow")
                 elif mode == "tf_fast":
@@ -100,9 +104,11 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
                 times[mode]["first_call"].append(t2 - t1)
         # Steady state: one model per grappler setting and one running its stored optimized graph
         # (a warm compile cache), calls alternating between them.
-        steady: dict[str, list[float]] = {"fast": [], "tensorflow": [], "compiled": []}
+        # "storing": a load whose entry was empty, which checks every call for a new one to store.
+        steady: dict[str, list[float]] = {"fast": [], "tensorflow": [], "compiled": [], "storing": []}
         held = {g: tfbundle.load(path, compile_cache=False, grappler=g) for g in ("fast", "tensorflow")}
         held["compiled"] = tfbundle.load(path, compile_cache=cache)
+        held["storing"] = tfbundle.load(path, compile_cache=Path(cache) / "storing")
         for m in held.values():
             m(**inputs)
         t0 = time.perf_counter()
@@ -119,11 +125,14 @@ def _tfbundle_rows(path: Path, name: str, repeats: int) -> dict[str, Any]:
         for m in held.values():
             m.close()
     equal = all(
-        np.array_equal(outputs[m][k], outputs["tf"][k]) for m in ("auto", "cache", "tf_fast") for k in outputs["tf"]
+        np.array_equal(outputs[m][k], outputs["tf"][k])
+        for m in ("auto", "cache", "store", "tf_fast")
+        for k in outputs["tf"]
     )
     return {
         "tfbundle": {k: statistics.median(v) for k, v in times["auto"].items()},
         "tfbundle, warm compile cache": {k: statistics.median(v) for k, v in times["cache"].items()},
+        "tfbundle, empty compile cache": {k: statistics.median(v) for k, v in times["store"].items()},
         "TF C loader": {k: statistics.median(v) for k, v in times["tf"].items()},
         "TF C loader, tfbundle's grappler": {k: statistics.median(v) for k, v in times["tf_fast"].items()},
         "restore": chose,
@@ -207,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         for loader in (
             "tfbundle",
             "tfbundle, warm compile cache",
+            "tfbundle, empty compile cache",
             "TF C loader",
             "TF C loader, tfbundle's grappler",
             "TF Python",
@@ -219,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {label} | {1e3 * t['load']:.0f} | {1e3 * t['first_call']:.0f} | {1e3 * total:.0f} | "
                   f"{total / base:.2f} |", flush=True)  # fmt: skip
         per = row["steady_call"]
-        print(f"| {name} | steady-state call, grappler fast / tensorflow / compiled | {1e3 * per['fast']:.3f} / "
-              f"{1e3 * per['tensorflow']:.3f} / {1e3 * per['compiled']:.3f} ms | | | "
-              f"{per['fast'] / per['tensorflow']:.2f} / {per['compiled'] / per['tensorflow']:.2f} |")  # fmt: skip
+        print(f"| {name} | steady-state call, grappler fast / tensorflow / compiled / storing | "
+              f"{1e3 * per['fast']:.3f} / {1e3 * per['tensorflow']:.3f} / {1e3 * per['compiled']:.3f} / "
+              f"{1e3 * per['storing']:.3f} ms | | | {per['fast'] / per['tensorflow']:.2f} / "
+              f"{per['compiled'] / per['tensorflow']:.2f} / {per['storing'] / per['tensorflow']:.2f} |")  # fmt: skip
         if not row["steady_compiled"]:
             print(f"warning: {name}: the steady-state 'compiled' model left its compiled graph", file=sys.stderr)
         if row["compile_cache"] != ["hit, compiled"]:
