@@ -353,6 +353,9 @@ std::shared_ptr<Session> Session::load_once(LoadRequest& request) {
     const std::string failed = write_cache_file(s->cache_use_->path, s->cache_use_->key, s->cache_use_->payload);
     if (!failed.empty()) s->compile_cache_ += "; not written: " + failed;
   }
+  if (s->cache_use_ && s->compiled_note_.empty() && !s->cache_use_->compilable) {
+    s->compiled_note_ = "calls are not stored: only the mapped restore of a TF2 export stores them";
+  }
   if (s->cache_use_ && s->cache_use_->compilable && !s->cache_use_->entry_path.empty()) {
     const std::optional<CompiledGraph>& found = s->cache_use_->compiled;
     s->start_capture(found && s->compiled_active_.load() ? &*found : nullptr, s->cache_use_->restored);
@@ -520,7 +523,8 @@ void Session::load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan,
   graph_ = tf_api().NewGraph();
   new_session(config);
   std::set<std::string, std::less<>> handles;
-  if (cpu_only()) {
+  const bool cpu = cpu_only();
+  if (cpu) {
     // On a CPU-only session the variables are restored before the model's graph is imported:
     // the restore run then optimizes only the variables' handles and their assignments, not
     // the whole graph and its function library (each run of a new set of nodes costs a grappler
@@ -544,15 +548,19 @@ void Session::load_tf2_mapped(const SessionConfig& config, const LoadPlan& plan,
   std::string storage;
   const std::string_view graph = graph_to_import("tf2-mapped", drop, handles, &storage);
   // Compiled calls: on a CPU-only session whose load runs nothing after the restore.
-  const bool compilable = !handles.empty() && init_does_nothing(plan);
+  const std::string not_compilable = !cpu                       ? "the session has a device other than a CPU"
+                                     : !init_does_nothing(plan) ? "the load runs an init op or feeds assets"
+                                                                : "";
+  const bool compilable = not_compilable.empty();
   if (cache_use_) {
     cache_use_->compilable = compilable;
     cache_use_->restored = handles;
+    if (!compilable) compiled_note_ = "calls are not stored: " + not_compilable;
   }
   bool compiled = false;
   if (cache_use_ && cache_use_->compiled) {
     if (!compilable) {
-      compiled_note_ = "this load cannot run compiled calls (a GPU, or an init op that does something)";
+      compiled_note_ = "the stored calls are not run: " + not_compilable;
     } else {
       compiled = use_compiled(config, *cache_use_->compiled, variables, checkpoint(plan));
     }

@@ -596,3 +596,11 @@ def test_leaving_the_compiled_graph_restores_what_the_load_read(
         assert_outputs_match(m.signatures[other.signature](**other.inputs), other.expected, "after the shard changed")
         assert m.compiled_calls == 0
         assert_outputs_match(m.signatures[first.signature](**first.inputs), first.expected, "the first call again")
+
+
+def test_loads_that_store_no_calls_say_why(models: ModelZoo, tmp_path: Path) -> None:
+    case = next(c for c in _cases(models, "tf1_simple"))
+    with tfbundle.load(models.folder("tf1_simple"), compile_cache=tmp_path / "cache") as m:
+        m.signatures[case.signature](**case.inputs)
+        assert m.compile_cache is not None and not m.compile_cache.startswith("unused")
+        assert _compiled(m) == (0, False, "calls are not stored: only the mapped restore of a TF2 export stores them")

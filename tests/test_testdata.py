@@ -421,6 +421,22 @@ def test_recorded_sample(testdata: Path, sample: Sample, restore: str) -> None:
             _check(arr, sample.expected[key], f"{sample.id} run() {key}")
 
 
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.id for s in SAMPLES])
+def test_recorded_sample_from_compiled_calls(testdata: Path, sample: Sample, tmp_path: Path) -> None:
+    """A load whose compile cache holds the call (stored by a first load) answers as recorded."""
+    folder = testdata / sample.path
+    cache = tmp_path / "cache"
+    with tfbundle.load(folder, tags=sample.tags, compile_cache=cache) as m:
+        m.signatures[sample.signature](**sample.inputs)
+    with tfbundle.load(folder, tags=sample.tags, compile_cache=cache) as m:
+        compiled = m.compiled_calls
+        out = m.signatures[sample.signature](**sample.inputs)
+        if compiled:
+            assert m.compiled_calls == compiled, "the call ran from its stored graph"
+        for key, want in sample.expected.items():
+            _check(out[key], want, f"{sample.id} {key} (compiled: {compiled})")
+
+
 # ----------------------------------------------------------------------------- special cases
 
 
