@@ -392,6 +392,17 @@ def stateful(tf_models) -> tuple[Path, dict[str, np.ndarray]]:
         return folder / "stateful", dict(z)
 
 
+def _stored(one_model: tuple[Path, list], tmp_path: Path) -> tuple[Path, Path, object, object]:
+    """tf2_module's folder, a cache whose entry holds its first case's call, that case and one of
+    another signature."""
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    first = cases[0]
+    other = next(c for c in cases if c.signature != first.signature)
+    _outputs(folder, first, compile_cache=cache)
+    return folder, cache, first, other
+
+
 def test_compiled_call_is_stored_then_run(one_model: tuple[Path, list], tmp_path: Path) -> None:
     folder, cases = one_model
     cache = tmp_path / "cache"
@@ -442,10 +453,7 @@ def test_every_zoo_call_compiled_matches_tensorflow(models: ModelZoo, tmp_path: 
 def test_raw_and_profiled_calls_leave_the_compiled_graph(
     one_model: tuple[Path, list], tmp_path: Path
 ) -> None:
-    folder, cases = one_model
-    cache = tmp_path / "cache"
-    case = cases[0]
-    _outputs(folder, case, compile_cache=cache)
+    folder, cache, case, _ = _stored(one_model, tmp_path)
     sig_name = case.signature
     with tfbundle.load(folder, compile_cache=cache) as m:
         sig = m.signatures[sig_name]
@@ -473,11 +481,7 @@ def test_calls_in_threads_while_the_model_session_takes_over(
 ) -> None:
     import threading
 
-    folder, cases = one_model
-    cache = tmp_path / "cache"
-    first = cases[0]
-    other = next(c for c in cases if c.signature != first.signature)
-    _outputs(folder, first, compile_cache=cache)
+    folder, cache, first, other = _stored(one_model, tmp_path)
     errors: list[BaseException] = []
     with tfbundle.load(folder, compile_cache=cache) as m:
         assert _compiled(m)[1]
@@ -579,11 +583,7 @@ def test_leaving_the_compiled_graph_restores_what_the_load_read(
 ) -> None:
     """The model's session is restored from the load's own reading of the checkpoint: a data shard
     replaced since (here by a damaged copy) changes nothing."""
-    folder, cases = one_model
-    cache = tmp_path / "cache"
-    first = cases[0]
-    other = next(c for c in cases if c.signature != first.signature)
-    _outputs(folder, first, compile_cache=cache)
+    folder, cache, first, other = _stored(one_model, tmp_path)
     with tfbundle.load(folder, compile_cache=cache) as m:
         assert m.compiled_calls == 1
         (shard,) = (folder / "variables").glob("variables.data-*")
