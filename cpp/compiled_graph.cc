@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "graph_view.h"
+#include "saved_model.h"
 #include "proto_fields.h"
 #include "status.h"
 #include "wire.h"
@@ -15,54 +16,28 @@ namespace {
 
 constexpr char kPrefix[] = "tfbundle_compiled/";
 
-// A partition graph's NodeDef, field by field (the bytes stay in the RunMetadata).
+// A partition graph's NodeDef: what parse_node reads (name, op, inputs, attrs), and the fields
+// it does not, kept to be written back as they are (the bytes stay in the RunMetadata).
 struct RawNode {
-  std::string_view name, op, device;
-  std::vector<std::string_view> inputs;
-  std::vector<std::pair<std::string_view, std::string_view>> attrs;  // key, AttrValue bytes (entries in order)
-  std::vector<wire::Field> other;                                    // experimental fields, copied as they are
+  NodeView view;
+  std::string_view device;
+  std::vector<wire::Field> other;  // experimental_debug_info, experimental_type
 };
 
 RawNode read_node(std::string_view bytes) {
-  RawNode n;
+  RawNode n{parse_node(bytes, true), {}, {}};
   wire::Reader r(bytes, "NodeDef");
   wire::Field f;
   while (r.next(&f)) {
-    if (f.type != wire::kLengthDelimited) continue;
-    switch (f.number) {
-      case pb::NodeDef::kName: n.name = f.bytes; break;
-      case pb::NodeDef::kOp: n.op = f.bytes; break;
-      case pb::NodeDef::kDevice: n.device = f.bytes; break;
-      case pb::NodeDef::kInput: n.inputs.push_back(f.bytes); break;
-      case pb::NodeDef::kAttr: {
-        std::string_view key, value;
-        wire::Reader e(f.bytes, "NodeDef attr entry");
-        wire::Field ef;
-        while (e.next(&ef)) {
-          if (ef.type != wire::kLengthDelimited) continue;
-          if (ef.number == pb::NodeDef::AttrEntry::kKey) key = ef.bytes;
-          if (ef.number == pb::NodeDef::AttrEntry::kValue) value = ef.bytes;
-        }
-        n.attrs.emplace_back(key, value);
-        break;
-      }
-      default: n.other.push_back(f);
-    }
+    if (f.number == pb::NodeDef::kDevice && f.type == wire::kLengthDelimited) n.device = f.bytes;
+    if (f.number > pb::NodeDef::kAttr) n.other.push_back(f);
   }
   return n;
 }
 
-const std::string_view* find_attr(const RawNode& n, std::string_view key) {
-  const std::string_view* found = nullptr;
-  for (const auto& [k, v] : n.attrs) {
-    if (k == key) found = &v;  // the last entry of a key wins, as protobuf's map parsing keeps
-  }
-  return found;
-}
-
-// An int or type AttrValue's varint (its last `i` or `type` field); -1 when it holds none.
-int64_t attr_varint(const RawNode& n, std::string_view key) {
-  const std::string_view* v = find_attr(n, key);
+// An int or type attr's value; -1 when the node has no such attr.
+int64_t attr_varint(const NodeView& n, std::string_view key) {
+  const std::string_view* v = n.attr(key);
   if (v == nullptr) return -1;
   const AttrOneof one = attr_oneof(*v);
   if (one.number != pb::AttrValue::kI && one.number != pb::AttrValue::kType) return -1;
@@ -82,22 +57,17 @@ void write_attr(wire::Writer* node, std::string_view key, std::string_view value
   node->bytes_field(pb::NodeDef::kAttr, entry.data());
 }
 
-// "x:0" -> ("x", "0"); "x" -> ("x", "0").
-std::pair<std::string_view, std::string_view> split_name(std::string_view tensor) {
-  const size_t colon = tensor.rfind(':');
-  if (colon == std::string_view::npos) return {tensor, "0"};
-  return {tensor.substr(0, colon), tensor.substr(colon + 1)};
-}
-
 // The position in `tensors` of the one the call frame's node `name` (DirectSession names it
 // "<kind><op>_<output>_<index>", with `index` its attr) stands for; -1 when none.
 int frame_position(std::string_view name, std::string_view kind, int64_t index,
                    const std::vector<std::string>& tensors) {
   int found = -1;
   for (size_t i = 0; i < tensors.size(); ++i) {
-    const auto [op, output] = split_name(tensors[i]);
+    std::string_view op;
+    int output = 0;
+    if (!split_tensor_name(tensors[i], &op, &output)) continue;
     std::string expected(kind);
-    expected.append(op).append("_").append(output).append("_").append(std::to_string(index));
+    expected.append(op).append("_").append(std::to_string(output)).append("_").append(std::to_string(index));
     if (expected == name) {
       if (found >= 0) return -1;  // two feeds of one name: ambiguous
       found = static_cast<int>(i);
@@ -163,7 +133,7 @@ bool decode_compiled_graph(std::string_view bytes, CompiledGraph* out) {
     for (const CompiledCall& c : g.calls) {
       for (const auto* list : {&c.compiled_feeds, &c.compiled_fetches, &c.compiled_targets}) {
         for (const std::string& name : *list) {
-          if (nodes.count(split_name(name).first) == 0) return false;
+          if (nodes.count(input_node(name)) == 0) return false;
         }
       }
     }
@@ -208,8 +178,8 @@ std::string add_compiled_call(CompiledGraph* graph, std::string_view run_metadat
     }
     const std::string prefix = kPrefix + std::to_string(graph->calls.size()) + "/";
     std::set<std::string_view> handles;
-    for (const RawNode& n : nodes) {
-      if (n.op == "VarHandleOp") handles.insert(n.name);
+    for (const RawNode& raw : nodes) {
+      if (raw.view.op == "VarHandleOp") handles.insert(raw.view.name);
     }
     auto rename = [&](std::string_view node) {
       return handles.count(node) ? std::string(node) : prefix + std::string(node);
@@ -219,32 +189,24 @@ std::string add_compiled_call(CompiledGraph* graph, std::string_view run_metadat
     call.compiled_targets.assign(call.targets.size(), std::string());
     std::vector<std::string> new_handles;
     wire::Writer kept;
-    for (const RawNode& n : nodes) {
-      if (!n.device.empty() && n.device.find("CPU") == std::string_view::npos) {
-        return "the node " + std::string(n.name) + " runs on " + std::string(n.device);
+    for (const RawNode& raw : nodes) {
+      const NodeView& n = raw.view;
+      if (!raw.device.empty() && raw.device.find("CPU") == std::string_view::npos) {
+        return "the node " + std::string(n.name) + " runs on " + std::string(raw.device);
       }
       const bool frame = n.op == "_Arg" || n.op == "_Retval";  // rewritten below
       if (!frame && n.op != "VarHandleOp" && n.op != "ReadVariableOp" && stateful(n.op)) {
         return "the optimized graph holds a stateful op (" + std::string(n.op) + ")";
       }
-      wire::Writer w;
       if (n.op == "VarHandleOp") {
         if (restored.count(n.name) == 0) return "the variable " + std::string(n.name) + " is not restored by the load";
         if (graph->handles.count(n.name) > 0) continue;  // an earlier call's node: the same resource
-        w.bytes_field(pb::NodeDef::kName, n.name);
-        w.bytes_field(pb::NodeDef::kOp, n.op);
-        w.bytes_field(pb::NodeDef::kDevice, n.device);
-        for (const auto& [k, v] : n.attrs) {
-          if (k != "_class") write_attr(&w, k, v);
-        }
-        for (const wire::Field& o : n.other) w.field(o);
-        kept.bytes_field(pb::GraphDef::kNode, w.data());
         new_handles.emplace_back(n.name);
-        continue;
       }
-      const std::string name = rename(n.name);
+      const std::string name = rename(n.name);  // a handle keeps its name
+      wire::Writer w;
       w.bytes_field(pb::NodeDef::kName, name);
-      if (n.op == "_Arg" || n.op == "_Retval") {
+      if (frame) {
         const bool arg = n.op == "_Arg";
         const int64_t index = attr_varint(n, "index");
         const int64_t type = attr_varint(n, "T");
@@ -259,23 +221,22 @@ std::string add_compiled_call(CompiledGraph* graph, std::string_view run_metadat
           const InputRef in = parse_input(n.inputs[0]);
           w.bytes_field(pb::NodeDef::kInput, rename(in.node) + ":" + std::to_string(in.index));
         }
-        w.bytes_field(pb::NodeDef::kDevice, n.device);
+        w.bytes_field(pb::NodeDef::kDevice, raw.device);
         write_attr(&w, arg ? "dtype" : "T", type_attr(static_cast<uint64_t>(type)));
       } else {
         w.bytes_field(pb::NodeDef::kOp, n.op);
         for (std::string_view in : n.inputs) {
-          const bool control = !in.empty() && in[0] == '^';
-          if (control) in.remove_prefix(1);
-          const auto [node, output] = split_name(in);
-          std::string renamed = (control ? "^" : "") + rename(node);
-          if (!control && in.find(':') != std::string_view::npos) renamed += ":" + std::string(output);
-          w.bytes_field(pb::NodeDef::kInput, renamed);
+          // "^a", "a:1", "a": the node renamed, the "^" and ":1" kept.
+          const std::string_view node = input_node(in);
+          const size_t at = !in.empty() && in[0] == '^' ? 1 : 0;
+          w.bytes_field(pb::NodeDef::kInput,
+                        std::string(in.substr(0, at)) + rename(node) + std::string(in.substr(at + node.size())));
         }
-        w.bytes_field(pb::NodeDef::kDevice, n.device);
+        w.bytes_field(pb::NodeDef::kDevice, raw.device);
         for (const auto& [k, v] : n.attrs) {
           if (k != "_class") write_attr(&w, k, v);
         }
-        for (const wire::Field& o : n.other) w.field(o);
+        for (const wire::Field& o : raw.other) w.field(o);
         for (size_t i = 0; i < call.targets.size(); ++i) {
           if (call.targets[i] == n.name) call.compiled_targets[i] = name;
         }

@@ -425,7 +425,6 @@ std::string_view Session::graph_to_import(const char* kind, const std::set<std::
     // The payload: field 1, the pruned GraphDef; or field 2 = 1, the MetaGraph's own GraphDef;
     // field 3, the compiled calls (compiled_graph.h), when calls have been stored.
     std::optional<std::string_view> graph;
-    wire::Writer graph_fields;
     std::optional<std::string_view> compiled;
     try {
       wire::Reader r(*found.payload, "compile cache payload");
@@ -433,18 +432,13 @@ std::string_view Session::graph_to_import(const char* kind, const std::set<std::
       while (r.next(&f)) {
         if (f.number == 1 && f.type == wire::kLengthDelimited) graph = f.bytes;
         if (f.number == 2 && f.type == wire::kVarint && f.value == 1) graph = meta_graph_.graph_def;
-        if (f.number == 3 && f.type == wire::kLengthDelimited) {
-          compiled = f.bytes;
-        } else {
-          graph_fields.field(f);
-        }
+        if (f.number == 3 && f.type == wire::kLengthDelimited) compiled = f.bytes;
       }
     } catch (const Error&) {
       graph.reset();
     }
     if (graph) {
       compile_cache_ = "hit";
-      use.graph_payload = graph_fields.data();
       if (compiled) {
         CompiledGraph calls;
         if (decode_compiled_graph(*compiled, &calls)) {
@@ -469,7 +463,6 @@ std::string_view Session::graph_to_import(const char* kind, const std::set<std::
   }
   use.path = path;
   use.payload = payload.data();
-  use.graph_payload = payload.data();
   return graph;
 }
 

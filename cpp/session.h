@@ -160,7 +160,6 @@ struct CompileCacheUse {
   CompileCacheKey key;
   std::string path, payload;  // set on a miss: written at the end of the load
   std::string entry_path;     // the entry's file, hit or miss
-  std::string graph_payload;  // the entry's graph fields (payload fields 1-2), hit or miss
   std::optional<CompiledGraph> compiled;  // a hit's compiled calls
   bool compilable = false;    // this load's calls can be compiled and stored
   bool tensorflow_grappler = false;  // the load's grappler setting, part of the key
@@ -372,11 +371,10 @@ class Session {
   std::vector<VariableSource> deferred_variables_;  // restored into session_ by leave_compiled
   std::shared_ptr<BundleReader> deferred_reader_;  // the load's checkpoint reader, kept for it
   std::string compiled_note_;
-  // Storing new calls: the entry's file and key, its graph fields, the calls so far.
+  // Storing new calls: the entry's file and key, the calls so far.
   struct Capture {
     std::string path;
     CompileCacheKey key;
-    std::string graph_payload;
     CompiledGraph graph;
     std::set<std::string, std::less<>> restored;
   };

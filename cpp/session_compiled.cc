@@ -86,13 +86,11 @@ bool Session::use_compiled(const SessionConfig& config, const CompiledGraph& com
                            const std::vector<VariableSource>& variables,
                            const std::shared_ptr<BundleReader>& checkpoint) {
   std::vector<VariableSource> used;
-  std::set<std::string, std::less<>> restored;
   for (const VariableSource& v : variables) {
-    restored.insert(v.handle);
     if (compiled.handles.count(v.handle) > 0) used.push_back(v);
   }
   for (const std::string& h : compiled.handles) {
-    if (restored.count(h) == 0) {
+    if (cache_use_->restored.count(h) == 0) {
       compiled_note_ = "the compiled calls read the variable " + h + ", which this load does not restore";
       return false;
     }
@@ -202,7 +200,6 @@ void Session::start_capture(const CompiledGraph* found, const std::set<std::stri
   Capture& c = capture_.emplace();
   c.path = cache_use_->entry_path;
   c.key = cache_use_->key;
-  c.graph_payload = cache_use_->graph_payload;
   c.restored = restored;
   if (found != nullptr) {
     c.graph = *found;
@@ -225,9 +222,26 @@ void Session::capture_call(const std::vector<TF_Output>& feeds, const std::vecto
     compiled_note_ = "a call was not compiled: " + why;
     return;
   }
+  // The entry's graph fields are read back from the file (rather than kept, for the model's
+  // life, a copy of a GraphDef that may be large), and the calls written after them.
+  CacheLookup entry = read_cache_file(capture_->path, capture_->key);
+  if (!entry.payload) {
+    compiled_note_ = "the compiled calls were not written: the cache entry is gone (" + entry.miss + ")";
+    return;
+  }
   wire::Writer payload;
+  try {
+    wire::Reader r(*entry.payload, "compile cache payload");
+    wire::Field f;
+    while (r.next(&f)) {
+      if (f.number != 3) payload.field(f);
+    }
+  } catch (const Error& e) {
+    compiled_note_ = std::string("the compiled calls were not written: ") + e.what();
+    return;
+  }
   payload.bytes_field(3, encode_compiled_graph(capture_->graph));
-  const std::string failed = write_cache_file(capture_->path, capture_->key, capture_->graph_payload + payload.data());
+  const std::string failed = write_cache_file(capture_->path, capture_->key, payload.data());
   if (!failed.empty()) compiled_note_ = "the compiled calls could not be written: " + failed;
 }
 

@@ -77,3 +77,16 @@ def test_formatting() -> None:
     assert table.splitlines() == ["a      b", "----  --", "x      1", "long  22"]
     with pytest.raises(ValueError, match="2 cells"):
         c.render_table(["a"], [["x", "y"]])
+
+
+def test_compiled_graph_bench_help() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "bench_compiled_graph.py"), "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for option in ("--model", "--repeats", "--cache"):
+        assert option in proc.stdout

@@ -604,3 +604,65 @@ def test_loads_that_store_no_calls_say_why(models: ModelZoo, tmp_path: Path) -> 
         m.signatures[case.signature](**case.inputs)
         assert m.compile_cache is not None and not m.compile_cache.startswith("unused")
         assert _compiled(m) == (0, False, "calls are not stored: only the mapped restore of a TF2 export stores them")
+
+
+def _rewrite_compiled(entry: Path, graph_def_tail: bytes = b"", feed: bytes | None = None) -> None:
+    """Rewrites the entry's compiled calls: `graph_def_tail` appended to their GraphDef, each
+    call's feeds replaced by `feed`."""
+    fields, payload = _parse(entry.read_bytes())
+    out = b""
+    for number, value in _payload_fields(payload):
+        if number != 3:
+            out += _field(number, value) if isinstance(value, bytes) else bytes([number << 3, value])
+            continue
+        assert isinstance(value, bytes)
+        compiled = b""
+        for n, v in _payload_fields(value):
+            assert isinstance(v, bytes)
+            if n == 1:
+                v += graph_def_tail
+            elif n == 2 and feed is not None:
+                v = b"".join(_field(cn, cv if cn != 1 else feed) for cn, cv in _payload_fields(v))  # type: ignore[arg-type]
+            compiled += _field(n, v)
+        out += _field(3, compiled)
+    entry.write_bytes(_build(fields, out))
+
+
+def _node(name: bytes, op: bytes) -> bytes:
+    return _field(1, _field(1, name) + _field(2, op))  # GraphDef.node {name, op}
+
+
+@pytest.mark.parametrize(
+    ("damage", "note"),
+    [
+        ({"graph_def_tail": _node(b"odd", b"NoSuchOpAnywhere")}, "TensorFlow refused the compiled graph: "),
+        (
+            {"graph_def_tail": _node(b"ghost", b"VarHandleOp")},
+            "the compiled calls read the variable ghost, which this load does not restore",
+        ),
+        ({"feed": b"no_such_tensor:0"}, "a compiled call names a tensor the model's graph does not have"),
+    ],
+)
+def test_compiled_calls_that_do_not_fit_the_load_are_not_run(
+    one_model: tuple[Path, list], tmp_path: Path, damage: dict, note: str
+) -> None:
+    folder, cache, first, other = _stored(one_model, tmp_path)
+    (entry,) = _entries(cache)
+    _rewrite_compiled(entry, **damage)
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        assert m.compile_cache == "hit"
+        count, active, why = _compiled(m)
+        assert (count, active) == (0, False) and why.startswith(note), why
+        for case in (first, other):
+            assert_outputs_match(m.signatures[case.signature](**case.inputs), case.expected, case.id)
+
+
+def test_a_call_whose_entry_is_gone_is_not_written(one_model: tuple[Path, list], tmp_path: Path) -> None:
+    folder, cases = one_model
+    cache = tmp_path / "cache"
+    with tfbundle.load(folder, compile_cache=cache) as m:
+        (entry,) = _entries(cache)
+        entry.unlink()
+        assert_outputs_match(m.signatures[cases[0].signature](**cases[0].inputs), cases[0].expected, "stored")
+        assert _compiled(m)[2] == "the compiled calls were not written: the cache entry is gone (no cache file)"
+    assert not _entries(cache)
