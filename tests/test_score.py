@@ -374,6 +374,105 @@ def test_workers(tmp_path, model_dir, rows) -> None:
     assert _all_rows(tmp_path / "two").equals(_all_rows(tmp_path / "one"))
 
 
+def test_workers_start_before_the_scoring_thread(tmp_path, model_dir, rows, monkeypatch) -> None:
+    """The worker processes are started before this process's scoring thread loads its model:
+    TensorFlow's library changes the environment while it opens, and a spawn at that moment could
+    exec with a torn environment (the worker then dies with exit code 255 and no message)."""
+    import multiprocessing
+
+    from tfbundle.scoring import api
+
+    seen: list[int] = []
+    real = api._open_model
+
+    def opening(model, load_kwargs):
+        seen.append(len(multiprocessing.active_children()))
+        return real(model, load_kwargs)
+
+    monkeypatch.setattr(api, "_open_model", opening)
+    d = _shards(tmp_path, rows)
+    report = score(model_dir, d, tmp_path / "out", workers=2)
+    assert report.rows == 1000 and seen == [1]
+
+
+def test_worker_processes_get_the_worker_environment(tmp_path, model_dir, rows, monkeypatch) -> None:
+    from tfbundle.scoring import api
+
+    entries: list[dict[str, str]] = []
+    real = api.allocator_env
+
+    def recording(env=api.ALLOCATOR_ENV):
+        entries.append(dict(env))
+        return real(env)
+
+    monkeypatch.setattr(api, "allocator_env", recording)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    score(model_dir, _shards(tmp_path, rows), tmp_path / "out", workers=2)
+    assert entries == [api.WORKER_ENV]
+    assert api.WORKER_ENV["OPENBLAS_NUM_THREADS"] == "1"
+    assert set(api.ALLOCATOR_ENV) < set(api.WORKER_ENV)
+
+
+def test_cpu_shares(monkeypatch) -> None:
+    from tfbundle.scoring.api import cpu_shares
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6}, raising=False)
+    assert cpu_shares(2) == [[0, 1, 2], [3, 4, 5, 6]]
+    assert cpu_shares(3) == [[0, 1], [2, 3], [4, 5, 6]]
+    assert cpu_shares(7) == [[k] for k in range(7)]
+    assert cpu_shares(8) == []  # more workers than CPUs: nobody is bound
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {5, 9}, raising=False)
+    assert cpu_shares(2) == [[5], [9]]  # the CPUs this process may use, not 0..n-1
+    monkeypatch.delattr("os.sched_getaffinity", raising=False)
+    assert cpu_shares(2) == []  # a platform that cannot bind
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("os"), "sched_setaffinity")
+    or len(__import__("os").sched_getaffinity(0)) < 2,
+    reason="binding workers needs Linux and 2 CPUs",
+)
+def test_pinned_workers(tmp_path, model_dir, rows, monkeypatch) -> None:
+    """With pin_cpus, this process's scoring thread binds itself to the first share (the worker
+    processes to theirs) and the rows are the unbound job's; the calling thread stays unbound."""
+    import os
+    import threading
+
+    from tfbundle.scoring import api
+
+    before = os.sched_getaffinity(0)
+    bound: list[tuple[str, list[int], set[int]]] = []
+    real = os.sched_setaffinity
+
+    def binding(pid, cpus):
+        real(pid, cpus)
+        bound.append((threading.current_thread().name, list(cpus), os.sched_getaffinity(0)))
+
+    monkeypatch.setattr(os, "sched_setaffinity", binding)
+    d = _shards(tmp_path, rows)
+    free = score(model_dir, d, tmp_path / "free", keep=["id"], workers=2)
+    assert bound == []  # the default binds nothing
+    pinned = score(model_dir, d, tmp_path / "pinned", keep=["id"], workers=2, pin_cpus=True)
+    first = api.cpu_shares(2)[0]
+    assert bound == [("tfbundle-score-0", first, set(first))]
+    assert os.sched_getaffinity(0) == before
+    assert pinned.rows == free.rows == 1000
+    assert _all_rows(tmp_path / "pinned").equals(_all_rows(tmp_path / "free"))
+
+
+def test_float_outputs_are_not_dictionary_encoded(tmp_path, model, rows) -> None:
+    """Model outputs (floats) are written plain: a dictionary of values that seldom repeat is
+    work thrown away; kept ids and labels keep Parquet's dictionary encoding."""
+    t = _table(rows).append_column("label", pa.array(["a", "b"] * 500))
+    pq.write_table(t, tmp_path / "in.parquet")
+    score(model, tmp_path / "in.parquet", tmp_path / "o.parquet", keep=["id", "label"])
+    md = pq.ParquetFile(tmp_path / "o.parquet").metadata.row_group(0)
+    enc = {md.column(i).path_in_schema: md.column(i).encodings for i in range(md.num_columns)}
+    assert set(enc) == {"id", "label", "score", "vec.list.element"}
+    assert "RLE_DICTIONARY" in enc["id"] and "RLE_DICTIONARY" in enc["label"]
+    assert "RLE_DICTIONARY" not in enc["score"] and "RLE_DICTIONARY" not in enc["vec.list.element"]
+
+
 def test_worker_errors_reach_the_caller(tmp_path, model_dir, rows) -> None:
     d = _shards(tmp_path, rows)
     pq.write_table(_with_bad_rows(rows, 3, 250), d / "part-1.parquet")

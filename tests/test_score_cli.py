@@ -256,3 +256,20 @@ def test_the_allocator_setting_precedes_pyarrow(tmp_path, model_dir) -> None:
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
         assert r.stdout.splitlines()[-1] == f"0 [{expected!r}]"
+
+
+def test_workers_are_bound_to_cpus_unless_told(tmp_path, model_dir, monkeypatch) -> None:
+    """The command binds each worker to its share of the CPUs (``pin_cpus``); --no-pin-cpus does not."""
+    import tfbundle.scoring
+    from tfbundle.scoring import ScoreReport
+
+    calls: list[dict] = []
+
+    def fake(*args, **kwargs):
+        calls.append(kwargs)
+        return ScoreReport()
+
+    monkeypatch.setattr(tfbundle.scoring, "score", fake)
+    assert _score(model_dir, tmp_path, "--workers", "2", "--progress", "none") == 0
+    assert _score(model_dir, tmp_path, "--workers", "2", "--no-pin-cpus", "--progress", "none") == 0
+    assert [(c["workers"], c["pin_cpus"]) for c in calls] == [(2, True), (2, False)]

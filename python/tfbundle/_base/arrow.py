@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,17 +31,19 @@ ALLOCATOR_ENV = {"MIMALLOC_ALLOW_THP": "0"}
 
 
 @contextlib.contextmanager
-def allocator_env() -> Iterator[None]:
-    """Sets :data:`ALLOCATOR_ENV`'s entries the environment lacks, for processes started inside
-    (they inherit the environment), and takes them away again after. A value already set is kept."""
-    added = [k for k in ALLOCATOR_ENV if k not in os.environ]
+def allocator_env(entries: Mapping[str, str] = ALLOCATOR_ENV) -> Iterator[None]:
+    """Sets ``entries`` (default :data:`ALLOCATOR_ENV`) the environment lacks, for processes started
+    inside (they inherit the environment), and takes them away again after. A value already set is
+    kept."""
+    added = [k for k in entries if k not in os.environ]
     for k in added:
-        os.environ[k] = ALLOCATOR_ENV[k]
+        os.environ[k] = entries[k]
     try:
         yield
     finally:
         for k in added:
             os.environ.pop(k, None)
+
 
 # pyarrow's names of the fixed-width number types and their numpy dtypes (Arrow is little-endian).
 _NUMPY_OF = {

@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_positive, default=1, help="processes, each loading the model (default 1)"
     )
     p.add_argument(
+        "--no-pin-cpus",
+        dest="pin_cpus",
+        action="store_false",
+        help="with --workers N, leave the workers free to run on any CPU (by default each is bound "
+        "to its own share of them)",
+    )
+    p.add_argument(
         "--inflight", type=_positive, default=2, help="runs in flight per process (default 2)"
     )
     p.add_argument(
@@ -188,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         workers=args.workers,
+        pin_cpus=args.pin_cpus,
         inflight=args.inflight,
         progress="json" if args.json else args.progress,
         progress_interval=args.progress_interval,
