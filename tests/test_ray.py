@@ -186,3 +186,68 @@ def test_read_tfrecords_errors(local_ray: None, tmp_path: Path) -> None:
     (tmp_path / "g.tfrecord").write_bytes(gzip.compress(b"not a tfrecord file at all"))
     with pytest.raises(Exception, match=r"g\.tfrecord: record 0"):
         tfbundle.ray.read_tfrecords(tmp_path / "g.tfrecord").take_all()
+
+
+def _subtree(tmp_path: Path) -> Any:
+    """A pyarrow filesystem whose paths are not local paths: what an S3 or GCS filesystem is to
+    the reader (the files are reached only through the filesystem's streams)."""
+    import pyarrow.fs as pafs
+
+    return pafs.SubTreeFileSystem(str(tmp_path / "bucket"), pafs.LocalFileSystem())
+
+
+def test_read_tfrecords_from_a_pyarrow_filesystem(local_ray: None, tmp_path: Path) -> None:
+    data = tmp_path / "bucket" / "data"
+    (data / "day=2").mkdir(parents=True)
+    a = write_examples(data / "a.tfrecord", ROWS[:300], 0)
+    b = write_examples(data / "day=2" / "b.tfrecord.gz", ROWS[300:], 300, compression="GZIP")
+    (data / "_SUCCESS").write_bytes(b"")
+    (data / ".part.tmp").write_bytes(b"garbage")
+    fs = _subtree(tmp_path)
+    assert not Path("data").exists()  # the paths below mean something only in fs
+    raw = tfbundle.ray.read_tfrecords("data", filesystem=fs, rows_per_block=128)
+    assert sorted(r["example"] for r in raw.take_all()) == sorted(a + b)
+    spec = {"x": (np.float32, [4]), "id": np.int64}
+    ds = tfbundle.ray.read_tfrecords(
+        ["data/*.tfrecord", "data/*/*.gz"], filesystem=fs, features=spec, include_paths=True
+    )
+    table = pa.concat_tables(ray.get(ds.to_arrow_refs())).sort_by("id")
+    assert np.array_equal(tfbundle.ray.column_to_numpy(table["x"]), ROWS)
+    assert set(table["path"].to_pylist()) == {"data/a.tfrecord", "data/day=2/b.tfrecord.gz"}
+    uri = tfbundle.ray.read_tfrecords((data / "a.tfrecord").as_uri(), features=spec)  # file:///...
+    assert np.array_equal(np.sort(uri.to_pandas()["id"].to_numpy()), np.arange(300))
+
+
+def test_read_tfrecords_filesystem_errors(tmp_path: Path) -> None:
+    """Checked where read_tfrecords is called, before Ray reads anything."""
+    (tmp_path / "bucket" / "data").mkdir(parents=True)
+    fs = _subtree(tmp_path)
+    with pytest.raises(tfbundle.NotFoundError, match=r"data/missing\.tfrecord does not exist"):
+        tfbundle.ray.read_tfrecords("data/missing.tfrecord", filesystem=fs)
+    with pytest.raises(tfbundle.NotFoundError, match=r"no file matches data/\*\.tfrecord"):
+        tfbundle.ray.read_tfrecords("data/*.tfrecord", filesystem=fs)
+    with pytest.raises(tfbundle.NotFoundError, match="no TFRecord files in data"):
+        tfbundle.ray.read_tfrecords("data", filesystem=fs)
+    with pytest.raises(tfbundle.InvalidArgumentError, match="pyarrow has no filesystem for it"):
+        tfbundle.ray.read_tfrecords("nosuchscheme://bucket/data")
+
+
+def test_tfrecord_reader_through_a_filesystem(tmp_path: Path) -> None:
+    """The reader's checks are the same through a pyarrow filesystem: records, GZIP told apart,
+    and a truncated file named with its record."""
+    from tfbundle._readers.tfrecord import RecordError, iter_records
+
+    data = tmp_path / "bucket"
+    data.mkdir()
+    plain = write_examples(data / "p.tfrecord", ROWS[:50], 0)
+    zipped = write_examples(data / "z.tfrecord.gz", ROWS[:50], 0, compression="GZIP")
+    fs = _subtree(tmp_path)
+    assert list(iter_records("p.tfrecord", filesystem=fs)) == plain
+    assert list(iter_records("z.tfrecord.gz", filesystem=fs)) == zipped == plain
+    whole = (data / "p.tfrecord").read_bytes()
+    (data / "cut.tfrecord").write_bytes(whole[:-7])
+    with pytest.raises(RecordError, match=r"cut\.tfrecord: record 49 at byte \d+: truncated record") as e:
+        list(iter_records("cut.tfrecord", filesystem=fs))
+    assert (e.value.path, e.value.index) == ("cut.tfrecord", 49)
+    with pytest.raises(tfbundle.NotFoundError, match=r"gone\.tfrecord does not exist"):
+        list(iter_records("gone.tfrecord", filesystem=fs))

@@ -309,6 +309,79 @@ def _expand(paths: PathLike | Sequence[PathLike]) -> list[str]:
     return files
 
 
+def _hidden(relative: str) -> bool:
+    return any(part.startswith((".", "_")) for part in relative.split("/") if part)
+
+
+def _expand_in(filesystem: Any, path: str) -> list[tuple[str, int]]:
+    """(file, size) of one path in a ``pyarrow.fs`` filesystem: a file, a folder's files
+    (recursively, sorted, hidden ones left out) or a glob (``*``, ``?``, ``[...]``, one level per
+    path component)."""
+    import fnmatch
+
+    import pyarrow.fs as pafs
+
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        return [(info.path, info.size or 0)]
+    if info.type == pafs.FileType.Directory:
+        base = info.path.rstrip("/")
+        found = filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
+        return sorted(
+            (f.path, f.size or 0)
+            for f in found
+            if f.type == pafs.FileType.File and not _hidden(f.path[len(base) :])
+        )
+    if not glob.has_magic(path):
+        raise NotFoundError(f"{path} does not exist")
+    parts = path.split("/")
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = "/".join(parts[:fixed])
+    if filesystem.get_file_info(base or "/").type != pafs.FileType.Directory:
+        raise NotFoundError(f"no file matches {path}")
+    depth = len(parts)
+    matched = sorted(
+        (f.path, f.size or 0)
+        for f in filesystem.get_file_info(pafs.FileSelector(base or "/", recursive=True))
+        if f.type == pafs.FileType.File
+        and len(f.path.split("/")) == depth
+        and all(fnmatch.fnmatchcase(a, b) for a, b in zip(f.path.split("/"), parts))
+    )
+    if not matched:
+        raise NotFoundError(f"no file matches {path}")
+    return matched
+
+
+def _resolve(
+    paths: PathLike | Sequence[PathLike], filesystem: Any
+) -> list[tuple[Any, str, int]]:
+    """(filesystem, file, size) of ``paths``: local paths (filesystem None), paths in the given
+    ``pyarrow.fs`` filesystem, or URIs (``s3://bucket/data/``, ``gs://...``, ``hdfs://...``,
+    ``file:///...``), whose filesystem pyarrow makes from the URI."""
+    given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    texts = [os.fspath(p) for p in given]
+    if filesystem is None and not any("://" in t for t in texts):
+        return [(None, f, os.path.getsize(f)) for f in _expand(texts)]
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    out: list[tuple[Any, str, int]] = []
+    for t in texts:
+        if filesystem is not None:
+            fs, inner = filesystem, t
+        elif "://" not in t:
+            fs, inner = pafs.LocalFileSystem(), os.path.abspath(t)
+        else:
+            try:
+                fs, inner = pafs.FileSystem.from_uri(t)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
+                raise InvalidArgumentError(f"{t}: pyarrow has no filesystem for it ({e})") from None
+        out.extend((fs, f, size) for f, size in _expand_in(fs, inner))
+    if not out:
+        raise NotFoundError(f"no TFRecord files in {', '.join(texts)}")
+    return out
+
+
 def _supported(fn: Any, **kwargs: Any) -> dict[str, Any]:
     """The keyword arguments ``fn`` takes (Ray's classes gain parameters across versions)."""
     params = inspect.signature(fn).parameters
@@ -356,13 +429,16 @@ class _Blocks:
             columns["path"] = pa.array([path] * len(records), pa.string())
         return pa.table(columns)
 
-    def read(self, files: list[str]) -> Iterator[Any]:
+    def read(self, files: list[tuple[Any, str]]) -> Iterator[Any]:
+        """Blocks of the files, each (its pyarrow filesystem or None for a local path, path)."""
         from ._readers.tfrecord import iter_records
 
-        for path in files:
+        for filesystem, path in files:
             batch: list[bytes] = []
             first = 0
-            for record in iter_records(path, compression=self.compression, check_crc=self.check_crc):
+            for record in iter_records(
+                path, compression=self.compression, check_crc=self.check_crc, filesystem=filesystem
+            ):
                 batch.append(record)
                 if len(batch) >= self.rows:
                     yield self.table(batch, path, first)
@@ -380,11 +456,13 @@ def TFRecordDatasource(  # noqa: N802 - a class made at the first use, so that R
     check_crc: bool = True,
     rows_per_block: int = 65536,
     include_paths: bool = False,
+    filesystem: Any = None,
 ) -> Any:
     """A ``ray.data.Datasource`` of TFRecord files of ``tf.train.Example`` (see :func:`read_tfrecords`)."""
     cls = _datasource_class()
     return cls(
         paths,
+        filesystem=filesystem,
         features=features,
         compression=compression,
         check_crc=check_crc,
@@ -409,6 +487,7 @@ def _datasource_class() -> type:
             self,
             paths: PathLike | Sequence[PathLike],
             *,
+            filesystem: Any,
             features: Mapping[str, Any] | None,
             compression: str | None,
             check_crc: bool,
@@ -421,8 +500,9 @@ def _datasource_class() -> type:
                 decode_batch([], features)  # checks the specs here, not in the read tasks
             if rows_per_block < 1:
                 raise InvalidArgumentError(f"rows_per_block must be at least 1, got {rows_per_block}")
-            self._files = _expand(paths)
-            self._sizes = [os.path.getsize(f) for f in self._files]
+            found = _resolve(paths, filesystem)
+            self._files = [(fs, f) for fs, f, _ in found]
+            self._sizes = [size for _, _, size in found]
             self._blocks = _Blocks(features, compression, check_crc, rows_per_block, include_paths)
 
         def get_name(self) -> str:
@@ -454,13 +534,13 @@ def _datasource_class() -> type:
                         num_rows=None,
                         size_bytes=sum(self._sizes[i] for i in group),
                         schema=None,
-                        input_files=files,
+                        input_files=[f for _, f in files],
                         exec_stats=None,
                     )
                 )
                 blocks = self._blocks
 
-                def read(files: list[str] = files, blocks: _Blocks = blocks) -> Iterator[Any]:
+                def read(files: list[tuple[Any, str]] = files, blocks: _Blocks = blocks) -> Iterator[Any]:
                     return blocks.read(files)
 
                 tasks.append(ReadTask(read, meta, **_supported(ReadTask.__init__, per_task_row_limit=limit)))
@@ -478,13 +558,16 @@ def read_tfrecords(
     check_crc: bool = True,
     rows_per_block: int = 65536,
     include_paths: bool = False,
+    filesystem: Any = None,
     **read_args: Any,
 ) -> Any:
     """A Ray dataset of the ``tf.train.Example`` records of TFRecord files, read without TensorFlow.
 
     Args:
         paths: TFRecord files, folders of them (their files, recursively, sorted; names starting
-            with ``.`` or ``_`` are left out) or glob patterns; local paths (every node reads them).
+            with ``.`` or ``_`` are left out) or glob patterns: local paths (every node reads
+            them), URIs of the filesystems pyarrow knows (``s3://bucket/data/``, ``gs://...``,
+            ``hdfs://...``), or paths in ``filesystem``.
         features: None for one binary column ``"example"`` of the serialized records; or feature
             name -> spec, as :func:`tfbundle.tf_example.decode_batch` takes (``(np.float32, [4])``,
             ``tf.io.FixedLenFeature``, ...), for one column per feature: 1-D columns for scalar
@@ -494,7 +577,10 @@ def read_tfrecords(
         rows_per_block: the largest block a read task makes. A file is read by one task (a
             TFRecord file cannot be split without reading it); files are shared among at most
             as many tasks as Ray asks for, the largest first.
-        include_paths: add a ``"path"`` column with each record's file.
+        include_paths: add a ``"path"`` column with each record's file (for a URI, the path
+            in its filesystem, as Ray's own readers give it).
+        filesystem: a ``pyarrow.fs.FileSystem`` (an ``S3FileSystem`` with its credentials and
+            region, a ``SubTreeFileSystem``...) that ``paths`` are in.
         **read_args: passed to ``ray.data.read_datasource`` (``concurrency``, ``num_cpus``,
             ``override_num_blocks``, ...).
 
@@ -508,6 +594,7 @@ def read_tfrecords(
 
     source = TFRecordDatasource(
         paths,
+        filesystem=filesystem,
         features=features,
         compression=compression,
         check_crc=check_crc,

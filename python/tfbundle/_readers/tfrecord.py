@@ -61,18 +61,19 @@ def _normalize(compression: str | None) -> str | None:
     )
 
 
-def detect_compression(path: PathLike) -> str | None:
+def detect_compression(path: PathLike, *, filesystem: Any = None) -> str | None:
     """``"GZIP"`` when the file is a gzip stream, else None (a plain TFRecord file).
 
     A plain file whose first length happens to start with gzip's magic bytes is told apart by
-    the length's checksum.
+    the length's checksum. ``filesystem``: a ``pyarrow.fs.FileSystem`` the path is in (S3, GCS,
+    HDFS...); None for a local path.
     """
     p = os.fspath(path)
+    f = _open_raw(p, filesystem)
     try:
-        with open(p, "rb") as f:
-            head = f.read(12)
-    except FileNotFoundError:
-        raise NotFoundError(f"{p} does not exist") from None
+        head = f.read(12)
+    finally:
+        f.close()
     if not head.startswith(_GZIP_MAGIC):
         return None
     if len(head) == 12 and masked_crc32c(head[:8]) == int.from_bytes(head[8:12], "little"):
@@ -80,11 +81,19 @@ def detect_compression(path: PathLike) -> str | None:
     return "GZIP"
 
 
-def _open(path: str, compression: str | None) -> tuple[Any, Any]:
+def _open_raw(path: str, filesystem: Any) -> Any:
+    """The file's bytes as they are stored: a local file, or a ``pyarrow.fs`` input stream (told
+    not to decompress: pyarrow would otherwise by the file's extension)."""
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        if filesystem is None:
+            return open(path, "rb")
+        return filesystem.open_input_stream(path, compression=None)
     except FileNotFoundError:
         raise NotFoundError(f"{path} does not exist") from None
+
+
+def _open(path: str, compression: str | None, filesystem: Any = None) -> tuple[Any, Any]:
+    raw = _open_raw(path, filesystem)
     if compression == "GZIP":
         return raw, gzip.GzipFile(fileobj=raw, mode="rb")
     return raw, raw
@@ -141,7 +150,11 @@ def _loss(
 
 
 def iter_records(
-    path: PathLike, *, compression: Compression | str = "auto", check_crc: bool = True
+    path: PathLike,
+    *,
+    compression: Compression | str = "auto",
+    check_crc: bool = True,
+    filesystem: Any = None,
 ) -> Iterator[bytes]:
     """Yields the records of a TFRecord file, in order, reading it in 1 MiB pieces.
 
@@ -150,6 +163,8 @@ def iter_records(
         compression: ``"auto"`` (default: GZIP when the file is a gzip stream), ``"GZIP"``,
             or None / ``""`` for a plain file (TensorFlow's names).
         check_crc: check the masked CRC-32C of every record's length and data (default).
+        filesystem: a ``pyarrow.fs.FileSystem`` holding ``path`` (S3, GCS, HDFS...); None
+            (default) for a local path.
 
     Raises:
         NotFoundError: no such file.
@@ -159,7 +174,9 @@ def iter_records(
             ``offset``, ``what``, ...).
         InvalidArgumentError: an unknown compression.
     """
-    for chunk in iter_record_batches(path, 4096, compression=compression, check_crc=check_crc):
+    for chunk in iter_record_batches(
+        path, 4096, compression=compression, check_crc=check_crc, filesystem=filesystem
+    ):
         yield from chunk
 
 
@@ -169,15 +186,16 @@ def iter_record_batches(
     *,
     compression: Compression | str = "auto",
     check_crc: bool = True,
+    filesystem: Any = None,
 ) -> Generator[list[bytes], None, None]:
     """:func:`iter_records` in lists of ``batch_size`` records (the last may be shorter): the same
     checks and errors, less work per record."""
     p = os.fspath(path)
     mode = _normalize(compression)
     if mode == "auto":
-        mode = detect_compression(p)
+        mode = detect_compression(p, filesystem=filesystem)
     gz = mode == "GZIP"
-    raw, f = _open(p, mode)
+    raw, f = _open(p, mode, filesystem)
     scan = _core.scan_records  # the inner loop, in C++ (cpp/tfrecord.h)
     buf = b""
     pos = 0  # where the next record starts in buf
