@@ -184,6 +184,84 @@ def test_npz_and_npy(tmp_path, model, rows, expected) -> None:
     )
 
 
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "compressed"])
+def test_npz_read_by_rows(tmp_path, save) -> None:
+    """.npz arrays come a batch at a time: stored members memory-mapped in the file, compressed
+    ones decompressed as read; the rows are np.load's, in every batch size."""
+    from tfbundle.scoring.npz import iter_npz, npz_names, npz_rows
+    from tfbundle.scoring.sources import Shard
+
+    rng = np.random.default_rng(3)
+    arrays = {
+        "x": rng.normal(size=(1001, 3, 2)).astype(np.float32),
+        "id": np.arange(1001, dtype=np.int64),
+        "s": np.array([f"r{i}" for i in range(1001)]),
+        "big_endian": np.arange(1001, dtype=">i4"),
+    }
+    path = str(tmp_path / "a.npz")
+    save(path, **arrays)
+    assert npz_names(path) == list(arrays) and npz_rows(path) == 1001
+    for batch in (1, 256, 1001, 5000):
+        got = list(iter_npz(path, None, batch))
+        assert [first for first, _ in got] == list(range(0, 1001, batch))
+        for k, v in arrays.items():
+            np.testing.assert_array_equal(np.concatenate([cols[k] for _, cols in got]), v)
+    (_, cols), *_ = iter_npz(path, ["id", "nothing"], 10)
+    assert list(cols) == ["id"]
+    if save is np.savez:  # a view of the file's pages, not a copy
+        assert isinstance(cols["id"].base, np.memmap) or isinstance(cols["id"], np.memmap)
+    rows = [b.n for b in Shard(path).batches(300)]
+    assert rows == [300, 300, 300, 101]
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "compressed"])
+def test_npz_memory_stays_bounded(tmp_path, save) -> None:
+    """Scoring a 48 MB .npz holds a batch's rows at a time, not the arrays (np.load would)."""
+    import tracemalloc
+
+    from tfbundle.scoring.sources import Shard
+
+    save(tmp_path / "big.npz", x=np.ones((200_000, 60), np.float32))
+    shard = Shard(str(tmp_path / "big.npz"))
+    tracemalloc.start()
+    try:
+        rows = sum(b.n for b in shard.batches(1024))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rows == 200_000
+    assert peak < 8 << 20, f"{peak / 2**20:.1f} MiB held at once"
+
+
+def test_npz_bad_inputs(tmp_path) -> None:
+    from tfbundle.scoring.npz import iter_npz
+
+    np.savez(tmp_path / "uneven.npz", a=np.zeros(3), b=np.zeros(4))
+    uneven = r"uneven\.npz: the arrays have different numbers of rows \(\[3, 4\]\)"
+    with pytest.raises(tfbundle.InvalidArgumentError, match=uneven):
+        list(iter_npz(str(tmp_path / "uneven.npz"), None, 2))
+    np.savez(tmp_path / "scalar.npz", a=np.float32(1))
+    with pytest.raises(tfbundle.InvalidArgumentError, match="'a' is a scalar, not rows"):
+        list(iter_npz(str(tmp_path / "scalar.npz"), None, 2))
+    np.savez(tmp_path / "objects.npz", a=np.array([{"k": 1}, None], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):  # numpy's own refusal, as np.load gives it
+        list(iter_npz(str(tmp_path / "objects.npz"), None, 2))
+    np.savez_compressed(tmp_path / "cut.npz", a=np.arange(100000, dtype=np.int64))
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "cut.npz") as zf:
+        member = zf.read("a.npy")
+    with zipfile.ZipFile(tmp_path / "short.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        # a header that promises 100000 rows over the bytes of 1000
+        zf.writestr("a.npy", member[: len(member) - 99000 * 8])
+    with pytest.raises(tfbundle.InvalidArgumentError, match=r"short\.npz: truncated array"):
+        list(iter_npz(str(tmp_path / "short.npz"), None, 4096))
+    fortran = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(4, 3))
+    np.savez(tmp_path / "fortran.npz", a=fortran)  # loaded whole, still right
+    got = np.concatenate([c["a"] for _, c in iter_npz(str(tmp_path / "fortran.npz"), None, 3)])
+    np.testing.assert_array_equal(got, fortran)
+
+
 @pytest.mark.parametrize("name", ["examples.tfrecord", "examples.tfrecord.gz"])
 def test_tfrecord_features_parsed(tmp_path, made, model, expected, name) -> None:
     """Named inputs read from tf.Example records; TensorFlow's parse gave the expected outputs."""

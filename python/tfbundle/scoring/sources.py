@@ -8,7 +8,8 @@ One input file is one *shard*. Each format is streamed, so a file larger than me
 - CSV (``.csv``, ``.tsv``, optionally ``.gz``): ``pyarrow.csv.open_csv``, block by block;
 - JSON lines (``.jsonl``, ``.ndjson``, optionally ``.gz``): line by line;
 - ``.npy``: memory-mapped, one column (fed to the signature's only input unless renamed); ``.npz``:
-  one column per array (the arrays are loaded when opened: keep .npz files to what fits in memory);
+  one column per array, memory-mapped (``np.savez``) or decompressed as read
+  (``np.savez_compressed``), see :mod:`.npz`;
 - TFRecord files of ``tf.Example`` (``.tfrecord``, ``.tfrecords``, ``.tfr``, optionally ``.gz``;
   plain or GZIP, every record's CRC checked): the serialized records, as one column named
   :data:`RECORDS`.
@@ -33,6 +34,7 @@ import numpy as np
 
 from .._base.arrow import fixed_size_list_values, numbers_to_numpy
 from ..errors import InvalidArgumentError, NotFoundError
+from .npz import iter_npz, npz_names, npz_rows
 
 __all__ = ["RECORDS", "Batch", "RowError", "Shard", "expand_inputs", "format_of"]
 
@@ -243,8 +245,7 @@ class Shard:
         if f == "npy":
             return [NPY]
         if f == "npz":
-            with np.load(self.path) as z:
-                return list(z.files)
+            return npz_names(self.path)
         return [RECORDS]
 
     def num_rows(self) -> int | None:
@@ -257,8 +258,7 @@ class Shard:
             if self.format == "npy":
                 return int(np.load(self.path, mmap_mode="r").shape[0])
             if self.format == "npz":
-                with np.load(self.path) as z:
-                    return int(z[z.files[0]].shape[0]) if z.files else 0
+                return npz_rows(self.path)
             if self.format == "arrow":
                 reader = _open_ipc(self.path)
                 if hasattr(reader, "num_record_batches"):
@@ -352,19 +352,9 @@ class Shard:
             )
 
     def _npz(self, batch_size: int) -> Iterator[Batch | RowError]:
-        with np.load(self.path) as z:
-            names = self.columns or list(z.files)
-            arrays = {k: z[k] for k in names if k in z.files}
-        n = {a.shape[0] for a in arrays.values()}
-        if len(n) > 1:
-            raise InvalidArgumentError(
-                f"{self.path}: the arrays have different numbers of rows ({sorted(n)})"
-            )
-        total = n.pop() if n else 0
-        for s in range(0, total, batch_size):
-            yield Batch(
-                s, min(batch_size, total - s), {k: v[s : s + batch_size] for k, v in arrays.items()}
-            )
+        for first, columns in iter_npz(self.path, self.columns, batch_size):
+            n = next(iter(columns.values())).shape[0] if columns else 0
+            yield Batch(first, n, columns)
 
     def _tfrecord(self, batch_size: int) -> Iterator[Batch | RowError]:
         from .._readers.tfrecord import iter_record_batches
