@@ -170,6 +170,41 @@ def test_csv_input_and_output(tmp_path, model, rows) -> None:
     np.testing.assert_allclose(out["score"].to_numpy(), want, rtol=1e-5, atol=1e-5)
 
 
+def test_csv_value_past_the_first_block_that_does_not_convert(tmp_path, model) -> None:
+    """pyarrow types a CSV's columns from its first block (1 MiB); a later value that does not fit
+    is that row's error, with its file and row number, not the end of the job."""
+    import pyarrow.csv as pcsv
+
+    n = 200_000
+    a = np.arange(n) * 0.5
+    with open(tmp_path / "in.csv", "w") as f:
+        f.write("key,a,c\n")
+        for i in range(n):
+            av = "abc" if i == 150_000 else repr(float(a[i]))
+            cv = "" if i == 150_002 else str(i % 9)
+            f.write(f"{i},{av},{cv}\n")
+    with pytest.raises(ScoreError, match=r"in\.csv: row 150000: column 'a': 'abc' is not a double"):
+        score(model, tmp_path / "in.csv", tmp_path / "o.csv", signature="scalars", keep=["key"])
+    report = score(
+        model,
+        tmp_path / "in.csv",
+        tmp_path / "o.csv",
+        signature="scalars",
+        keep=["key"],
+        on_error="skip",
+    )
+    assert (report.rows, report.failed) == (n - 2, 2)
+    errors = [json.loads(x) for x in (tmp_path / "o.csv.errors.jsonl").read_text().splitlines()]
+    assert [(e["row"], e["error"]) for e in errors] == [
+        (150_000, "column 'a': 'abc' is not a double"),
+        (150_002, "column 'c': null value"),
+    ]
+    out = pcsv.read_csv(tmp_path / "o.csv")
+    keys = out["key"].to_numpy()
+    np.testing.assert_array_equal(keys, np.delete(np.arange(n), [150_000, 150_002]))
+    np.testing.assert_allclose(out["score"].to_numpy(), a[keys] * 2 + keys % 9, rtol=1e-6)
+
+
 def test_npz_and_npy(tmp_path, model, rows, expected) -> None:
     np.savez(tmp_path / "in.npz", **rows)
     score(model, tmp_path / "in.npz", tmp_path / "out.npy", outputs=["vec"], batch_size=300)

@@ -303,13 +303,7 @@ class Shard:
         yield from _from_arrow(it, batch_size, self.columns)
 
     def _csv(self, batch_size: int) -> Iterator[Batch | RowError]:
-        import pyarrow.csv as pcsv
-
-        convert = pcsv.ConvertOptions(include_columns=self.columns) if self.columns else None
-        reader = pcsv.open_csv(
-            self.path, parse_options=_csv_parse(self.path), convert_options=convert
-        )
-        yield from _from_arrow(reader, batch_size, None)
+        yield from _from_arrow(_csv_blocks(self.path, self.columns), batch_size, None)
 
     def _jsonl(self, batch_size: int) -> Iterator[Batch | RowError]:
         for rows in _json_lines(self.path, batch_size):
@@ -388,6 +382,70 @@ def _csv_parse(path: str) -> Any:
     return pcsv.ParseOptions(delimiter="\t" if tsv else ",")
 
 
+def _csv_blocks(path: str, columns: Sequence[str] | None) -> Iterator[Any]:
+    """The record batches of a CSV file, typed as pyarrow infers from its first block.
+
+    pyarrow's streaming reader fixes each column's type from the first block and stops at a later
+    value that does not convert ("invalid value 'abc'"), which would end the job without a row to
+    blame. From the block where that happens the file is read again as text, from that row on,
+    and each column cast to its type: a value that does not convert is a bad row (a batch comes
+    as ``(record batch, {row: reason})``, the value null), and the rows around it go on.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    parse = _csv_parse(path)
+    convert = pcsv.ConvertOptions(include_columns=list(columns)) if columns else None
+    reader = pcsv.open_csv(path, parse_options=parse, convert_options=convert)
+    schema = reader.schema
+    done = 0
+    try:
+        for rb in reader:
+            done += rb.num_rows
+            yield rb
+        return
+    except pa.ArrowInvalid:
+        pass  # a value the first block's types do not fit (a malformed line raises again below)
+    text = pcsv.ConvertOptions(
+        include_columns=schema.names,
+        column_types={f.name: pa.string() for f in schema},
+        strings_can_be_null=True,
+    )
+    again = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(skip_rows_after_names=done),
+        parse_options=parse,
+        convert_options=text,
+    )
+    for rb in again:
+        arrays, reasons = [], {}
+        for f, col in zip(schema, rb.columns):
+            arr, bad = _cast_or_null(col, f.type if not pa.types.is_null(f.type) else pa.string())
+            arrays.append(arr)
+            for r, value in bad.items():
+                reasons.setdefault(r, f"column {f.name!r}: {value!r} is not a {arr.type}")
+        typed = pa.RecordBatch.from_arrays(arrays, names=schema.names)
+        yield (typed, reasons) if reasons else typed
+
+
+def _cast_or_null(strings: Any, to: Any) -> tuple[Any, dict[int, str]]:
+    """``strings`` cast to ``to``; the values that do not convert become null, returned by row."""
+    import pyarrow as pa
+
+    try:
+        return strings.cast(to), {}
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    values, bad = [], {}
+    for i, v in enumerate(strings.to_pylist()):
+        try:
+            values.append(None if v is None else pa.scalar(v, pa.string()).cast(to).as_py())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values.append(None)
+            bad[i] = v
+    return pa.array(values, to), bad
+
+
 def _from_arrow(
     batches: Any, batch_size: int, names: Sequence[str] | None
 ) -> Iterator[Batch | RowError]:
@@ -395,6 +453,8 @@ def _from_arrow(
 
     Each record batch is converted to numpy once, then sliced; rows that do not convert (nulls)
     come as a RowError with their file row numbers, and the batches around them carry theirs.
+    An item may also be ``(record batch, {row: reason})``: rows found bad before (their values
+    null), with the reasons to give instead of "null value".
     """
     import pyarrow as pa
 
@@ -402,7 +462,8 @@ def _from_arrow(
     carry: dict[str, Any] | None = None
     carry_rows = np.empty(0, np.int64)
     bad: dict[int, str] = {}  # rows that did not convert, not yet reported
-    for rb in batches:
+    for item in batches:
+        rb, reasons = item if isinstance(item, tuple) else (item, None)
         n = rb.num_rows
         if n == 0:
             continue
@@ -410,6 +471,7 @@ def _from_arrow(
         try:
             cols = _columns_of(rb, names)
         except _BadRowsError as e:
+            e.rows.update(reasons or {})
             keep = np.array([i for i in range(n) if i not in e.rows], dtype=np.int64)
             taken = rb.take(pa.array(keep))
             cols = {
