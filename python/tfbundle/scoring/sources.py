@@ -418,7 +418,8 @@ def _csv_blocks(path: str, columns: Sequence[str] | None) -> Iterator[Any]:
         convert_options=text,
     )
     for rb in again:
-        arrays, reasons = [], {}
+        arrays: list[Any] = []
+        reasons: dict[int, str] = {}
         for f, col in zip(schema, rb.columns):
             arr, bad = _cast_or_null(col, f.type if not pa.types.is_null(f.type) else pa.string())
             arrays.append(arr)
