@@ -232,14 +232,7 @@ def score_shard(
         except BaseException as e:  # noqa: BLE001 - handed to the writer
             put(feed_q, ("fail", e))
 
-    def run(feed: dict[str, Any], n: int) -> list[np.ndarray]:
-        t0 = time.perf_counter()
-        try:
-            outs = sig.run(feed, out_names)
-        finally:
-            dt = time.perf_counter() - t0
-            with lock:
-                stages.run += dt
+    def checked(outs: list[np.ndarray], n: int) -> list[np.ndarray]:
         for name, arr in zip(out_names, outs):
             if arr.ndim == 0 or arr.shape[0] != n:
                 raise _NotPerRowError(
@@ -248,18 +241,35 @@ def score_shard(
                 )
         return outs
 
+    def run(feed: dict[str, Any], n: int) -> list[np.ndarray]:
+        t0 = time.perf_counter()
+        try:
+            outs = sig.run(feed, out_names)
+        finally:
+            dt = time.perf_counter() - t0
+            with lock:
+                stages.run += dt
+        return checked(outs, n)
+
     def run_all(feeds: list[dict[str, Any]], ns: list[int]) -> list[Any]:
-        """Runs a group's batches one after the other: each one's outputs, or its exception."""
+        """Runs a group's batches one after the other: each one's outputs, or its exception (timed
+        once for the group: a small model's run takes tens of microseconds)."""
         results: list[Any] = []
-        for feed, n in zip(feeds, ns):
-            if stop.is_set():
-                break
-            try:
-                results.append(run(feed, n))
-            except _NotPerRowError:
-                raise
-            except Exception as e:  # noqa: BLE001 - that batch is retried row by row
-                results.append(e)
+        t0 = time.perf_counter()
+        try:
+            for feed, n in zip(feeds, ns):
+                if stop.is_set():
+                    break
+                try:
+                    results.append(checked(sig.run(feed, out_names), n))
+                except _NotPerRowError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - that batch is retried row by row
+                    results.append(e)
+        finally:
+            dt = time.perf_counter() - t0
+            with lock:
+                stages.run += dt
         return results
 
     def bad_row(row: int, reason: str, kept: dict[str, Any] | None) -> None:
@@ -303,18 +313,35 @@ def score_shard(
         group: tuple[list[tuple[Batch, dict[str, Any] | None]], Future[list[Any]] | None],
     ) -> None:
         """Writes a group's batches in order; a batch that failed to convert or run is retried row
-        by row."""
+        by row. The batches that ran are written together (one write per group, not per batch),
+        up to a failed one."""
         entries, fut = group
         results = fut.result() if fut is not None else []
+        done: list[tuple[dict[str, Any] | None, list[np.ndarray], int]] = []
         for i, (batch, kept) in enumerate(entries):
             outs = results[i] if i < len(results) else None
-            if outs is None or isinstance(outs, BaseException):
-                good, outs, kept = one_by_one(batch)
-                n = len(good)
-            else:
-                n = batch.n
-            if n:
-                write({**(kept or {}), **dict(zip(out_names, outs or []))}, n)
+            if outs is not None and not isinstance(outs, BaseException):
+                done.append((kept, outs, batch.n))
+                continue
+            write_all(done)
+            done = []
+            good, outs, kept = one_by_one(batch)
+            if good:
+                write_all([(kept, outs or [], len(good))])
+        write_all(done)
+
+    def write_all(parts: list[tuple[dict[str, Any] | None, list[np.ndarray], int]]) -> None:
+        """Writes consecutive batches' kept columns and outputs, as one piece when every column's
+        pieces are arrays of one row shape (else batch by batch, as the sinks check them)."""
+        if not parts:
+            return
+        pieces = [{**(kept or {}), **dict(zip(out_names, outs))} for kept, outs, _ in parts]
+        joined = _joined(pieces) if len(pieces) > 1 else pieces[0]
+        if joined is None:
+            for piece, (_, _, n) in zip(pieces, parts):
+                write(piece, n)
+        else:
+            write(joined, sum(n for _, _, n in parts))
 
     def submit(entries: list[tuple[Any, ...]]) -> None:
         """Starts the runs of consecutive converted batches (as one task), queued for writing."""
@@ -376,6 +403,18 @@ def score_shard(
         for t in threads:
             t.join(timeout=5)
     return written, failed
+
+
+def _joined(pieces: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Consecutive batches' columns as one batch, or None when a column's pieces are not all
+    arrays of one row shape (lists, ragged object arrays, outputs whose row shape changes)."""
+    out: dict[str, Any] = {}
+    for k in pieces[0]:
+        parts = [p[k] for p in pieces]
+        if not all(isinstance(a, np.ndarray) for a in parts) or len({a.shape[1:] for a in parts}) != 1:
+            return None
+        out[k] = np.concatenate(parts)
+    return out
 
 
 def output_rows(path: str) -> int | None:
