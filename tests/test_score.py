@@ -678,3 +678,119 @@ def test_the_bar_library_is_imported_early_only_for_a_bar() -> None:
         )
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == imported, (mode, r.stdout, r.stderr)
+
+
+# --------------------------------------------------------------------- URIs ---
+
+
+def _every_format(d: Path, rows: dict[str, np.ndarray]) -> dict[str, tuple[str, dict]]:
+    """The same 1000 rows in each input format: file name -> (file, score's keyword arguments)."""
+    import gzip
+
+    import pyarrow.csv as pcsv
+    import pyarrow.ipc as ipc
+
+    d.mkdir(parents=True)
+    t = _table(rows)
+    pq.write_table(t, d / "p.parquet", row_group_size=300)
+    with ipc.new_file(d / "a.arrow", t.schema) as w:
+        w.write_table(t)
+    ids = np.arange(len(rows["a"]))
+    flat = pa.table({"id": ids, "a": rows["a"], "c": rows["c"]})
+    pcsv.write_csv(flat, d / "s.csv")
+    with gzip.open(d / "s.csv.gz", "wb") as f:
+        f.write((d / "s.csv").read_bytes())
+    lines = "".join(
+        json.dumps({"id": int(i), "a": float(a), "c": int(c)}) + "\n"
+        for i, a, c in zip(ids, rows["a"], rows["c"])
+    )
+    (d / "j.jsonl").write_text(lines)
+    with gzip.open(d / "j.jsonl.gz", "wt") as f:
+        f.write(lines)
+    np.savez(d / "z.npz", id=ids, **rows)
+    np.savez_compressed(d / "zc.npz", id=ids, **rows)
+    np.save(d / "x.npy", rows["b"])
+    scalars = {"signature": "scalars", "keep": ["id"]}
+    return {
+        "p.parquet": ("p.parquet", {"keep": ["id"]}),
+        "a.arrow": ("a.arrow", {"keep": ["id"]}),
+        "s.csv": ("s.csv", scalars),
+        "s.csv.gz": ("s.csv.gz", scalars),
+        "j.jsonl": ("j.jsonl", scalars),
+        "j.jsonl.gz": ("j.jsonl.gz", scalars),
+        "z.npz": ("z.npz", {"keep": ["id"]}),
+        "zc.npz": ("zc.npz", {"keep": ["id"]}),
+    }
+
+
+def test_inputs_given_as_uris(tmp_path, model, rows) -> None:
+    """Every format read through pyarrow's filesystem (a file:// URI here; s3:// and gs:// take the
+    same path) gives the rows a local read gives."""
+    d = tmp_path / "in"
+    for name, (file, kwargs) in _every_format(d, rows).items():
+        local = score(model, d / file, tmp_path / "local" / f"{name}.parquet", **kwargs)
+        remote = score(model, (d / file).as_uri(), tmp_path / "uri" / f"{name}.parquet", **kwargs)
+        assert remote.rows == local.rows == 1000, name
+        assert pq.read_table(tmp_path / "uri" / f"{name}.parquet").equals(
+            pq.read_table(tmp_path / "local" / f"{name}.parquet")
+        ), name
+    from tfbundle.scoring.sources import Shard
+
+    shard = Shard((d / "x.npy").as_uri())
+    (column,) = shard.column_names()
+    got = [b.columns[column] for b in shard.batches(300)]
+    assert [len(g) for g in got] == [300, 300, 300, 100]
+    np.testing.assert_array_equal(np.concatenate(got), rows["b"])
+    assert Shard((d / "x.npy").as_uri()).num_rows() == 1000
+
+
+def test_folder_and_glob_uris_with_workers(tmp_path, model_dir, rows) -> None:
+    d = _shards(tmp_path, rows)
+    (d / "_SUCCESS").write_bytes(b"")
+    (d / "notes.txt").write_text("not an input")
+    local = score(model_dir, d, tmp_path / "local", keep=["id"])
+    by_folder = score(model_dir, d.as_uri() + "/", tmp_path / "folder", keep=["id"], workers=2)
+    by_glob = score(model_dir, d.as_uri() + "/part-*.parquet", tmp_path / "glob", keep=["id"])
+    assert local.rows == by_folder.rows == by_glob.rows == 1000 and by_folder.workers == 2
+    for out in ("folder", "glob"):
+        assert _all_rows(tmp_path / out).equals(_all_rows(tmp_path / "local"))
+
+
+def test_uri_errors(tmp_path, model, rows) -> None:
+    d = _shards(tmp_path, rows, n=1)
+    with pytest.raises(tfbundle.NotFoundError, match="does not exist"):
+        score(model, (tmp_path / "nothing.parquet").as_uri(), tmp_path / "o")
+    with pytest.raises(tfbundle.NotFoundError, match=r"no input file matches 'file://.*\*\.csv'"):
+        score(model, d.as_uri() + "/*.csv", tmp_path / "o")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(tfbundle.NotFoundError, match="holds no input file of a known format"):
+        score(model, (tmp_path / "empty").as_uri(), tmp_path / "o")
+    with pytest.raises(tfbundle.InvalidArgumentError, match="pyarrow has no filesystem for it"):
+        score(model, "nosuchscheme://bucket/data/", tmp_path / "o")
+    with pytest.raises(tfbundle.InvalidArgumentError, match="writes its outputs to a local file or folder"):
+        score(model, d, "s3://bucket/scores/")
+
+
+def test_uri_query_goes_to_every_file(monkeypatch, tmp_path) -> None:
+    """A URI's query (an S3 region or endpoint) is kept on each file it lists, so that the
+    workers, which open the files from their URIs, reach the same store."""
+    import pyarrow.fs as pafs
+
+    from tfbundle.scoring import sources
+
+    (tmp_path / "bucket" / "day=1").mkdir(parents=True)
+    for n in ("a.parquet", "b.tfrecord", "c.txt"):
+        (tmp_path / "bucket" / "day=1" / n).write_bytes(b"")
+    store = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+    seen = []
+
+    def from_uri(uri):
+        seen.append(uri)
+        return store, uri.split("://", 1)[1].split("?", 1)[0].rstrip("/")
+
+    monkeypatch.setattr(sources, "from_uri", from_uri)
+    got = sources.expand_inputs("s3://bucket/day=1/?region=eu-west-3&scheme=http")
+    assert got == [
+        "s3://bucket/day=1/a.parquet?region=eu-west-3&scheme=http",
+        "s3://bucket/day=1/b.tfrecord?region=eu-west-3&scheme=http",
+    ]

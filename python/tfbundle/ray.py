@@ -38,6 +38,7 @@ import numpy as np
 
 from ._base.arrow import fixed_size_list_values, numbers_to_arrow, numbers_to_numpy
 from ._base.dtypes import cast_numeric
+from ._base.fs import from_uri, is_uri, list_files
 from ._base.paths import PathLike
 from ._runtime.model import Model, load
 from .errors import InvalidArgumentError, InvalidTypeError, NotFoundError
@@ -309,49 +310,6 @@ def _expand(paths: PathLike | Sequence[PathLike]) -> list[str]:
     return files
 
 
-def _hidden(relative: str) -> bool:
-    return any(part.startswith((".", "_")) for part in relative.split("/") if part)
-
-
-def _expand_in(filesystem: Any, path: str) -> list[tuple[str, int]]:
-    """(file, size) of one path in a ``pyarrow.fs`` filesystem: a file, a folder's files
-    (recursively, sorted, hidden ones left out) or a glob (``*``, ``?``, ``[...]``, one level per
-    path component)."""
-    import fnmatch
-
-    import pyarrow.fs as pafs
-
-    info = filesystem.get_file_info(path)
-    if info.type == pafs.FileType.File:
-        return [(info.path, info.size or 0)]
-    if info.type == pafs.FileType.Directory:
-        base = info.path.rstrip("/")
-        found = filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
-        return sorted(
-            (f.path, f.size or 0)
-            for f in found
-            if f.type == pafs.FileType.File and not _hidden(f.path[len(base) :])
-        )
-    if not glob.has_magic(path):
-        raise NotFoundError(f"{path} does not exist")
-    parts = path.split("/")
-    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
-    base = "/".join(parts[:fixed])
-    if filesystem.get_file_info(base or "/").type != pafs.FileType.Directory:
-        raise NotFoundError(f"no file matches {path}")
-    depth = len(parts)
-    matched = sorted(
-        (f.path, f.size or 0)
-        for f in filesystem.get_file_info(pafs.FileSelector(base or "/", recursive=True))
-        if f.type == pafs.FileType.File
-        and len(f.path.split("/")) == depth
-        and all(fnmatch.fnmatchcase(a, b) for a, b in zip(f.path.split("/"), parts))
-    )
-    if not matched:
-        raise NotFoundError(f"no file matches {path}")
-    return matched
-
-
 def _resolve(
     paths: PathLike | Sequence[PathLike], filesystem: Any
 ) -> list[tuple[Any, str, int]]:
@@ -360,23 +318,22 @@ def _resolve(
     ``file:///...``), whose filesystem pyarrow makes from the URI."""
     given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     texts = [os.fspath(p) for p in given]
-    if filesystem is None and not any("://" in t for t in texts):
+    if filesystem is None and not any(is_uri(t) for t in texts):
         return [(None, f, os.path.getsize(f)) for f in _expand(texts)]
-    import pyarrow as pa
     import pyarrow.fs as pafs
 
     out: list[tuple[Any, str, int]] = []
     for t in texts:
         if filesystem is not None:
             fs, inner = filesystem, t
-        elif "://" not in t:
-            fs, inner = pafs.LocalFileSystem(), os.path.abspath(t)
+        elif is_uri(t):
+            fs, inner = from_uri(t)
         else:
-            try:
-                fs, inner = pafs.FileSystem.from_uri(t)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
-                raise InvalidArgumentError(f"{t}: pyarrow has no filesystem for it ({e})") from None
-        out.extend((fs, f, size) for f, size in _expand_in(fs, inner))
+            fs, inner = pafs.LocalFileSystem(), os.path.abspath(t)
+        found = list_files(fs, inner, recursive=True)
+        if not found and glob.has_magic(inner):
+            raise NotFoundError(f"no file matches {t}")
+        out.extend((fs, f, size) for f, size in found)
     if not out:
         raise NotFoundError(f"no TFRecord files in {', '.join(texts)}")
     return out

@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         required=True,
         metavar="PATH_OR_GLOB",
-        help="an input file, glob ('data/*.parquet', quoted) or folder; repeat for more",
+        help="an input file, glob ('data/*.parquet', quoted) or folder, local or a URI "
+        "(s3://bucket/data/, gs://, hdfs://); repeat for more",
     )
     p.add_argument(
         "--output",

@@ -13,11 +13,12 @@ from typing import Any
 
 from .. import errors as _errors
 from .._base.arrow import ALLOCATOR_ENV, allocator_env
+from .._base.fs import is_uri
 from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from .pipeline import Job, Options, ScoreError, Stages, output_rows, score_shard
 from .progress import Progress, import_bar_early
 from .sinks import EXTENSIONS, format_of_output
-from .sources import Shard, expand_inputs, format_of
+from .sources import Shard, expand_inputs, file_name, format_of
 
 __all__ = ["ScoreError", "ScoreReport", "cpu_shares", "plan_jobs", "score"]
 
@@ -81,7 +82,7 @@ class ScoreReport:
 
 
 def _stem(path: str) -> str:
-    name = os.path.basename(path)
+    name = file_name(path)
     if name.lower().endswith((".gz", ".gzip")):
         name = name.rsplit(".", 1)[0]
     return os.path.splitext(name)[0]
@@ -170,7 +171,9 @@ def score(
         model: a :class:`tfbundle.Model`, the path of a SavedModel (or of a TF Serving base folder),
             or a :class:`tfbundle.ModelRepository`.
         source: an input file, a glob (``"data/*.parquet"``), a folder, or a list of them: Parquet,
-            Arrow IPC, CSV, JSON lines, .npy/.npz, TFRecord files of tf.Example (plain or GZIP).
+            Arrow IPC, CSV, JSON lines, .npy/.npz, TFRecord files of tf.Example (plain or GZIP);
+            local paths or URIs of the filesystems pyarrow knows (``"s3://bucket/day=1/"``,
+            ``gs://``, ``hdfs://``, ``file://``; credentials from the environment or the URI).
         sink: the output file (one input) or folder (one output file per input).
         signature: the signature's key (default: ``serving_default``, or the only one).
         batch_size: rows per run.
@@ -233,6 +236,11 @@ def score(
     )
     inputs = expand_inputs(source)
     out = os.fspath(sink)
+    if is_uri(out):
+        raise InvalidArgumentError(
+            f"the output {out} is a URI: tfbundle score reads inputs from URIs but writes its "
+            "outputs to a local file or folder (copy them up after, e.g. with pyarrow.fs.copy_files)"
+        )
     jobs = plan_jobs(inputs, out, output_format)
     _check_pyarrow(jobs)
     report = ScoreReport(shards=len(jobs), outputs=[j.output for j in jobs], workers=workers)

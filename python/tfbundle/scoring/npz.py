@@ -22,7 +22,7 @@ from numpy.lib import format as npformat
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["iter_npz", "npz_names", "npz_rows"]
+__all__ = ["iter_npz", "npz_names", "npz_rows", "read_header", "streamed"]
 
 # A zip local file header: signature, version, flags, method, time, date, crc, sizes, name and
 # extra lengths (30 bytes); a member's data follows its name and extra field.
@@ -34,8 +34,9 @@ def _member_name(name: str) -> str:
     return name.removesuffix(".npy")
 
 
-def npz_names(path: str) -> list[str]:
-    """The arrays' names, as ``np.load(path).files`` gives them."""
+def npz_names(path: str | IO[bytes]) -> list[str]:
+    """The arrays' names, as ``np.load(path).files`` gives them (a path, or a file open for
+    random access)."""
     with zipfile.ZipFile(path) as zf:
         return [_member_name(n) for n in zf.namelist()]
 
@@ -56,7 +57,7 @@ class _Header:
         )
 
 
-def _read_header(f: IO[bytes]) -> _Header | None:
+def read_header(f: IO[bytes]) -> _Header | None:
     """The member's .npy header, or None for a format this module leaves to ``np.load``."""
     version = npformat.read_magic(f)
     if version == (1, 0):
@@ -68,17 +69,16 @@ def _read_header(f: IO[bytes]) -> _Header | None:
     return _Header(tuple(shape), bool(fortran), np.dtype(dtype), f.tell())
 
 
-def npz_rows(path: str) -> int:
+def npz_rows(path: str | IO[bytes]) -> int:
     """The first array's number of rows (0 for no arrays), from its header alone."""
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
         if not names:
             return 0
         with zf.open(names[0]) as f:
-            h = _read_header(f)
-    if h is None:
-        with np.load(path) as z:
-            return int(z[z.files[0]].shape[0])
+            h = read_header(f)
+        if h is None:
+            return int(_whole(zf, names[0]).shape[0])
     return int(h.shape[0]) if h.shape else 0
 
 
@@ -97,7 +97,7 @@ def _mapped(path: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, h: _Header) -
     return np.memmap(path, dtype=h.dtype, mode="r", offset=start, shape=h.shape, order="C")
 
 
-def _streamed(f: IO[bytes], h: _Header, batch_size: int) -> Iterator[np.ndarray]:
+def streamed(f: IO[bytes], h: _Header, batch_size: int) -> Iterator[np.ndarray]:
     """A compressed member's rows, ``batch_size`` at a time, decompressed as they are read."""
     row_shape = h.shape[1:]
     row_bytes = h.dtype.itemsize * math.prod(row_shape)
@@ -112,22 +112,30 @@ def _streamed(f: IO[bytes], h: _Header, batch_size: int) -> Iterator[np.ndarray]
         left -= n
 
 
+def _whole(zf: zipfile.ZipFile, member: str) -> np.ndarray:
+    """A member read whole, as ``np.load`` reads it (object arrays refused: no pickles)."""
+    with zf.open(member) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def _batches_of(array: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
     for s in range(0, array.shape[0], batch_size):
         yield array[s : s + batch_size]
 
 
 def iter_npz(
-    path: str, names: Sequence[str] | None, batch_size: int
+    path: str, names: Sequence[str] | None, batch_size: int, file: IO[bytes] | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(first row, name -> rows) for each batch of ``batch_size`` rows of the named arrays (all
-    when ``names`` is None; names the file lacks are left out).
+    when ``names`` is None; names the file lacks are left out). ``file``: the file opened for
+    random access (a remote file, whose members are all streamed); None to open the local
+    ``path`` (stored members memory-mapped).
 
     Raises:
         InvalidArgumentError: the arrays have different numbers of rows, a 0-d array, or a
             truncated member.
     """
-    with zipfile.ZipFile(path) as zf:
+    with zipfile.ZipFile(file if file is not None else path) as zf:
         members = {_member_name(n): n for n in zf.namelist()}
         wanted = [k for k in (names if names is not None else list(members)) if k in members]
         rows: dict[str, int] = {}
@@ -138,15 +146,14 @@ def iter_npz(
                 info = zf.getinfo(members[k])
                 f = zf.open(info)
                 opened.append(f)
-                h = _read_header(f)
-                if h is not None and h.by_rows and info.compress_type == zipfile.ZIP_STORED:
+                h = read_header(f)
+                if h is not None and h.by_rows and info.compress_type == zipfile.ZIP_STORED and file is None:
                     arr = _mapped(path, zf, info, h)
                     rows[k], sources[k] = arr.shape[0], _batches_of(arr, batch_size)
                 elif h is not None and h.by_rows:
-                    rows[k], sources[k] = h.shape[0], _streamed(f, h, batch_size)
+                    rows[k], sources[k] = h.shape[0], streamed(f, h, batch_size)
                 else:
-                    with np.load(path) as z:
-                        whole = z[k]
+                    whole = _whole(zf, members[k])
                     if whole.ndim == 0:
                         raise InvalidArgumentError(f"{path}: the array {k!r} is a scalar, not rows")
                     rows[k], sources[k] = whole.shape[0], _batches_of(whole, batch_size)

@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from .._base.arrow import fixed_size_list_values, numbers_to_numpy
+from .._base.fs import from_uri, is_uri, list_files
 from ..errors import InvalidArgumentError, NotFoundError
-from .npz import iter_npz, npz_names, npz_rows
+from .npz import iter_npz, npz_names, npz_rows, read_header, streamed
 
 __all__ = ["RECORDS", "Batch", "RowError", "Shard", "expand_inputs", "format_of"]
 
@@ -102,9 +103,14 @@ def _take(v: Any, idx: np.ndarray) -> Any:
     return [v[i] for i in idx]
 
 
+def file_name(path: str) -> str:
+    """The file's name: a path's last component, a URI's without its query (``?region=...``)."""
+    return os.path.basename(path.split("?", 1)[0] if is_uri(path) else path)
+
+
 def format_of(path: str) -> str | None:
     """The format a file name says (``"parquet"``, ``"tfrecord"``, ...), or None."""
-    name = os.path.basename(path).lower()
+    name = file_name(path).lower()
     if name.endswith((".gz", ".gzip")):
         name = name.rsplit(".", 1)[0]
     return _FORMATS.get(os.path.splitext(name)[1])
@@ -112,7 +118,9 @@ def format_of(path: str) -> str | None:
 
 def expand_inputs(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
     """The input files: paths, globs (``data/*.parquet``, ``**`` too) or folders (their files of a
-    known format), sorted within each pattern, each once.
+    known format), sorted within each pattern, each once. URIs of the filesystems pyarrow knows
+    (``s3://bucket/data/``, ``gs://...``, ``hdfs://...``, ``file:///...``) too: the files come
+    back as URIs, read through pyarrow's filesystem.
 
     Raises:
         NotFoundError: a path or pattern that matches no file.
@@ -122,7 +130,9 @@ def expand_inputs(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
     out: list[str] = []
     for item in items:
         text = os.fspath(item)
-        if os.path.isdir(text):
+        if is_uri(text):
+            found = _expand_uri(text)
+        elif os.path.isdir(text):
             found = sorted(
                 os.path.join(text, n)
                 for n in os.listdir(text)
@@ -146,6 +156,23 @@ def expand_inputs(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
             if p not in out:
                 out.append(p)
     return out
+
+
+def _expand_uri(uri: str) -> list[str]:
+    """The files of a URI (a file, a folder's files of a known format, or a glob), as URIs."""
+    fs, inner = from_uri(uri)
+    at = uri.find(inner.rstrip("/")) if inner.strip("/") else -1
+    if at < 0:  # a URI pyarrow rewrote: the files are named in its own terms
+        head, tail = uri.split("://", 1)[0] + "://", ""
+    else:
+        head, tail = uri[:at], uri[at + len(inner.rstrip("/")) :].lstrip("/")
+    query = tail[tail.index("?") :] if "?" in tail else ""  # region, endpoint... for the workers
+    found = list_files(fs, inner, recursive=False, keep=lambda name: format_of(name) is not None)
+    if not found:
+        if glob.has_magic(inner):
+            raise NotFoundError(f"no input file matches {uri!r}")
+        raise NotFoundError(f"the folder {uri} holds no input file of a known format")
+    return [head + path + query for path, _ in found]
 
 
 # ------------------------------------------------------------------ arrow -> numpy ---
@@ -222,6 +249,19 @@ class Shard:
         self.path = path
         self.format = format_of(path) or ""
         self.columns = None if columns is None else list(dict.fromkeys(columns))
+        # A URI's file is read through its pyarrow filesystem; a local path directly.
+        self.fs: Any = None
+        self.inner = path
+        if is_uri(path):
+            self.fs, self.inner = from_uri(path)
+
+    def _file(self) -> Any:
+        """The local path, or the remote file opened for random access."""
+        return self.inner if self.fs is None else self.fs.open_input_file(self.inner)
+
+    def _stream(self) -> Any:
+        """The local path, or the remote file as a stream (a ``.gz`` one decompressed)."""
+        return self.inner if self.fs is None else self.fs.open_input_stream(self.inner)
 
     def column_names(self) -> list[str]:
         """The file's column names (read from its schema or first row, not the whole file)."""
@@ -229,15 +269,15 @@ class Shard:
         if f == "parquet":
             import pyarrow.parquet as pq
 
-            return list(pq.ParquetFile(self.path).schema_arrow.names)
+            return list(pq.ParquetFile(self._file()).schema_arrow.names)
         if f == "arrow":
-            return list(_open_ipc(self.path).schema.names)
+            return list(_open_ipc(self._file()).schema.names)
         if f == "csv":
             import pyarrow.csv as pcsv
 
-            return list(pcsv.open_csv(self.path, parse_options=_csv_parse(self.path)).schema.names)
+            return list(pcsv.open_csv(self._stream(), parse_options=_csv_parse(self.path)).schema.names)
         if f == "jsonl":  # the keys of the first line that holds an object
-            for rows in _json_lines(self.path, 64):
+            for rows in _json_lines(self, 64):
                 for _, value in rows:
                     if isinstance(value, dict):
                         return list(value)
@@ -245,7 +285,7 @@ class Shard:
         if f == "npy":
             return [NPY]
         if f == "npz":
-            return npz_names(self.path)
+            return npz_names(self._file())
         return [RECORDS]
 
     def num_rows(self) -> int | None:
@@ -254,13 +294,17 @@ class Shard:
             if self.format == "parquet":
                 import pyarrow.parquet as pq
 
-                return int(pq.ParquetFile(self.path).metadata.num_rows)
+                return int(pq.ParquetFile(self._file()).metadata.num_rows)
             if self.format == "npy":
-                return int(np.load(self.path, mmap_mode="r").shape[0])
+                if self.fs is None:
+                    return int(np.load(self.path, mmap_mode="r").shape[0])
+                with self._file() as f:
+                    h = read_header(f)
+                return int(h.shape[0]) if h is not None and h.shape else None
             if self.format == "npz":
-                return npz_rows(self.path)
+                return npz_rows(self._file())
             if self.format == "arrow":
-                reader = _open_ipc(self.path)
+                reader = _open_ipc(self._file())
                 if hasattr(reader, "num_record_batches"):
                     return sum(
                         reader.get_batch(i).num_rows for i in range(reader.num_record_batches)
@@ -283,7 +327,7 @@ class Shard:
     def _parquet(self, batch_size: int) -> Iterator[Batch | RowError]:
         import pyarrow.parquet as pq
 
-        f = pq.ParquetFile(self.path)
+        f = pq.ParquetFile(self._file())
         # Large reads (pyarrow's cost is per batch), cut into batch_size rows after the conversion.
         md = f.metadata
         row_bytes = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups)) / max(
@@ -295,7 +339,7 @@ class Shard:
         )
 
     def _arrow(self, batch_size: int) -> Iterator[Batch | RowError]:
-        reader = _open_ipc(self.path)
+        reader = _open_ipc(self._file())
         if hasattr(reader, "num_record_batches"):
             it: Any = (reader.get_batch(i) for i in range(reader.num_record_batches))
         else:
@@ -303,10 +347,10 @@ class Shard:
         yield from _from_arrow(it, batch_size, self.columns)
 
     def _csv(self, batch_size: int) -> Iterator[Batch | RowError]:
-        yield from _from_arrow(_csv_blocks(self.path, self.columns), batch_size, None)
+        yield from _from_arrow(_csv_blocks(self, self.columns), batch_size, None)
 
     def _jsonl(self, batch_size: int) -> Iterator[Batch | RowError]:
-        for rows in _json_lines(self.path, batch_size):
+        for rows in _json_lines(self, batch_size):
             bad = {r: m for r, m in rows if isinstance(m, str)}
             good = [(r, m) for r, m in rows if not isinstance(m, str)]
             if good:
@@ -337,6 +381,9 @@ class Shard:
                 yield RowError(dict(sorted(bad.items())))
 
     def _npy(self, batch_size: int) -> Iterator[Batch | RowError]:
+        if self.fs is not None:  # a remote file: its rows read as they come
+            yield from self._npy_streamed(batch_size)
+            return
         arr = np.load(self.path, mmap_mode="r")
         for s in range(0, arr.shape[0], batch_size):
             yield Batch(
@@ -345,8 +392,26 @@ class Shard:
                 {NPY: np.ascontiguousarray(arr[s : s + batch_size])},
             )
 
+    def _npy_streamed(self, batch_size: int) -> Iterator[Batch | RowError]:
+        with self._file() as f:
+            h = read_header(f)
+            if h is not None and h.by_rows:
+                rows: Iterator[np.ndarray] = streamed(f, h, batch_size)
+            else:  # object, Fortran-ordered or 3.0 arrays: read whole, as np.load does
+                f.seek(0)
+                whole = np.lib.format.read_array(f, allow_pickle=False)
+                rows = (whole[s : s + batch_size] for s in range(0, len(whole), batch_size))
+            first = 0
+            try:
+                for arr in rows:
+                    yield Batch(first, arr.shape[0], {NPY: arr})
+                    first += arr.shape[0]
+            except InvalidArgumentError as e:
+                raise InvalidArgumentError(f"{self.path}: {e}") from None
+
     def _npz(self, batch_size: int) -> Iterator[Batch | RowError]:
-        for first, columns in iter_npz(self.path, self.columns, batch_size):
+        remote = self._file() if self.fs is not None else None
+        for first, columns in iter_npz(self.path, self.columns, batch_size, remote):
             n = next(iter(columns.values())).shape[0] if columns else 0
             yield Batch(first, n, columns)
 
@@ -354,7 +419,7 @@ class Shard:
         from .._readers.tfrecord import iter_record_batches
 
         start = 0
-        for chunk in iter_record_batches(self.path, batch_size):
+        for chunk in iter_record_batches(self.inner, batch_size, filesystem=self.fs):
             yield Batch(start, len(chunk), {RECORDS: _object_array(chunk)})
             start += len(chunk)
 
@@ -365,24 +430,27 @@ def _object_array(items: list[Any]) -> np.ndarray:
     return out
 
 
-def _open_ipc(path: str) -> Any:
+def _open_ipc(source: Any) -> Any:
+    """An Arrow IPC file or stream reader of a local path (memory-mapped) or an open file."""
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
+    f = pa.memory_map(source) if isinstance(source, str) else source
     try:
-        return ipc.open_file(pa.memory_map(path))
+        return ipc.open_file(f)
     except pa.ArrowInvalid:
-        return ipc.open_stream(pa.memory_map(path))
+        f.seek(0)
+        return ipc.open_stream(f)
 
 
 def _csv_parse(path: str) -> Any:
     import pyarrow.csv as pcsv
 
-    tsv = os.path.basename(path).lower().replace(".gz", "").endswith(".tsv")
+    tsv = file_name(path).lower().replace(".gz", "").endswith(".tsv")
     return pcsv.ParseOptions(delimiter="\t" if tsv else ",")
 
 
-def _csv_blocks(path: str, columns: Sequence[str] | None) -> Iterator[Any]:
+def _csv_blocks(shard: Shard, columns: Sequence[str] | None) -> Iterator[Any]:
     """The record batches of a CSV file, typed as pyarrow infers from its first block.
 
     pyarrow's streaming reader fixes each column's type from the first block and stops at a later
@@ -394,9 +462,9 @@ def _csv_blocks(path: str, columns: Sequence[str] | None) -> Iterator[Any]:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    parse = _csv_parse(path)
+    parse = _csv_parse(shard.path)
     convert = pcsv.ConvertOptions(include_columns=list(columns)) if columns else None
-    reader = pcsv.open_csv(path, parse_options=parse, convert_options=convert)
+    reader = pcsv.open_csv(shard._stream(), parse_options=parse, convert_options=convert)
     schema = reader.schema
     done = 0
     try:
@@ -412,7 +480,7 @@ def _csv_blocks(path: str, columns: Sequence[str] | None) -> Iterator[Any]:
         strings_can_be_null=True,
     )
     again = pcsv.open_csv(
-        path,
+        shard._stream(),
         read_options=pcsv.ReadOptions(skip_rows_after_names=done),
         parse_options=parse,
         convert_options=text,
@@ -518,7 +586,7 @@ def _slice(cols: dict[str, Any], numbers: np.ndarray, lo: int, hi: int) -> Batch
     )
 
 
-def _json_lines(path: str, batch_size: int) -> Iterator[list[tuple[int, Any]]]:
+def _json_lines(shard: Shard, batch_size: int) -> Iterator[list[tuple[int, Any]]]:
     """Batches of (row, parsed dict) or (row, error message); blank lines are not rows."""
     try:
         import orjson
@@ -528,9 +596,15 @@ def _json_lines(path: str, batch_size: int) -> Iterator[list[tuple[int, Any]]]:
         import json
 
         loads = json.loads
-    opener: Any = gzip.open if path.lower().endswith((".gz", ".gzip")) else open
-    with opener(path, "rb") as raw:
-        f = io.BufferedReader(raw, 1 << 20) if opener is gzip.open else raw
+    if shard.fs is not None:  # pyarrow's stream, a .gz one decompressed
+        raw: Any = shard._stream()
+        f: Any = io.BufferedReader(raw, 1 << 20)
+    elif shard.path.lower().endswith((".gz", ".gzip")):
+        raw = gzip.open(shard.path, "rb")  # noqa: SIM115 - closed below
+        f = io.BufferedReader(raw, 1 << 20)
+    else:
+        raw = f = open(shard.path, "rb")  # noqa: SIM115 - closed below
+    with raw:
         rows: list[tuple[int, Any]] = []
         r = 0
         for line in f:
