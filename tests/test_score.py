@@ -767,8 +767,36 @@ def test_uri_errors(tmp_path, model, rows) -> None:
         score(model, (tmp_path / "empty").as_uri(), tmp_path / "o")
     with pytest.raises(tfbundle.InvalidArgumentError, match="pyarrow has no filesystem for it"):
         score(model, "nosuchscheme://bucket/data/", tmp_path / "o")
-    with pytest.raises(tfbundle.InvalidArgumentError, match="writes its outputs to a local file or folder"):
-        score(model, d, "s3://bucket/scores/")
+    with pytest.raises(tfbundle.InvalidArgumentError, match="pyarrow has no filesystem for it"):
+        score(model, d, "nosuchscheme://bucket/scores/")
+
+
+def test_outputs_to_uris(tmp_path, model, rows) -> None:
+    """Outputs and errors files go to a URI's filesystem (file:// here), each uploaded under a
+    temporary name and moved to its own when whole; resume and overwrite ask that filesystem."""
+    d = _shards(tmp_path, rows)
+    local = score(model, d, tmp_path / "local", keep=["id"])
+    out = (tmp_path / "out").as_uri()
+    report = score(model, d, out, keep=["id"])
+    assert report.rows == local.rows == 1000
+    assert report.outputs == [f"{out}/part-{k}.parquet" for k in range(4)]
+    assert _all_rows(tmp_path / "out").equals(_all_rows(tmp_path / "local"))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"part-{k}.parquet" for k in range(4)]
+    with pytest.raises(tfbundle.FailedPreconditionError, match="part-0.parquet exists"):
+        score(model, d, out, keep=["id"])
+    (tmp_path / "out" / "part-2.parquet").unlink()
+    again = score(model, d, out, keep=["id"], resume=True)
+    assert (again.skipped_shards, again.rows) == (3, 250)
+    assert _all_rows(tmp_path / "out").equals(_all_rows(tmp_path / "local"))
+    one = score(model, d / "part-1.parquet", (tmp_path / "one.jsonl").as_uri(), keep=["id"])
+    assert one.rows == 250 and len((tmp_path / "one.jsonl").read_text().splitlines()) == 250
+    pq.write_table(_with_bad_rows(rows, 3, 7), d / "part-1.parquet")
+    bad = score(model, d / "part-1.parquet", out + "/bad.parquet", on_error="skip")
+    assert bad.failed == 2 and bad.error_files == [out + "/bad.parquet.errors.jsonl"]
+    assert len((tmp_path / "out" / "bad.parquet.errors.jsonl").read_text().splitlines()) == 2
+    pq.write_table(_table(rows), d / "part-1.parquet")
+    score(model, d / "part-1.parquet", out + "/bad.parquet", on_error="skip", overwrite=True)
+    assert not (tmp_path / "out" / "bad.parquet.errors.jsonl").exists()  # the stale one removed
 
 
 def test_uri_query_goes_to_every_file(monkeypatch, tmp_path) -> None:

@@ -8,14 +8,30 @@ URI's query, as ``pyarrow.fs.FileSystem.from_uri`` takes them).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import glob
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidArgumentError, NotFoundError
 
-__all__ = ["from_uri", "is_uri", "list_files"]
+__all__ = [
+    "exists",
+    "from_uri",
+    "is_dir",
+    "is_uri",
+    "join",
+    "list_files",
+    "local_temporary",
+    "make_dirs",
+    "open_input_file",
+    "publish",
+    "remove",
+]
 
 
 def is_uri(text: str) -> bool:
@@ -91,3 +107,95 @@ def list_files(
         and len(f.path.split("/")) == len(parts)
         and all(fnmatch.fnmatchcase(a, b) for a, b in zip(f.path.split("/"), parts))
     )
+
+
+# --- paths that may be URIs: the few file operations batch scoring's outputs need ---
+
+
+def _split(path: str) -> tuple[Any, str]:
+    return from_uri(path) if is_uri(path) else (None, path)
+
+
+def _query(uri: str) -> tuple[str, str]:
+    """(the URI without its query, ``?query`` or "")."""
+    head, sep, query = uri.partition("?")
+    return head, sep + query
+
+
+def join(folder: str, name: str) -> str:
+    """``folder/name``, for a local path or a URI (whose query stays at the end)."""
+    if not is_uri(folder):
+        return os.path.join(folder, name)
+    head, query = _query(folder)
+    return head.rstrip("/") + "/" + name + query
+
+
+def exists(path: str) -> bool:
+    import pyarrow.fs as pafs
+
+    fs, inner = _split(path)
+    if fs is None:
+        return os.path.exists(path)
+    return bool(fs.get_file_info(inner).type != pafs.FileType.NotFound)
+
+
+def is_dir(path: str) -> bool:
+    import pyarrow.fs as pafs
+
+    fs, inner = _split(path)
+    if fs is None:
+        return os.path.isdir(path)
+    return bool(fs.get_file_info(inner).type == pafs.FileType.Directory)
+
+
+def make_dirs(path: str) -> None:
+    fs, inner = _split(path)
+    if fs is None:
+        os.makedirs(path, exist_ok=True)
+    else:
+        fs.create_dir(inner, recursive=True)
+
+
+def remove(path: str) -> None:
+    """Deletes a file if it is there."""
+    fs, inner = _split(path)
+    if fs is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_file(inner)
+
+
+def local_temporary(path: str) -> str:
+    """Where to write ``path``'s content before :func:`publish`: beside it for a local path (the
+    rename is then atomic), in the local temporary folder for a URI."""
+    if not is_uri(path):
+        d, n = os.path.split(path)
+        return os.path.join(d, f".{n}.tmp-{os.getpid()}")
+    fd, tmp = tempfile.mkstemp(prefix="tfbundle-", suffix="-" + os.path.basename(_query(path)[0]))
+    os.close(fd)
+    return tmp
+
+
+def publish(tmp: str, path: str) -> None:
+    """Puts the finished local file ``tmp`` at ``path``: a rename for a local path; for a URI, an
+    upload under a temporary name beside it (``.NAME.tmp-PID``), then a move to its name, so that
+    a file under the name is always whole (an object store's move makes the object at once)."""
+    fs, inner = _split(path)
+    if fs is None:
+        os.replace(tmp, path)
+        return
+    d, n = inner.rsplit("/", 1) if "/" in inner else ("", inner)
+    staged = f"{d}/.{n}.tmp-{os.getpid()}" if d else f".{n}.tmp-{os.getpid()}"
+    with open(tmp, "rb") as src, fs.open_output_stream(staged) as dst:
+        shutil.copyfileobj(src, dst, 8 << 20)
+    fs.move(staged, inner)
+    os.unlink(tmp)
+
+
+def open_input_file(path: str) -> Any:
+    """A local path as it is, or a URI's file opened for random access (pyarrow's readers take
+    either)."""
+    fs, inner = _split(path)
+    return path if fs is None else fs.open_input_file(inner)

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         required=True,
         metavar="PATH",
-        help="the output file (one input; its extension says the format) or folder (one file per input)",
+        help="the output file (one input; its extension says the format) or folder (one file per "
+        "input), local or a URI",
     )
     p.add_argument(
         "--signature",

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import errors as _errors
 from .._base.arrow import ALLOCATOR_ENV, allocator_env
-from .._base.fs import is_uri
+from .._base.fs import exists, is_dir, is_uri, join, make_dirs
 from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from .pipeline import Job, Options, ScoreError, Stages, output_rows, score_shard
 from .progress import Progress, import_bar_early
@@ -101,7 +101,7 @@ def plan_jobs(inputs: Sequence[str], output: str, output_format: str | None) -> 
         raise InvalidArgumentError(
             f"unknown output format {output_format!r}: use one of {', '.join(EXTENSIONS)}"
         )
-    if fmt is not None and not os.path.isdir(output):
+    if fmt is not None and not is_dir(output):
         if len(inputs) != 1:
             raise InvalidArgumentError(
                 f"{len(inputs)} input files: --output must be a folder (one output file per input), "
@@ -122,8 +122,8 @@ def plan_jobs(inputs: Sequence[str], output: str, output_format: str | None) -> 
                 f"the inputs {seen[stem]} and {p} would both write {stem}{EXTENSIONS[fmt]}: rename one"
             )
         seen[stem] = p
-        out = os.path.join(output, stem + EXTENSIONS[fmt])
-        jobs.append(Job(p, out, os.path.join(output, stem + ".errors.jsonl"), fmt))
+        out = join(output, stem + EXTENSIONS[fmt])
+        jobs.append(Job(p, out, join(output, stem + ".errors.jsonl"), fmt))
     return jobs
 
 
@@ -174,7 +174,9 @@ def score(
             Arrow IPC, CSV, JSON lines, .npy/.npz, TFRecord files of tf.Example (plain or GZIP);
             local paths or URIs of the filesystems pyarrow knows (``"s3://bucket/day=1/"``,
             ``gs://``, ``hdfs://``, ``file://``; credentials from the environment or the URI).
-        sink: the output file (one input) or folder (one output file per input).
+        sink: the output file (one input) or folder (one output file per input); a local path
+            or a URI as for ``source`` (each file written locally, then uploaded under a temporary
+            name and moved to its own).
         signature: the signature's key (default: ``serving_default``, or the only one).
         batch_size: rows per run.
         outputs: the output keys to write (default: all).
@@ -236,17 +238,12 @@ def score(
     )
     inputs = expand_inputs(source)
     out = os.fspath(sink)
-    if is_uri(out):
-        raise InvalidArgumentError(
-            f"the output {out} is a URI: tfbundle score reads inputs from URIs but writes its "
-            "outputs to a local file or folder (copy them up after, e.g. with pyarrow.fs.copy_files)"
-        )
     jobs = plan_jobs(inputs, out, output_format)
     _check_pyarrow(jobs)
     report = ScoreReport(shards=len(jobs), outputs=[j.output for j in jobs], workers=workers)
     todo: list[Job] = []
     for j in jobs:
-        if os.path.exists(j.output):
+        if exists(j.output):
             if resume:
                 report.skipped_shards += 1
                 continue
@@ -256,8 +253,8 @@ def score(
                     "scored, or overwrite=True (--overwrite)"
                 )
         todo.append(j)
-    if todo and os.path.dirname(todo[0].output):
-        os.makedirs(os.path.dirname(todo[0].output), exist_ok=True)
+    if todo and (is_uri(out) or os.path.dirname(todo[0].output)):
+        make_dirs(_folder_of(todo[0].output))
     for j in todo:
         _remove_stale_temporaries(j)
     if todo:
@@ -304,7 +301,7 @@ def score(
         if owned and model_here is not None:
             model_here.close()
         report.seconds = time.perf_counter() - t0
-        report.error_files = [j.errors for j in jobs if os.path.exists(j.errors)]
+        report.error_files = [j.errors for j in jobs if exists(j.errors)]
     prog.close(report)
     return report
 
@@ -328,10 +325,21 @@ def _check_pyarrow(jobs: Sequence[Job]) -> None:
                 )
 
 
+def _folder_of(path: str) -> str:
+    """The folder of a local path or a URI (its query kept)."""
+    if not is_uri(path):
+        return os.path.dirname(path)
+    head, _, query = path.partition("?")
+    return head.rsplit("/", 1)[0] + ("?" + query if query else "")
+
+
 def _remove_stale_temporaries(job: Job) -> None:
-    """Deletes the temporary files a killed run left for this job's outputs (their process is gone)."""
+    """Deletes the temporary files a killed run left for this job's outputs (their process is gone).
+    A URI's are left: another machine's job may be writing them."""
     import glob
 
+    if is_uri(job.output):
+        return
     for final in (job.output, job.errors):
         d, n = os.path.split(final)
         for tmp in glob.glob(os.path.join(glob.escape(d or "."), glob.escape(f".{n}.tmp-") + "*")):

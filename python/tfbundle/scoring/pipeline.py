@@ -420,10 +420,12 @@ def _joined(pieces: list[dict[str, Any]]) -> dict[str, Any] | None:
 def output_rows(path: str) -> int | None:
     """Rows of a finished output file, when cheap to tell (Parquet, npy)."""
     try:
-        if path.endswith((".parquet", ".pq")):
+        if path.split("?", 1)[0].endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
 
-            return int(pq.ParquetFile(path).metadata.num_rows)
+            from .._base.fs import open_input_file
+
+            return int(pq.ParquetFile(open_input_file(path)).metadata.num_rows)
         if path.endswith(".npy"):
             return int(np.load(path, mmap_mode="r").shape[0])
     except Exception:  # noqa: BLE001

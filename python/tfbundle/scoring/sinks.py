@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._base.arrow import numbers_to_arrow
+from .._base.fs import is_uri, local_temporary, publish, remove
 from ..errors import InvalidArgumentError
 
 __all__ = ["FORMATS", "ErrorLog", "Sink", "format_of_output", "open_sink"]
@@ -38,12 +39,13 @@ EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "npy": ".
 
 def format_of_output(path: str) -> str | None:
     """The output format a file name says, or None."""
+    if is_uri(path):
+        path = path.split("?", 1)[0]
     return FORMATS.get(os.path.splitext(path)[1].lower())
 
 
 def _tmp(path: str) -> str:
-    d, n = os.path.split(path)
-    return os.path.join(d, f".{n}.tmp-{os.getpid()}")
+    return local_temporary(path)
 
 
 class Sink:
@@ -63,7 +65,7 @@ class Sink:
     def commit(self) -> None:
         """Finishes the file and renames it to its final name."""
         self._close()
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         """Drops the temporary file."""
@@ -336,13 +338,14 @@ class ErrorLog:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.tmp = _tmp(path)
+        self.tmp = ""  # made at the first error
         self.f: Any = None
         self.count = 0
         self.dumps = _dumps()
 
     def add(self, file: str, row: int, error: str, kept: dict[str, Any] | None = None) -> None:
         if self.f is None:
+            self.tmp = _tmp(self.path)
             self.f = open(self.tmp, "wb")  # noqa: SIM115
         entry = {"file": file, "row": int(row), "error": error}
         for k, v in (kept or {}).items():
@@ -353,10 +356,9 @@ class ErrorLog:
     def commit(self) -> None:
         if self.f is not None:
             self.f.close()
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, self.path)
         else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)  # a stale one of an earlier run
+            remove(self.path)  # a stale one of an earlier run
 
     def abort(self) -> None:
         if self.f is not None:
