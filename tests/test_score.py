@@ -782,7 +782,7 @@ def test_outputs_to_uris(tmp_path, model, rows) -> None:
     assert report.outputs == [f"{out}/part-{k}.parquet" for k in range(4)]
     assert _all_rows(tmp_path / "out").equals(_all_rows(tmp_path / "local"))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"part-{k}.parquet" for k in range(4)]
-    with pytest.raises(tfbundle.FailedPreconditionError, match="part-0.parquet exists"):
+    with pytest.raises(tfbundle.FailedPreconditionError, match=r"part-0\.parquet exists"):
         score(model, d, out, keep=["id"])
     (tmp_path / "out" / "part-2.parquet").unlink()
     again = score(model, d, out, keep=["id"], resume=True)
