@@ -198,7 +198,8 @@ def score(
         pin_cpus: with more than one worker (and no more workers than CPUs), bind each worker to
             its own share of the CPUs (``sched_setaffinity``; Linux): its threads then hand work
             to each other on one core instead of across cores, which made 2 workers on 2 cores
-            10-20% faster (bench/bench_score.py). In this process the binding is the scoring
+            4-6% faster on bench/bench_score.py's 8M rows, 10-20% on 16M rows. In this process
+            the binding is the scoring
             thread's, and threads started from it keep it: TensorFlow's pools, when this job
             loads the first model of the process. ``tfbundle score`` binds by default.
         inflight: runs in flight at once in each process.
