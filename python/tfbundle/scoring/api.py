@@ -199,9 +199,9 @@ def score(
             its own share of the CPUs (``sched_setaffinity``; Linux): its threads then hand work
             to each other on one core instead of across cores, which made 2 workers on 2 cores
             4-6% faster on bench/bench_score.py's 8M rows, 10-20% on 16M rows. In this process
-            the binding is the scoring
-            thread's, and threads started from it keep it: TensorFlow's pools, when this job
-            loads the first model of the process. ``tfbundle score`` binds by default.
+            the binding is the scoring thread's, and threads started from it keep it:
+            TensorFlow's pools, when this job loads the first model of the process.
+            ``tfbundle score`` binds by default.
         inflight: runs in flight at once in each process.
         prefetch: batches read and converted ahead of the runs.
         progress: ``"auto"``, ``"bar"``, ``"log"``, ``"json"`` or ``"none"`` (default; see
