@@ -822,3 +822,39 @@ def test_uri_query_goes_to_every_file(monkeypatch, tmp_path) -> None:
         "s3://bucket/day=1/a.parquet?region=eu-west-3&scheme=http",
         "s3://bucket/day=1/b.tfrecord?region=eu-west-3&scheme=http",
     ]
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs", "hdfs", "local"])
+def test_publish_stages_only_where_a_move_is_a_rename(tmp_path, monkeypatch, kind) -> None:
+    """An S3 or GCS upload goes to the object's name (it appears only when complete; a move would
+    copy it again); elsewhere the upload goes to a temporary name, then moves to its own."""
+    import pyarrow.fs as pafs
+
+    from tfbundle._base import fs as tfs
+
+    local = pafs.SubTreeFileSystem(str(tmp_path / "store"), pafs.LocalFileSystem())
+    (tmp_path / "store" / "out").mkdir(parents=True)
+    calls: list[tuple[str, ...]] = []
+
+    class Store:
+        type_name = kind
+
+        def open_output_stream(self, path):
+            calls.append(("upload", path))
+            return local.open_output_stream(path)
+
+        def move(self, src, dst):
+            calls.append(("move", src, dst))
+            local.move(src, dst)
+
+    monkeypatch.setattr(tfs, "from_uri", lambda uri: (Store(), uri.split("://", 1)[1]))
+    tmp = tmp_path / "scores.parquet.local"
+    tmp.write_bytes(b"the whole file")
+    tfs.publish(str(tmp), "x://out/scores.parquet")
+    assert (tmp_path / "store" / "out" / "scores.parquet").read_bytes() == b"the whole file"
+    assert not tmp.exists()
+    if kind in ("s3", "gcs"):
+        assert calls == [("upload", "out/scores.parquet")]
+    else:
+        staged = f"out/.scores.parquet.tmp-{__import__('os').getpid()}"
+        assert calls == [("upload", staged), ("move", staged, "out/scores.parquet")]

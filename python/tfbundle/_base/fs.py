@@ -178,19 +178,30 @@ def local_temporary(path: str) -> str:
     return tmp
 
 
+# Object stores whose upload makes the object appear only when it completes (S3's multipart and
+# GCS's resumable uploads): a killed upload leaves nothing under the name, so the upload goes to
+# the name itself. Their "move" would be a second, server-side copy of the whole file.
+_WHOLE_ON_COMPLETION = frozenset({"s3", "gcs"})
+
+
 def publish(tmp: str, path: str) -> None:
-    """Puts the finished local file ``tmp`` at ``path``: a rename for a local path; for a URI, an
-    upload under a temporary name beside it (``.NAME.tmp-PID``), then a move to its name, so that
-    a file under the name is always whole (an object store's move makes the object at once)."""
+    """Puts the finished local file ``tmp`` at ``path``, so that a file under the name is always
+    whole: a rename for a local path; for an S3 or GCS URI, an upload to the name (the object
+    appears when the upload completes); for other filesystems (HDFS, file://), an upload under a
+    temporary name beside it (``.NAME.tmp-PID``), then a move to its name."""
     fs, inner = _split(path)
     if fs is None:
         os.replace(tmp, path)
         return
-    d, n = inner.rsplit("/", 1) if "/" in inner else ("", inner)
-    staged = f"{d}/.{n}.tmp-{os.getpid()}" if d else f".{n}.tmp-{os.getpid()}"
+    if fs.type_name in _WHOLE_ON_COMPLETION:
+        staged = inner
+    else:
+        d, n = inner.rsplit("/", 1) if "/" in inner else ("", inner)
+        staged = f"{d}/.{n}.tmp-{os.getpid()}" if d else f".{n}.tmp-{os.getpid()}"
     with open(tmp, "rb") as src, fs.open_output_stream(staged) as dst:
         shutil.copyfileobj(src, dst, 8 << 20)
-    fs.move(staged, inner)
+    if staged != inner:
+        fs.move(staged, inner)
     os.unlink(tmp)
 
 

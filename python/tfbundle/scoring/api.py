@@ -175,8 +175,9 @@ def score(
             local paths or URIs of the filesystems pyarrow knows (``"s3://bucket/day=1/"``,
             ``gs://``, ``hdfs://``, ``file://``; credentials from the environment or the URI).
         sink: the output file (one input) or folder (one output file per input); a local path
-            or a URI as for ``source`` (each file written locally, then uploaded under a temporary
-            name and moved to its own).
+            or a URI as for ``source`` (each file written locally, then uploaded: to its name on
+            S3 and GCS, where an object appears only when its upload completes; elsewhere under
+            a temporary name, then moved to its own).
         signature: the signature's key (default: ``serving_default``, or the only one).
         batch_size: rows per run.
         outputs: the output keys to write (default: all).
