@@ -858,3 +858,24 @@ def test_publish_stages_only_where_a_move_is_a_rename(tmp_path, monkeypatch, kin
     else:
         staged = f"out/.scores.parquet.tmp-{__import__('os').getpid()}"
         assert calls == [("upload", staged), ("move", staged, "out/scores.parquet")]
+
+
+def test_a_job_of_local_json_lines_imports_no_pyarrow(tmp_path, model_dir) -> None:
+    """JSON lines in, JSON lines out, on local paths: pyarrow is not imported (it is an extra, and
+    its import costs start-up); the URI helpers import it only for URIs."""
+    import subprocess
+    import sys
+
+    from _util import tfbundle_env
+
+    (tmp_path / "in.jsonl").write_text(json.dumps({"a": 1.0, "c": 2}) + "\n")
+    code = (
+        "import sys, tfbundle\n"
+        f"r = tfbundle.score({model_dir!r}, {str(tmp_path / 'in.jsonl')!r}, "
+        f"{str(tmp_path / 'out.jsonl')!r}, signature='scalars')\n"
+        "print(r.rows, 'pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=tfbundle_env(), capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["1", "False"]

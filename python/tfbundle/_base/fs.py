@@ -131,20 +131,20 @@ def join(folder: str, name: str) -> str:
 
 
 def exists(path: str) -> bool:
-    import pyarrow.fs as pafs
-
     fs, inner = _split(path)
     if fs is None:
         return os.path.exists(path)
+    import pyarrow.fs as pafs
+
     return bool(fs.get_file_info(inner).type != pafs.FileType.NotFound)
 
 
 def is_dir(path: str) -> bool:
-    import pyarrow.fs as pafs
-
     fs, inner = _split(path)
     if fs is None:
         return os.path.isdir(path)
+    import pyarrow.fs as pafs
+
     return bool(fs.get_file_info(inner).type == pafs.FileType.Directory)
 
 
