@@ -17,7 +17,8 @@ baselines: pyarrow (``ParquetFile.iter_batches``) + the loaded model, and ``tf.d
 (``TFRecordDataset`` + ``parse_example``) + the model, batch 256 (MobileNetV2: ``--mobilenet-batch``).
 On ``scale``: 1 worker, 1 worker bound to one CPU (the share each of 2 workers gets on 2 CPUs),
 2 workers bound to a CPU each (the command's default) and 2 unbound (``--no-pin-cpus``).
-``--repeats`` go in rounds (each run once per round); the fastest of each counts.
+``--repeats`` go in rounds (each run once per round); the fastest of each counts. ``cores`` is a
+run's CPU time (user + system, all its threads and processes) over its wall time.
 
     python bench/bench_score.py                # the figures (a few minutes)
     python bench/bench_score.py --quick        # a smoke test: small inputs, figures not to quote
@@ -30,13 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -123,9 +125,15 @@ def env() -> dict[str, str]:
     return e
 
 
-def run_python(code_or_args: list[str], what: str, cpus: list[int] | None = None) -> float:
-    """Runs ``python ARGS`` (bound to ``cpus`` when given) and returns its wall time in seconds
+class Timing(NamedTuple):
+    wall: float  # seconds
+    cpu: float  # the process's user + system CPU seconds (its threads and children included)
+
+
+def run_python(code_or_args: list[str], what: str, cpus: list[int] | None = None) -> Timing:
+    """Runs ``python ARGS`` (bound to ``cpus`` when given) and returns its wall and CPU time
     (raises when it fails)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(
         [sys.executable, *code_or_args],
@@ -135,9 +143,11 @@ def run_python(code_or_args: list[str], what: str, cpus: list[int] | None = None
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise RuntimeError(f"{what} failed ({r.returncode}):\n{r.stderr[-3000:]}")
-    return dt
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(dt, cpu)
 
 
 # ------------------------------------------------------------------------ inputs ---
@@ -272,7 +282,7 @@ def bar_cost_in_process(rows: int, batch: int, files: int, job_seconds: float) -
 # --------------------------------------------------------------------------- runs ---
 
 
-def tfbundle_score(model: str, inputs: str, out: Path, *extra: str, one_cpu: bool = False) -> float:
+def tfbundle_score(model: str, inputs: str, out: Path, *extra: str, one_cpu: bool = False) -> Timing:
     """``tfbundle score`` in a new process; ``one_cpu``: bound to the first CPU this process may
     use (as ``taskset`` would), the share one of two workers gets on two CPUs."""
     shutil.rmtree(out, ignore_errors=True)
@@ -283,7 +293,7 @@ def tfbundle_score(model: str, inputs: str, out: Path, *extra: str, one_cpu: boo
     )
 
 
-def baseline(code: str, model: str, pattern: str, out: Path, batch: int, what: str) -> float:
+def baseline(code: str, model: str, pattern: str, out: Path, batch: int, what: str) -> Timing:
     shutil.rmtree(out, ignore_errors=True)
     return run_python(["-c", code, model, pattern, str(out), str(batch)], what)
 
@@ -343,16 +353,16 @@ def main(argv: list[str] | None = None) -> int:
         args.no_mobilenet = True
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_score-"))
-    results: dict[str, float] = {}
+    results: dict[str, Timing] = {}
 
     def measure(runs: list[tuple[str, Any]]) -> None:
         """Each run ``--repeats`` times, in rounds (every run once per round, so that a slow minute
         of the VM falls on all of them); the fastest counts."""
-        times: dict[str, list[float]] = {name: [] for name, _ in runs}
+        times: dict[str, list[Timing]] = {name: [] for name, _ in runs}
         for _ in range(args.repeats):
             for name, fn in runs:
                 times[name].append(fn())
-                log(f"{name}: {times[name][-1]:.2f} s")
+                log(f"{name}: {times[name][-1].wall:.2f} s, {times[name][-1].cpu:.2f} CPU-s")
         for name, ts in times.items():
             results[name] = min(ts)
 
@@ -465,14 +475,16 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     table = []
-    for name, secs in results.items():
+    for name, t in results.items():
         model = name.split("/")[0]
         table.append(
             {
                 "run": name,
-                "seconds": round(secs, 3),
+                "seconds": round(t.wall, 3),
+                "cpu_s": round(t.cpu, 3),
+                "cores": round(t.cpu / t.wall, 2),
                 "rows": rows[model],
-                "rows_per_s": round(rows[model] / secs, 1),
+                "rows_per_s": round(rows[model] / t.wall, 1),
             }
         )
     by = {r["run"]: r for r in table}
@@ -513,9 +525,12 @@ def main(argv: list[str] | None = None) -> int:
         bar_cost_in_process(plain["rows"], args.batch, 4, plain["seconds"]) if plain else None
     )
 
-    print(f"{'run':40} {'rows':>9} {'seconds':>9} {'rows/s':>12}")
+    print(f"{'run':40} {'rows':>9} {'seconds':>9} {'rows/s':>12} {'cores':>6}")
     for r in table:
-        print(f"{r['run']:40} {r['rows']:>9} {r['seconds']:>9.2f} {r['rows_per_s']:>12,.0f}")
+        print(
+            f"{r['run']:40} {r['rows']:>9} {r['seconds']:>9.2f} {r['rows_per_s']:>12,.0f} "
+            f"{r['cores']:>6.2f}"
+        )
     print()
     for k, v in ratios.items():
         if v is not None:

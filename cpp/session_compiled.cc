@@ -189,7 +189,10 @@ bool Session::first_call(const std::vector<uintptr_t>& key) {
   }
   {
     std::lock_guard<std::mutex> lock(capture_mu_);
-    if (!capture_ || capture_->graph.calls.size() >= kMaxCompiledCalls) return false;
+    if (!capture_ || capture_->graph.calls.size() >= kMaxCompiledCalls) {
+      capturing_.store(false);  // the entry is full: calls no longer look themselves up here
+      return false;
+    }
   }
   std::unique_lock<std::shared_mutex> lock(seen_mu_);
   return seen_.insert(key).second;

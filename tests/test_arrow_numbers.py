@@ -82,16 +82,16 @@ def test_allocator_env_reaches_processes_started_inside(monkeypatch) -> None:
     import subprocess
     import sys
 
-    from tfbundle._base.arrow import ALLOCATOR_ENV, allocator_env
+    from tfbundle._base.arrow import ALLOCATOR_ENV, environment_with
 
     (key, value), = ALLOCATOR_ENV.items()
     monkeypatch.delenv(key, raising=False)
     show = [sys.executable, "-c", f"import os; print(os.environ.get({key!r}))"]
-    with allocator_env():
+    with environment_with():
         inside = subprocess.run(show, capture_output=True, text=True, check=True).stdout.strip()
     assert inside == value
     assert key not in os.environ  # taken away again
     monkeypatch.setenv(key, "1")  # the user's own value is kept
-    with allocator_env():
+    with environment_with():
         assert os.environ[key] == "1"
     assert os.environ[key] == "1"

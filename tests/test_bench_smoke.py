@@ -19,27 +19,26 @@ def _common():
     return module
 
 
-def test_run_help_lists_options() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--help"],
+def _bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python bench/SCRIPT ARGS...``, its output captured."""
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
         check=False,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_run_help_lists_options() -> None:
+    proc = _bench("run.py", "--help")
     assert proc.returncode == 0, proc.stderr
     for option in ("--quick", "--json", "--models", "--sections", "--frameworks"):
         assert option in proc.stdout
 
 
 def test_run_rejects_unknown_section() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--sections", "speed"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _bench("run.py", "--sections", "speed")
     assert proc.returncode == 2
     assert "unknown section(s) speed" in proc.stderr
 
@@ -80,13 +79,14 @@ def test_formatting() -> None:
 
 
 def test_compiled_graph_bench_help() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "bench_compiled_graph.py"), "--help"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _bench("bench_compiled_graph.py", "--help")
     assert proc.returncode == 0, proc.stderr
     for option in ("--model", "--repeats", "--cache"):
+        assert option in proc.stdout
+
+
+def test_score_bench_help() -> None:
+    proc = _bench("bench_score.py", "--help")
+    assert proc.returncode == 0, proc.stderr
+    for option in ("--rows", "--scale-rows", "--repeats", "--workdir", "--skip-tf", "--json"):
         assert option in proc.stdout

@@ -512,13 +512,13 @@ def test_worker_processes_get_the_worker_environment(tmp_path, model_dir, rows, 
     from tfbundle.scoring import api
 
     entries: list[dict[str, str]] = []
-    real = api.allocator_env
+    real = api.environment_with
 
     def recording(env=api.ALLOCATOR_ENV):
         entries.append(dict(env))
         return real(env)
 
-    monkeypatch.setattr(api, "allocator_env", recording)
+    monkeypatch.setattr(api, "environment_with", recording)
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     score(model_dir, _shards(tmp_path, rows), tmp_path / "out", workers=2)
     assert entries == [api.WORKER_ENV]
@@ -879,3 +879,63 @@ def test_a_job_of_local_json_lines_imports_no_pyarrow(tmp_path, model_dir) -> No
         [sys.executable, "-c", code], env=tfbundle_env(), capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["1", "False"]
+
+
+def test_uris_with_encoded_characters(tmp_path, model, rows) -> None:
+    """A folder URI whose path is percent-encoded (a space) lists files as URIs that open again."""
+    d = tmp_path / "day 1"
+    d.mkdir()
+    pq.write_table(_table(rows), d / "p.parquet")
+    from tfbundle.scoring.sources import expand_inputs
+
+    (found,) = expand_inputs(d.as_uri() + "/")
+    assert found == d.as_uri() + "/p.parquet" and "%20" in found
+    report = score(model, found, tmp_path / "o.parquet", keep=["id"])
+    assert report.rows == 1000
+
+
+def test_uri_of_keeps_scheme_authority_and_query() -> None:
+    from tfbundle._base.fs import uri_of
+
+    assert uri_of("s3://bucket/data/?region=eu-west-3", "bucket/data/a b.parquet") == (
+        "s3://bucket/data/a%20b.parquet?region=eu-west-3"
+    )
+    assert uri_of("hdfs://nn:8020/data/", "/data/p.parquet") == "hdfs://nn:8020/data/p.parquet"
+    assert uri_of("file:///tmp/x/", "/tmp/x/day=1/p.parquet") == "file:///tmp/x/day=1/p.parquet"
+
+
+def test_npy_through_a_uri_streamed_or_loaded(tmp_path) -> None:
+    """A remote .npy is read by rows; a Fortran-ordered one whole (as np.load); a truncated one
+    is an error naming the file."""
+    from tfbundle.scoring.sources import Shard
+
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    np.save(tmp_path / "c.npy", x)
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))
+    for name in ("c.npy", "f.npy"):
+        shard = Shard((tmp_path / name).as_uri())
+        (col,) = shard.column_names()
+        got = [b.columns[col] for b in shard.batches(8)]
+        assert [len(g) for g in got] == [8, 8, 4], name
+        np.testing.assert_array_equal(np.concatenate(got), x)
+    whole = (tmp_path / "c.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(whole[:-10])
+    with pytest.raises(tfbundle.InvalidArgumentError, match=r"cut\.npy: truncated array"):
+        list(Shard((tmp_path / "cut.npy").as_uri()).batches(8))
+
+
+def test_broken_npz_is_named(tmp_path) -> None:
+    """A member whose local header is not where the zip index says, or a file that is no zip:
+    an error naming the file, not zipfile's bare one."""
+    from tfbundle.scoring.npz import iter_npz, npz_names
+
+    np.savez(tmp_path / "a.npz", x=np.arange(10))
+    data = bytearray((tmp_path / "a.npz").read_bytes())
+    assert data[:4] == b"PK\x03\x04"
+    data[:4] = b"XX\x03\x04"  # the first (only) member's local header signature
+    (tmp_path / "bad.npz").write_bytes(bytes(data))
+    with pytest.raises(tfbundle.InvalidArgumentError, match=r"bad\.npz: not a readable \.npz file \(Bad magic"):
+        list(iter_npz(str(tmp_path / "bad.npz"), None, 4))
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(tfbundle.InvalidArgumentError, match=r"text\.npz: not a readable \.npz file"):
+        npz_names(str(tmp_path / "text.npz"))

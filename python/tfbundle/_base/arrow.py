@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALLOCATOR_ENV", "allocator_env", "fixed_size_list_values", "numbers_to_arrow", "numbers_to_numpy"]
+__all__ = ["ALLOCATOR_ENV", "environment_with", "fixed_size_list_values", "numbers_to_arrow", "numbers_to_numpy"]
 
 # pyarrow's default allocator (mimalloc 3 in pyarrow 26) asks for transparent huge pages on its 1 GiB
 # arenas (madvise MADV_HUGEPAGE) and gives freed pages back to the OS soon after (MADV_DONTNEED);
@@ -31,7 +31,7 @@ ALLOCATOR_ENV = {"MIMALLOC_ALLOW_THP": "0"}
 
 
 @contextlib.contextmanager
-def allocator_env(entries: Mapping[str, str] = ALLOCATOR_ENV) -> Iterator[None]:
+def environment_with(entries: Mapping[str, str] = ALLOCATOR_ENV) -> Iterator[None]:
     """Sets ``entries`` (default :data:`ALLOCATOR_ENV`) the environment lacks, for processes started
     inside (they inherit the environment), and takes them away again after. A value already set is
     kept."""

@@ -21,6 +21,8 @@ from ..errors import InvalidArgumentError, NotFoundError
 
 __all__ = [
     "exists",
+    "file_name",
+    "folder_of",
     "from_uri",
     "is_dir",
     "is_uri",
@@ -31,6 +33,9 @@ __all__ = [
     "open_input_file",
     "publish",
     "remove",
+    "staged_name",
+    "strip_query",
+    "uri_of",
 ]
 
 
@@ -122,12 +127,49 @@ def _query(uri: str) -> tuple[str, str]:
     return head, sep + query
 
 
+def strip_query(path: str) -> str:
+    """A URI without its query (``?region=...``); a local path as it is."""
+    return _query(path)[0] if is_uri(path) else path
+
+
+def file_name(path: str) -> str:
+    """The file's name: a path's last component, a URI's without its query."""
+    return os.path.basename(strip_query(path))
+
+
 def join(folder: str, name: str) -> str:
     """``folder/name``, for a local path or a URI (whose query stays at the end)."""
     if not is_uri(folder):
         return os.path.join(folder, name)
     head, query = _query(folder)
     return head.rstrip("/") + "/" + name + query
+
+
+def folder_of(path: str) -> str:
+    """The folder of a local path or a URI (whose query stays at the end)."""
+    if not is_uri(path):
+        return os.path.dirname(path)
+    head, query = _query(path)
+    return head.rsplit("/", 1)[0] + query
+
+
+def uri_of(uri: str, path: str) -> str:
+    """The URI of ``path``, a path in the filesystem of ``uri`` (one of its listed files): the
+    same scheme, authority and query; the path percent-encoded as URIs want it."""
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(uri)
+    query = "?" + parts.query if parts.query else ""
+    # S3 and GCS paths start with the bucket, which is the URI's authority; HDFS paths do not
+    # hold theirs (host:port); local paths have none.
+    authority = "" if not parts.netloc or path.startswith(parts.netloc) else parts.netloc
+    return f"{parts.scheme}://{authority}{quote(path, safe='/:@=+,')}{query}"
+
+
+def staged_name(path: str) -> str:
+    """The temporary name a file is written under beside ``path`` before it is renamed to it."""
+    d, n = os.path.split(path)
+    return os.path.join(d, f".{n}.tmp-{os.getpid()}")
 
 
 def exists(path: str) -> bool:
@@ -171,9 +213,8 @@ def local_temporary(path: str) -> str:
     """Where to write ``path``'s content before :func:`publish`: beside it for a local path (the
     rename is then atomic), in the local temporary folder for a URI."""
     if not is_uri(path):
-        d, n = os.path.split(path)
-        return os.path.join(d, f".{n}.tmp-{os.getpid()}")
-    fd, tmp = tempfile.mkstemp(prefix="tfbundle-", suffix="-" + os.path.basename(_query(path)[0]))
+        return staged_name(path)
+    fd, tmp = tempfile.mkstemp(prefix="tfbundle-", suffix="-" + file_name(path))
     os.close(fd)
     return tmp
 
@@ -193,11 +234,7 @@ def publish(tmp: str, path: str) -> None:
     if fs is None:
         os.replace(tmp, path)
         return
-    if fs.type_name in _WHOLE_ON_COMPLETION:
-        staged = inner
-    else:
-        d, n = inner.rsplit("/", 1) if "/" in inner else ("", inner)
-        staged = f"{d}/.{n}.tmp-{os.getpid()}" if d else f".{n}.tmp-{os.getpid()}"
+    staged = inner if fs.type_name in _WHOLE_ON_COMPLETION else staged_name(inner)
     with open(tmp, "rb") as src, fs.open_output_stream(staged) as dst:
         shutil.copyfileobj(src, dst, 8 << 20)
     if staged != inner:

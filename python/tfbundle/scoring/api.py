@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors as _errors
-from .._base.arrow import ALLOCATOR_ENV, allocator_env
-from .._base.fs import exists, is_dir, is_uri, join, make_dirs
+from .._base.arrow import ALLOCATOR_ENV, environment_with
+from .._base.fs import exists, file_name, folder_of, is_dir, is_uri, join, make_dirs, staged_name
 from ..errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from .pipeline import Job, Options, ScoreError, Stages, output_rows, score_shard
 from .progress import Progress, import_bar_early
 from .sinks import EXTENSIONS, format_of_output
-from .sources import Shard, expand_inputs, file_name, format_of
+from .sources import Shard, expand_inputs, format_of
 
 __all__ = ["ScoreError", "ScoreReport", "cpu_shares", "plan_jobs", "score"]
 
@@ -255,8 +255,9 @@ def score(
                     "scored, or overwrite=True (--overwrite)"
                 )
         todo.append(j)
-    if todo and (is_uri(out) or os.path.dirname(todo[0].output)):
-        make_dirs(_folder_of(todo[0].output))
+    folder = folder_of(todo[0].output) if todo else ""
+    if folder:
+        make_dirs(folder)
     for j in todo:
         _remove_stale_temporaries(j)
     if todo:
@@ -327,14 +328,6 @@ def _check_pyarrow(jobs: Sequence[Job]) -> None:
                 )
 
 
-def _folder_of(path: str) -> str:
-    """The folder of a local path or a URI (its query kept)."""
-    if not is_uri(path):
-        return os.path.dirname(path)
-    head, _, query = path.partition("?")
-    return head.rsplit("/", 1)[0] + ("?" + query if query else "")
-
-
 def _remove_stale_temporaries(job: Job) -> None:
     """Deletes the temporary files a killed run left for this job's outputs (their process is gone).
     A URI's are left: another machine's job may be writing them."""
@@ -343,8 +336,8 @@ def _remove_stale_temporaries(job: Job) -> None:
     if is_uri(job.output):
         return
     for final in (job.output, job.errors):
-        d, n = os.path.split(final)
-        for tmp in glob.glob(os.path.join(glob.escape(d or "."), glob.escape(f".{n}.tmp-") + "*")):
+        prefix = staged_name(final).rsplit("-", 1)[0] + "-"  # ".NAME.tmp-", any process's
+        for tmp in glob.glob(glob.escape(prefix) + "*"):
             pid = tmp.rsplit("-", 1)[-1].split(".", 1)[0]
             if pid.isdigit() and not _alive(int(pid)):
                 with contextlib.suppress(OSError):
@@ -560,12 +553,11 @@ def _score_in_workers(
     if isinstance(target, str) and "intra_op_threads" not in load_kwargs:
         # The cores shared among the workers, rather than each worker's TensorFlow taking them all.
         load_kwargs = {**load_kwargs, "intra_op_threads": max(1, _usable_cpus() // n)}
-    shares = cpu_shares(n) if pin_cpus else []
-    share = (lambda k: shares[k]) if shares else (lambda k: [])
+    shares = (cpu_shares(n) if pin_cpus else []) or [[] for _ in range(n)]
     procs = [
         ctx.Process(
             target=_worker,
-            args=(target, signature, opts, load_kwargs, tasks, events, share(i)),
+            args=(target, signature, opts, load_kwargs, tasks, events, shares[i]),
             name=f"tfbundle-score-{i}",
             daemon=True,
         )
@@ -574,7 +566,7 @@ def _score_in_workers(
     # The processes start before this one's scoring thread: a thread that changes the environment
     # (TensorFlow's library sets TF_CPP_MIN_LOG_LEVEL while it opens) during a spawn can hand the
     # new process a torn environment, and the exec then fails with nothing but exit code 255.
-    with allocator_env(WORKER_ENV):  # inherited: pyarrow and numpy are not imported there yet
+    with environment_with(WORKER_ENV):  # inherited: pyarrow and numpy are not imported there yet
         for p in procs:
             p.start()
     # This process is one of the n workers (a thread that loads the model and scores from the same
@@ -582,7 +574,7 @@ def _score_in_workers(
     # imports, TensorFlow's library, the load), so that more workers never make a small job slower.
     here = threading.Thread(
         target=_worker,
-        args=(model, signature, opts, load_kwargs, tasks, events, share(0)),
+        args=(model, signature, opts, load_kwargs, tasks, events, shares[0]),
         name="tfbundle-score-0",
         daemon=True,
     )

@@ -10,6 +10,7 @@ dimension in Fortran order, and headers of format 3.0 (only written for non-ASCI
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import zipfile
@@ -25,19 +26,28 @@ from ..errors import InvalidArgumentError
 __all__ = ["iter_npz", "npz_names", "npz_rows", "read_header", "streamed"]
 
 # A zip local file header: signature, version, flags, method, time, date, crc, sizes, name and
-# extra lengths (30 bytes); a member's data follows its name and extra field.
+# extra lengths (30 bytes); a member's data follows its name and extra field. zipfile has checked
+# it when the member was opened.
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
-_LOCAL_SIGNATURE = 0x04034B50
+
+
+@contextlib.contextmanager
+def _zip(path: str, file: str | IO[bytes]) -> Iterator[zipfile.ZipFile]:
+    """``file`` (a path or a file) as a zip archive; a broken one is an error naming ``path``."""
+    try:
+        with zipfile.ZipFile(file) as zf:
+            yield zf
+    except zipfile.BadZipFile as e:
+        raise InvalidArgumentError(f"{path}: not a readable .npz file ({e})") from None
 
 
 def _member_name(name: str) -> str:
     return name.removesuffix(".npy")
 
 
-def npz_names(path: str | IO[bytes]) -> list[str]:
-    """The arrays' names, as ``np.load(path).files`` gives them (a path, or a file open for
-    random access)."""
-    with zipfile.ZipFile(path) as zf:
+def npz_names(path: str, file: IO[bytes] | None = None) -> list[str]:
+    """The arrays' names, as ``np.load(path).files`` gives them (``file``: see :func:`iter_npz`)."""
+    with _zip(path, file if file is not None else path) as zf:
         return [_member_name(n) for n in zf.namelist()]
 
 
@@ -69,9 +79,9 @@ def read_header(f: IO[bytes]) -> _Header | None:
     return _Header(tuple(shape), bool(fortran), np.dtype(dtype), f.tell())
 
 
-def npz_rows(path: str | IO[bytes]) -> int:
+def npz_rows(path: str, file: IO[bytes] | None = None) -> int:
     """The first array's number of rows (0 for no arrays), from its header alone."""
-    with zipfile.ZipFile(path) as zf:
+    with _zip(path, file if file is not None else path) as zf:
         names = zf.namelist()
         if not names:
             return 0
@@ -82,15 +92,11 @@ def npz_rows(path: str | IO[bytes]) -> int:
     return int(h.shape[0]) if h.shape else 0
 
 
-def _mapped(path: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, h: _Header) -> np.ndarray:
+def _mapped(path: str, info: zipfile.ZipInfo, h: _Header) -> np.ndarray:
     """A stored member's array, memory-mapped where it lies in the file."""
     with open(path, "rb") as raw:
         raw.seek(info.header_offset)
         fields = _LOCAL_HEADER.unpack(raw.read(_LOCAL_HEADER.size))
-    if fields[0] != _LOCAL_SIGNATURE:
-        raise InvalidArgumentError(
-            f"{path}: {info.filename} has no zip local header where the index says"
-        )
     start = info.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10] + h.data_start
     if math.prod(h.shape) == 0:
         return np.empty(h.shape, h.dtype)
@@ -135,7 +141,7 @@ def iter_npz(
         InvalidArgumentError: the arrays have different numbers of rows, a 0-d array, or a
             truncated member.
     """
-    with zipfile.ZipFile(file if file is not None else path) as zf:
+    with _zip(path, file if file is not None else path) as zf:
         members = {_member_name(n): n for n in zf.namelist()}
         wanted = [k for k in (names if names is not None else list(members)) if k in members]
         rows: dict[str, int] = {}
@@ -148,7 +154,7 @@ def iter_npz(
                 opened.append(f)
                 h = read_header(f)
                 if h is not None and h.by_rows and info.compress_type == zipfile.ZIP_STORED and file is None:
-                    arr = _mapped(path, zf, info, h)
+                    arr = _mapped(path, info, h)
                     rows[k], sources[k] = arr.shape[0], _batches_of(arr, batch_size)
                 elif h is not None and h.by_rows:
                     rows[k], sources[k] = h.shape[0], streamed(f, h, batch_size)

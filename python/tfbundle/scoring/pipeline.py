@@ -20,20 +20,22 @@ A batch that fails to convert or to run is retried row by row to find the rows a
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .._base.fs import open_input_file, strip_query
 from ..errors import Error, InvalidArgumentError
 from .convert import Feeder
-from .sinks import ErrorLog, open_sink
+from .sinks import ErrorLog, concat_rows, open_sink
 from .sources import Batch, RowError, Shard
 
 __all__ = ["Job", "Options", "ScoreError", "Stages", "score_shard"]
@@ -241,22 +243,27 @@ def score_shard(
                 )
         return outs
 
-    def run(feed: dict[str, Any], n: int) -> list[np.ndarray]:
+    @contextlib.contextmanager
+    def running() -> Iterator[None]:
+        """Adds the time inside to the run stage (from any run thread)."""
         t0 = time.perf_counter()
         try:
-            outs = sig.run(feed, out_names)
+            yield
         finally:
             dt = time.perf_counter() - t0
             with lock:
                 stages.run += dt
+
+    def run(feed: dict[str, Any], n: int) -> list[np.ndarray]:
+        with running():
+            outs = sig.run(feed, out_names)
         return checked(outs, n)
 
     def run_all(feeds: list[dict[str, Any]], ns: list[int]) -> list[Any]:
         """Runs a group's batches one after the other: each one's outputs, or its exception (timed
         once for the group: a small model's run takes tens of microseconds)."""
         results: list[Any] = []
-        t0 = time.perf_counter()
-        try:
+        with running():
             for feed, n in zip(feeds, ns):
                 if stop.is_set():
                     break
@@ -266,10 +273,6 @@ def score_shard(
                     raise
                 except Exception as e:  # noqa: BLE001 - that batch is retried row by row
                     results.append(e)
-        finally:
-            dt = time.perf_counter() - t0
-            with lock:
-                stages.run += dt
         return results
 
     def bad_row(row: int, reason: str, kept: dict[str, Any] | None) -> None:
@@ -406,24 +409,22 @@ def score_shard(
 
 
 def _joined(pieces: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Consecutive batches' columns as one batch, or None when a column's pieces are not all
-    arrays of one row shape (lists, ragged object arrays, outputs whose row shape changes)."""
+    """Consecutive batches' columns as one batch, or None when a column does not join (see
+    sinks.concat_rows)."""
     out: dict[str, Any] = {}
     for k in pieces[0]:
-        parts = [p[k] for p in pieces]
-        if not all(isinstance(a, np.ndarray) for a in parts) or len({a.shape[1:] for a in parts}) != 1:
+        joined = concat_rows([p[k] for p in pieces])
+        if joined is None:
             return None
-        out[k] = np.concatenate(parts)
+        out[k] = joined
     return out
 
 
 def output_rows(path: str) -> int | None:
     """Rows of a finished output file, when cheap to tell (Parquet, npy)."""
     try:
-        if path.split("?", 1)[0].endswith((".parquet", ".pq")):
+        if strip_query(path).endswith((".parquet", ".pq")):
             import pyarrow.parquet as pq
-
-            from .._base.fs import open_input_file
 
             return int(pq.ParquetFile(open_input_file(path)).metadata.num_rows)
         if path.endswith(".npy"):

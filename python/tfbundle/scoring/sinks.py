@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._base.arrow import numbers_to_arrow
-from .._base.fs import is_uri, local_temporary, publish, remove
+from .._base.fs import file_name, local_temporary, publish, remove
 from ..errors import InvalidArgumentError
 
 __all__ = ["FORMATS", "ErrorLog", "Sink", "format_of_output", "open_sink"]
@@ -39,9 +39,7 @@ EXTENSIONS = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "npy": ".
 
 def format_of_output(path: str) -> str | None:
     """The output format a file name says, or None."""
-    if is_uri(path):
-        path = path.split("?", 1)[0]
-    return FORMATS.get(os.path.splitext(path)[1].lower())
+    return FORMATS.get(os.path.splitext(file_name(path))[1].lower())
 
 
 def _tmp(path: str) -> str:
@@ -160,11 +158,20 @@ def _dictionary_columns(schema: Any) -> list[str]:
     return names
 
 
-def _concat(parts: list[Any]) -> Any:
+def concat_rows(parts: list[Any]) -> Any | None:
+    """Consecutive batches' values of one column as one array, or None when they are not all
+    arrays of one row shape (lists, outputs whose row shape changes)."""
     if len(parts) == 1:
         return parts[0]
     if all(isinstance(p, np.ndarray) for p in parts) and len({p.shape[1:] for p in parts}) == 1:
         return np.concatenate(parts)
+    return None
+
+
+def _concat(parts: list[Any]) -> Any:
+    joined = concat_rows(parts)
+    if joined is not None:
+        return joined
     out: list[Any] = []
     for p in parts:
         out.extend(p)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .._base.arrow import fixed_size_list_values, numbers_to_numpy
-from .._base.fs import from_uri, is_uri, list_files
+from .._base.fs import file_name, from_uri, is_uri, list_files, uri_of
 from ..errors import InvalidArgumentError, NotFoundError
 from .npz import iter_npz, npz_names, npz_rows, read_header, streamed
 
@@ -103,11 +103,6 @@ def _take(v: Any, idx: np.ndarray) -> Any:
     return [v[i] for i in idx]
 
 
-def file_name(path: str) -> str:
-    """The file's name: a path's last component, a URI's without its query (``?region=...``)."""
-    return os.path.basename(path.split("?", 1)[0] if is_uri(path) else path)
-
-
 def format_of(path: str) -> str | None:
     """The format a file name says (``"parquet"``, ``"tfrecord"``, ...), or None."""
     name = file_name(path).lower()
@@ -161,18 +156,12 @@ def expand_inputs(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
 def _expand_uri(uri: str) -> list[str]:
     """The files of a URI (a file, a folder's files of a known format, or a glob), as URIs."""
     fs, inner = from_uri(uri)
-    at = uri.find(inner.rstrip("/")) if inner.strip("/") else -1
-    if at < 0:  # a URI pyarrow rewrote: the files are named in its own terms
-        head, tail = uri.split("://", 1)[0] + "://", ""
-    else:
-        head, tail = uri[:at], uri[at + len(inner.rstrip("/")) :].lstrip("/")
-    query = tail[tail.index("?") :] if "?" in tail else ""  # region, endpoint... for the workers
     found = list_files(fs, inner, recursive=False, keep=lambda name: format_of(name) is not None)
     if not found:
         if glob.has_magic(inner):
             raise NotFoundError(f"no input file matches {uri!r}")
         raise NotFoundError(f"the folder {uri} holds no input file of a known format")
-    return [head + path + query for path, _ in found]
+    return [uri_of(uri, path) for path, _ in found]  # the query (region...) kept for the workers
 
 
 # ------------------------------------------------------------------ arrow -> numpy ---
@@ -259,6 +248,10 @@ class Shard:
         """The local path, or the remote file opened for random access."""
         return self.inner if self.fs is None else self.fs.open_input_file(self.inner)
 
+    def _remote(self) -> Any:
+        """The remote file opened for random access, or None for a local path."""
+        return None if self.fs is None else self.fs.open_input_file(self.inner)
+
     def _stream(self) -> Any:
         """The local path, or the remote file as a stream (a ``.gz`` one decompressed)."""
         return self.inner if self.fs is None else self.fs.open_input_stream(self.inner)
@@ -285,7 +278,7 @@ class Shard:
         if f == "npy":
             return [NPY]
         if f == "npz":
-            return npz_names(self._file())
+            return npz_names(self.path, self._remote())
         return [RECORDS]
 
     def num_rows(self) -> int | None:
@@ -302,7 +295,7 @@ class Shard:
                     h = read_header(f)
                 return int(h.shape[0]) if h is not None and h.shape else None
             if self.format == "npz":
-                return npz_rows(self._file())
+                return npz_rows(self.path, self._remote())
             if self.format == "arrow":
                 reader = _open_ipc(self._file())
                 if hasattr(reader, "num_record_batches"):
@@ -410,8 +403,7 @@ class Shard:
                 raise InvalidArgumentError(f"{self.path}: {e}") from None
 
     def _npz(self, batch_size: int) -> Iterator[Batch | RowError]:
-        remote = self._file() if self.fs is not None else None
-        for first, columns in iter_npz(self.path, self.columns, batch_size, remote):
+        for first, columns in iter_npz(self.path, self.columns, batch_size, self._remote()):
             n = next(iter(columns.values())).shape[0] if columns else 0
             yield Batch(first, n, columns)
 
